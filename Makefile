@@ -1,0 +1,31 @@
+# simplekv - top-level build.  `make` builds everything into build/,
+# `make test` runs every suite, `make run` starts a local cluster,
+# `make bench` measures it.  Each component keeps its rules in its own
+# build.mk, included below.
+
+BUILD      := build
+CC         ?= cc
+PYTHON     := /usr/bin/python3
+OPTFLAGS   ?= -O2 -g
+WARNFLAGS  := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+              -Wmissing-prototypes -Wformat=2
+CFLAGS_C11 := -std=c11 -D_GNU_SOURCE $(OPTFLAGS) $(WARNFLAGS) -fPIC -Icore
+SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer \
+              -fno-sanitize-recover=undefined
+
+.PHONY: all deps test clean
+all:
+
+deps:
+	@util/install-deps.sh
+
+include core/build.mk
+-include storaged/build.mk
+-include ngx_simplekv_module/build.mk
+-include cli/build.mk
+-include tests/build.mk
+-include bench/build.mk
+-include util/run.mk
+
+clean:
+	rm -rf $(BUILD)

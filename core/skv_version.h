@@ -1,0 +1,69 @@
+/*
+ * skv_version.h - write versions and the hybrid logical clock that makes them.
+ *
+ * A version is 128 bits: a 64-bit hybrid logical clock value (48 bits of
+ * milliseconds since 2020-01-01T00:00:00Z, then a 16-bit logical counter)
+ * and a 64-bit origin id unique to the writer (an nginx worker).  Versions
+ * are totally ordered by (hlc, origin).  The text form is 32 lowercase hex
+ * digits, hlc first, so comparing two texts with memcmp/strcmp compares the
+ * versions.  The all-zero version means "none" and is never produced by a
+ * clock.
+ */
+#ifndef SKV_VERSION_H
+#define SKV_VERSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "skv_status.h"
+
+#define SKV_VERSION_TEXT_LEN 32
+/* Unix time in ms of 2020-01-01T00:00:00Z, the clock's epoch. */
+#define SKV_EPOCH_UNIX_MS 1577836800000ULL
+#define SKV_HLC_LOGICAL_BITS 16
+
+typedef struct {
+    uint64_t hlc;
+    uint64_t origin;
+} skv_version_t;
+
+typedef struct {
+    uint64_t last_hlc; /* highest hlc issued or observed */
+    uint64_t origin;
+} skv_clock_t;
+
+/* <0, 0, >0 like memcmp. */
+int skv_version_cmp(const skv_version_t *a, const skv_version_t *b);
+bool skv_version_is_zero(const skv_version_t *v);
+
+/* Milliseconds since the epoch encoded in the version's hlc. */
+uint64_t skv_version_ms(const skv_version_t *v);
+
+/* Writes exactly SKV_VERSION_TEXT_LEN hex digits plus a NUL. */
+void skv_version_format(const skv_version_t *v,
+                        char out[SKV_VERSION_TEXT_LEN + 1]);
+
+/* Exactly 32 lowercase hex digits, not all zero; else SKV_ERR_VERSION_SYNTAX. */
+skv_status_t skv_version_parse(const char *text, size_t len,
+                               skv_version_t *out);
+
+/* Wall clock in ms since SKV_EPOCH_UNIX_MS (CLOCK_REALTIME). */
+uint64_t skv_clock_now_ms(void);
+
+/* A random non-zero 64-bit origin id (getrandom). */
+uint64_t skv_origin_random(void);
+
+void skv_clock_init(skv_clock_t *clock, uint64_t origin);
+
+/*
+ * The next version: hlc = max(now_ms << 16, last_hlc + 1).  Strictly greater
+ * than every version this clock issued or observed, even when the wall clock
+ * steps back.
+ */
+skv_version_t skv_clock_next(skv_clock_t *clock, uint64_t now_ms);
+
+/* Remember a version seen elsewhere so the next one issued is newer. */
+void skv_clock_observe(skv_clock_t *clock, const skv_version_t *seen);
+
+#endif
