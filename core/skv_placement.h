@@ -20,6 +20,8 @@
 #include <stdint.h>
 
 #define SKV_NODE_WEIGHT_MAX 1000000
+/* Most replicas skv_place returns for one key. */
+#define SKV_PLACE_MAX 64
 
 typedef struct {
     const char *name; /* not copied: must outlive the node */
@@ -36,7 +38,8 @@ double skv_node_score(const skv_node_t *node, const void *key,
                       size_t key_len);
 
 /*
- * Fill order[0..] with the indexes (into nodes) of the min(want, n_nodes)
+ * Fill order[0..] with the indexes (into nodes) of the
+ * min(want, n_nodes, SKV_PLACE_MAX)
  * highest-scoring nodes for key, best first.  Returns how many were written.
  * O(n_nodes * want); no allocation.
  */
