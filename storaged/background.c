@@ -1,0 +1,150 @@
+/*
+ * background.c - the housekeeping thread (see background.h).
+ *
+ * Wakes every second: a checkpoint (a no-op unless 1 MiB of log was
+ * written since the last), and every min(grace / 2, 10) seconds (at least
+ * every second) a tombstone
+ * sweep in slices of PURGE_SLICE index entries, yielding between slices
+ * so that it never competes long with request threads.  Stops promptly:
+ * background_stop signals a condition variable it sleeps on.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "background.h"
+#include "skv_version.h"
+
+#define PURGE_INTERVAL_MAX_S 10
+#define PURGE_SLICE          500
+
+struct background {
+    store_t         *st;
+    uint64_t         grace_ms;
+    pthread_t        thread;
+    pthread_mutex_t  lock;
+    pthread_cond_t   wake;
+    bool             stopping;
+};
+
+/* Sleep up to ms; returns false when asked to stop. */
+static bool
+nap(background_t *bg, long ms)
+{
+    struct timespec until;
+    bool            go_on;
+
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&bg->lock);
+    while (!bg->stopping
+           && pthread_cond_timedwait(&bg->wake, &bg->lock, &until)
+              != ETIMEDOUT)
+    {
+        /* spurious wake-up or a signal: re-check stopping */
+    }
+    go_on = !bg->stopping;
+    pthread_mutex_unlock(&bg->lock);
+    return go_on;
+}
+
+static void
+purge_sweep(background_t *bg)
+{
+    char     err[STORE_ERR_MAX];
+    uint64_t now = skv_clock_now_ms();
+    uint64_t cutoff = now > bg->grace_ms ? now - bg->grace_ms : 0;
+    size_t   purged;
+    bool     wrapped = false;
+
+    if (cutoff == 0) {
+        return;
+    }
+    while (!wrapped) {
+        if (store_purge_tombstones(bg->st, cutoff, PURGE_SLICE, &purged,
+                                   &wrapped, err) != STORE_OK)
+        {
+            fprintf(stderr, "storaged: tombstone purge: %s\n", err);
+            return;
+        }
+        if (!wrapped && !nap(bg, 1)) {
+            return;
+        }
+    }
+}
+
+static void *
+background_main(void *arg)
+{
+    background_t *bg = arg;
+    char          err[STORE_ERR_MAX];
+    unsigned      tick = 0, interval;
+
+    interval = (unsigned) (bg->grace_ms / 2000);
+    if (interval < 1) {
+        interval = 1;
+    } else if (interval > PURGE_INTERVAL_MAX_S) {
+        interval = PURGE_INTERVAL_MAX_S;
+    }
+
+    while (nap(bg, 1000)) {
+        tick++;
+        if (store_checkpoint(bg->st, err) != STORE_OK) {
+            fprintf(stderr, "storaged: %s\n", err);
+        }
+        if (tick % interval == 0) {
+            purge_sweep(bg);
+        }
+    }
+    return NULL;
+}
+
+background_t *
+background_start(store_t *st, uint64_t tombstone_grace_ms)
+{
+    background_t       *bg;
+    pthread_condattr_t  ca;
+
+    bg = calloc(1, sizeof(*bg));
+    if (bg == NULL) {
+        return NULL;
+    }
+    bg->st = st;
+    bg->grace_ms = tombstone_grace_ms;
+    pthread_mutex_init(&bg->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&bg->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&bg->thread, NULL, background_main, bg) != 0) {
+        pthread_cond_destroy(&bg->wake);
+        pthread_mutex_destroy(&bg->lock);
+        free(bg);
+        return NULL;
+    }
+    return bg;
+}
+
+void
+background_stop(background_t *bg)
+{
+    if (bg == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&bg->lock);
+    bg->stopping = true;
+    pthread_cond_signal(&bg->wake);
+    pthread_mutex_unlock(&bg->lock);
+    pthread_join(bg->thread, NULL);
+    pthread_cond_destroy(&bg->wake);
+    pthread_mutex_destroy(&bg->lock);
+    free(bg);
+}

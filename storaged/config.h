@@ -1,0 +1,54 @@
+/*
+ * config.h - storaged's command line.
+ *
+ * Everything the daemon is told at start-up lives in one storaged_config_t,
+ * filled and validated by storaged_config_parse() before any other subsystem
+ * starts, so that a bad flag is reported once, clearly, and nothing is
+ * half-opened.
+ */
+#ifndef STORAGED_CONFIG_H
+#define STORAGED_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define STORAGED_VERSION_STRING "simplekv storaged 0.1.0"
+
+typedef enum {
+    STORAGED_DURABILITY_PROCESS, /* log written to the OS at commit */
+    STORAGED_DURABILITY_FSYNC    /* log flushed to disk at commit */
+} storaged_durability_t;
+
+typedef struct {
+    struct sockaddr_storage listen_addr;
+    socklen_t               listen_addr_len;
+    char                    listen_text[128];
+
+    const char             *data_dir;
+    storaged_durability_t   durability;
+    unsigned                threads;
+    uint64_t                cache_size;      /* bytes */
+    uint64_t                max_value_size;  /* bytes */
+    uint64_t                tombstone_grace_ms;
+
+    char                   *token;           /* NULL: no authentication */
+    size_t                  token_len;
+} storaged_config_t;
+
+typedef enum {
+    STORAGED_CONFIG_RUN,  /* start the daemon */
+    STORAGED_CONFIG_EXIT, /* --help or --version was printed: exit 0 */
+    STORAGED_CONFIG_ERROR /* message printed to stderr: exit 2 */
+} storaged_config_result_t;
+
+storaged_config_result_t storaged_config_parse(storaged_config_t *cfg,
+                                               int argc, char **argv);
+
+void storaged_config_free(storaged_config_t *cfg);
+
+/* "64m" -> 67108864; k/m/g suffixes are powers of 1024.  -1 on bad text. */
+int storaged_parse_size(const char *text, uint64_t *out);
+
+#endif

@@ -1,0 +1,124 @@
+/*
+ * store.h - storaged's storage engine interface.
+ *
+ * The HTTP layer talks only to this interface; Berkeley DB is an
+ * implementation detail of store.c.  Every write is "if newer": it is
+ * applied only when its version is newer than whatever the key holds (value
+ * or tombstone), atomically, so that replicas converge on the newest write
+ * whatever order writes arrive in.
+ *
+ * Functions return a store_rc_t; on a STORE_ERR_* result they also fill
+ * err (a one-line message for the log and the error body).
+ */
+#ifndef STORAGED_STORE_H
+#define STORAGED_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "skv_version.h"
+
+typedef enum {
+    STORE_OK = 0,
+    STORE_APPLIED,      /* the write is now stored */
+    STORE_UNCHANGED,    /* exactly this version was already stored */
+    STORE_CONFLICT,     /* a newer version is stored (returned in current) */
+    STORE_NOT_FOUND,    /* the key was never written (or was purged) */
+    STORE_ERR_NOSPACE,  /* disk full or file size limit: nothing changed */
+    STORE_ERR_INVALID,  /* the request cannot be stored (e.g. content type) */
+    STORE_ERR_CORRUPT,  /* a stored record failed to decode */
+    STORE_ERR_DB        /* any other database failure: nothing changed */
+} store_rc_t;
+
+#define STORE_ERR_MAX 256
+
+typedef struct store store_t;
+
+typedef struct {
+    const char *dir;
+    bool        fsync_commits;
+    uint64_t    cache_size;
+} store_options_t;
+
+/* A record read by store_get; release with store_item_free. */
+typedef struct {
+    skv_version_t version;
+    bool          tombstone;
+    const char   *content_type; /* not NUL-terminated; may be empty */
+    size_t        content_type_len;
+    const void   *value;
+    size_t        value_len;
+    void         *buf;          /* owns the memory the pointers point into */
+} store_item_t;
+
+typedef struct {
+    uint64_t keys;        /* live (non-tombstone) keys */
+    uint64_t tombstones;
+    uint64_t bytes;       /* sum of live value sizes */
+    uint64_t cache_hits;
+    uint64_t cache_misses;
+    uint64_t deadlock_retries;
+    uint64_t tombstones_purged;
+} store_stats_t;
+
+/* What a scan reports for each key, in byte order of keys. */
+typedef struct {
+    const unsigned char *key;
+    size_t               key_len;
+    skv_version_t        version;
+    bool                 tombstone;
+} store_entry_t;
+
+/* Return true to continue the scan, false to stop it. */
+typedef bool (*store_scan_fn)(void *arg, const store_entry_t *entry);
+
+store_rc_t store_open(store_t **out, const store_options_t *opt, char *err);
+/* Checkpoints and closes; safe only when no other call is in progress. */
+void store_close(store_t *st);
+
+store_rc_t store_get(store_t *st, const unsigned char *key, size_t key_len,
+                     store_item_t *item, char *err);
+void store_item_free(store_item_t *item);
+
+store_rc_t store_put_if_newer(store_t *st, const unsigned char *key,
+                              size_t key_len, const skv_version_t *version,
+                              const char *content_type, size_t ct_len,
+                              const void *value, size_t value_len,
+                              skv_version_t *current, char *err);
+
+store_rc_t store_delete_if_newer(store_t *st, const unsigned char *key,
+                                 size_t key_len, const skv_version_t *version,
+                                 skv_version_t *current, char *err);
+
+/*
+ * Visit keys >= from (or > from when after is true; from_len 0 = from the
+ * first key) in byte order until fn returns false or at most max_entries
+ * were visited.  Holds no lock between calls, so a caller streaming a large
+ * listing calls it again from the last key it saw.  *visited is set to the
+ * number of entries passed to fn (0 means the end was reached).
+ */
+store_rc_t store_scan(store_t *st, const unsigned char *from, size_t from_len,
+                      bool after, size_t max_entries, store_scan_fn fn,
+                      void *arg, size_t *visited, char *err);
+
+/* Background work (background.c calls these). */
+store_rc_t store_checkpoint(store_t *st, char *err);
+/*
+ * Look at up to max_scan index entries, continuing where the previous call
+ * stopped, and purge the tombstones among them whose version is older than
+ * cutoff_ms (ms since the clock epoch), each in its own small transaction
+ * so that purging never holds many locks.  *wrapped is set when the scan
+ * reached the last key (the next call starts again from the first).
+ */
+store_rc_t store_purge_tombstones(store_t *st, uint64_t cutoff_ms,
+                                  size_t max_scan, size_t *purged,
+                                  bool *wrapped, char *err);
+
+/* True while the environment is usable (no panic, no failed recovery). */
+bool store_healthy(store_t *st);
+void store_get_stats(store_t *st, store_stats_t *out);
+
+const char *store_rc_name(store_rc_t rc);
+
+#endif
