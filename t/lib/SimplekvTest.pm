@@ -1,0 +1,306 @@
+# SimplekvTest - shared set-up for simplekv's Test::Nginx suite (t/*.t).
+#
+# A test file starts with
+#
+#     use lib 't/lib';
+#     use SimplekvTest;                  # or: use SimplekvTest 'stock';
+#     use Test::Nginx::Socket 'no_plan';
+#
+# Loading this module
+#   * puts t/fallback (our small Test::Nginx::Socket) at the END of @INC, so
+#     a real Test::Nginx (installed, or named by PERL5LIB) is used when
+#     there is one;
+#   * runs nginx through t/util/nginx-with-startup-log, so configuration
+#     errors reach t/servroot/logs/error.log (see that script);
+#   * unless 'stock' is given: starts three real storaged nodes a, b, c on
+#     127.0.0.1:18501-18503 with fresh data under t/servroot-storaged/,
+#     stops them when the test file ends (also on failure or Ctrl-C), and
+#     adds a block preprocessor that gives every block, unless it sets its
+#     own: --- main_config loading build/ngx_http_simplekv_module.so,
+#     --- http_config with the three upstreams and simplekv_node lines, and
+#     the include of conf/simplekv_proxy.conf in --- config. Before each
+#     block it restarts any node a previous block killed.
+#
+# Helpers for "--- init" (which the real Test::Nginx evaluates in its own
+# package, so call them fully qualified, e.g. SimplekvTest::kill_node('b')):
+# kill_node, stop_node, start_node, node_alive, node_get, node_put,
+# router_request, router_put.
+
+package SimplekvTest;
+
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use File::Path qw(make_path remove_tree);
+use HTTP::Tiny ();
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(sleep time);
+use URI::Escape qw(uri_escape);
+
+our $Root;
+our $RealNginx;
+
+BEGIN {
+    $Root = abs_path(dirname(__FILE__) . '/../..');
+    push @INC, "$Root/t/fallback";
+
+    # Both Test::Nginx implementations read TEST_NGINX_BINARY when they are
+    # loaded, which happens after this.
+    $RealNginx = $ENV{SIMPLEKV_NGINX} || $ENV{TEST_NGINX_BINARY};
+    if (!$RealNginx) {
+        ($RealNginx) = grep { -x } map { "$_/nginx" }
+                       grep { $_ ne '' } split /:/, $ENV{PATH} || '';
+        $RealNginx ||= '/usr/sbin/nginx';
+    }
+    $ENV{SIMPLEKV_NGINX} = $RealNginx;
+    $ENV{TEST_NGINX_BINARY} = "$Root/t/util/nginx-with-startup-log";
+}
+
+our $Module = $ENV{SKV_NGINX_MODULE}
+              || "$Root/build/ngx_http_simplekv_module.so";
+our $Storaged = $ENV{SKV_STORAGED} || "$Root/build/storaged";
+our $ProxyConf = "$Root/conf/simplekv_proxy.conf";
+our $DataRoot = "$Root/t/servroot-storaged";
+
+# name -> { port, pid }
+our %Nodes = (
+    a => { port => 18501 },
+    b => { port => 18502 },
+    c => { port => 18503 },
+);
+our @NodeNames = sort keys %Nodes;
+
+# The upstream blocks alone (for blocks that write their own simplekv_node
+# lines, e.g. configuration errors) and the default http_config.
+our $Upstreams = join '', map {
+    "    upstream skv_$_ { server 127.0.0.1:$Nodes{$_}{port}; keepalive 32; }\n"
+} @NodeNames;
+our $NodeLines = join '', map { "    simplekv_node $_ skv_$_;\n" } @NodeNames;
+our $HttpConfig = $Upstreams . $NodeLines;
+our $LoadModule = "load_module $Module;";
+
+our $OwnerPid = $$;
+our $ClusterStarted;
+our %Stale;             # a node's data dir was wiped already this run
+
+my $http = HTTP::Tiny->new(timeout => 5, keep_alive => 0);
+
+sub import {
+    my ($class, @opts) = @_;
+    my %opt = map { $_ => 1 } @opts;
+
+    require Test::Nginx::Socket;
+
+    # Blocks run in file order: easier to read and to debug than the real
+    # module's default shuffle.
+    &Test::Nginx::Socket::no_shuffle();
+
+    return if $opt{stock};
+
+    # the client API owns "location /"
+    &Test::Nginx::Socket::no_root_location();
+
+    for my $file ($Module, $ProxyConf) {
+        warn "SimplekvTest: $file does not exist (not built yet?); the "
+             . "blocks that need it will fail\n" if !-e $file;
+    }
+
+    start_cluster();
+    &Test::Nginx::Socket::add_block_preprocessor(\&preprocess);
+}
+
+sub preprocess {
+    my $block = shift;
+
+    ensure_all_up();
+
+    $block->set_value('main_config', $LoadModule)
+        if !defined $block->main_config;
+    $block->set_value('http_config', $HttpConfig)
+        if !defined $block->http_config;
+
+    my $config = $block->config // '';
+    if ($config !~ /simplekv_proxy\.conf/) {
+        $block->set_value('config', "    include $ProxyConf;\n$config");
+    }
+}
+
+# --- storaged nodes ---------------------------------------------------
+
+sub node_url {
+    my $name = shift;
+    die "SimplekvTest: unknown node \"$name\"\n" if !$Nodes{$name};
+    return "http://127.0.0.1:$Nodes{$name}{port}";
+}
+
+sub node_alive {
+    my $name = shift;
+    my $pid = $Nodes{$name}{pid} or return 0;
+    return 0 if waitpid($pid, WNOHANG) == $pid;
+    return kill 0, $pid;
+}
+
+sub start_node {
+    my $name = shift;
+    my $node = $Nodes{$name} or die "SimplekvTest: unknown node \"$name\"\n";
+    return 1 if node_alive($name);
+
+    die "SimplekvTest: $Storaged is missing: run make first\n"
+        if !-x $Storaged;
+
+    my $dir = "$DataRoot/$name";
+    if (!$Stale{$name}++) {
+        remove_tree($dir);
+    }
+    make_path($dir);
+
+    my $pid = fork();
+    die "SimplekvTest: fork failed: $!\n" if !defined $pid;
+    if ($pid == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>>', "$DataRoot/$name.log";
+        open STDERR, '>&', \*STDOUT;
+        exec $Storaged, '--listen', "127.0.0.1:$node->{port}",
+             '--data', $dir
+            or POSIX::_exit(127);
+    }
+    $node->{pid} = $pid;
+
+    my $deadline = time + 10;
+    while (time < $deadline) {
+        if (!node_alive($name)) {
+            die "SimplekvTest: storaged $name exited during start-up; see "
+                . "$DataRoot/$name.log\n";
+        }
+        my $res = $http->get(node_url($name) . '/v1/health');
+        return 1 if $res->{status} == 200;
+        sleep 0.05;
+    }
+    kill 'KILL', $pid;
+    waitpid $pid, 0;
+    die "SimplekvTest: storaged $name did not answer /v1/health with 200 "
+        . "within 10s; see $DataRoot/$name.log\n";
+}
+
+sub wait_exit {
+    my ($pid, $seconds) = @_;
+    my $deadline = time + $seconds;
+    while (time < $deadline) {
+        my $r = waitpid($pid, WNOHANG);
+        return 1 if $r == $pid || $r == -1;
+        sleep 0.02;
+    }
+    return 0;
+}
+
+# crash-stop: SIGKILL, no chance to clean up
+sub kill_node {
+    my $name = shift;
+    my $pid = $Nodes{$name}{pid} or return;
+    kill 'KILL', $pid;
+    waitpid $pid, 0;
+    delete $Nodes{$name}{pid};
+}
+
+# graceful: SIGTERM, SIGKILL after 10 s
+sub stop_node {
+    my $name = shift;
+    my $pid = $Nodes{$name}{pid} or return;
+    kill 'TERM', $pid;
+    if (!wait_exit($pid, 10)) {
+        warn "SimplekvTest: storaged $name ignored SIGTERM for 10s\n";
+        kill 'KILL', $pid;
+        waitpid $pid, 0;
+    }
+    delete $Nodes{$name}{pid};
+}
+
+sub start_cluster {
+    make_path($DataRoot);
+    start_node($_) for @NodeNames;
+    $ClusterStarted = 1;
+}
+
+sub ensure_all_up {
+    for my $name (@NodeNames) {
+        start_node($name) if !node_alive($name);
+    }
+}
+
+sub stop_cluster {
+    stop_node($_) for grep { $Nodes{$_}{pid} } @NodeNames;
+}
+
+# Ctrl-C or a kill of prove must still stop the nodes (END runs on exit).
+$SIG{INT} = $SIG{TERM} = sub { exit 1 };
+
+END {
+    if ($$ == $OwnerPid && $ClusterStarted) {
+        my $status = $?;
+        stop_cluster();
+        $? = $status;
+    }
+}
+
+# --- direct access, for checks the router cannot show ------------------
+
+sub pct_key {
+    my $key = shift;
+    return uri_escape($key, '^A-Za-z0-9\-._~');
+}
+
+# GET /v1/kv/<key> on one node, bypassing the router. Returns
+# { status, version (or undef), tombstone (0/1), content, content_type }.
+sub node_get {
+    my ($name, $key) = @_;
+    my $res = $http->get(node_url($name) . '/v1/kv/' . pct_key($key));
+    return {
+        status       => $res->{status},
+        version      => $res->{headers}{'x-simplekv-version'},
+        tombstone    => ($res->{headers}{'x-simplekv-tombstone'} // '') eq '1'
+                        ? 1 : 0,
+        content      => $res->{content},
+        content_type => $res->{headers}{'content-type'},
+    };
+}
+
+# PUT a value with an explicit version on one node (to plant old data).
+sub node_put {
+    my ($name, $key, $value, $version, $type) = @_;
+    my $res = $http->put(node_url($name) . '/v1/kv/' . pct_key($key), {
+        content => $value,
+        headers => { 'X-Simplekv-Version' => $version,
+                     'Content-Type' => $type // 'application/octet-stream' },
+    });
+    return $res->{status};
+}
+
+# --- the router (nginx started by the test module for this block) -------
+
+sub router_url {
+    my $port = $Test::Nginx::Util::ServerPortForClient
+               || $ENV{TEST_NGINX_PORT} || 1984;
+    return "http://127.0.0.1:$port";
+}
+
+# Returns the HTTP::Tiny response hash.
+sub router_request {
+    my ($method, $path, $body, $headers) = @_;
+    my %opt = (headers => $headers || {});
+    $opt{content} = $body if defined $body;
+    return $http->request($method, router_url() . $path, \%opt);
+}
+
+# PUT through the router; dies unless 201; returns the ETag.
+sub router_put {
+    my ($path, $body, $type) = @_;
+    my $res = router_request('PUT', $path, $body,
+                             { 'Content-Type' => $type // 'text/plain' });
+    die "SimplekvTest: PUT $path through the router answered "
+        . "$res->{status}: $res->{content}\n" if $res->{status} != 201;
+    return $res->{headers}{etag};
+}
+
+1;
