@@ -79,7 +79,9 @@ def cluster(tmp_path_factory):
             s.start()
             nodes.append(s)
         with Router(ROUTER_PORT, nodes, replicas=3, w=2, r=2,
-                    max_value_size=MAX_VALUE) as router:
+                    prefix=str(base / "router"),
+                    extra_location="simplekv_max_value_size %d;"
+                    % MAX_VALUE) as router:
             yield router, nodes
     finally:
         for s in nodes:
