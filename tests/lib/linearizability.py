@@ -45,6 +45,7 @@ Run as a script on a JSON file holding such a list to check a saved
 history:  /usr/bin/python3 tests/lib/linearizability.py history.json
 """
 
+import bisect
 import json
 import sys
 import time
@@ -461,65 +462,107 @@ def check_key(key: Any, ops: List[Op],
     return result
 
 
+def _prefix_best(items, better):
+    """Running best of a list: out[i] is the best of items[:i+1]."""
+    out, best = [], None
+    for it in items:
+        if best is None or better(it, best):
+            best = it
+        out.append(best)
+    return out
+
+
 def _quick_refutation(ops: List[Op]) -> str:
     """Name an anomaly that real-time order alone proves, or return "".
 
     Sound but incomplete shortcuts for the usual symptoms of a broken
     store (they rely on values written by a single put, as the tests
     make them): the full search stays the arbiter.  They make common
-    failures instant and their explanation plain.
+    failures instant and their explanation plain.  Each rule is a
+    sorted sweep, O(n log n), so that long histories stay cheap.
     """
     puts_of: Dict[Any, List[Op]] = {}
     for o in ops:
         if o.kind == "put":
             puts_of.setdefault(o.value, []).append(o)
-    done_writes = [o for o in ops if o.kind != "get" and o.ret is not None]
+
+    def writer(r):
+        w = puts_of.get(r.value, ())
+        return w[0] if len(w) == 1 else None
+
     reads = [o for o in ops if o.kind == "get"]
-    for r in reads:
-        if r.value is ABSENT:
-            continue
-        writers = puts_of.get(r.value, [])
-        if len(writers) != 1:
-            continue
-        p = writers[0]
+    value_reads = [r for r in reads if r.value is not ABSENT and writer(r)]
+
+    for r in value_reads:
+        p = writer(r)
         if r.ret < p.call:
             return "read #%d returned %r before its put #%d was called" % (
                 r.label, r.value, p.label)
+
+    # Stale read: a completed write ran entirely between the put of the
+    # value and the read.  For each put, the completed write called after
+    # it returned that returns first (suffix minimum over calls).
+    done = sorted((o for o in ops if o.kind != "get" and o.ret is not None),
+                  key=lambda o: o.call)
+    calls = [o.call for o in done]
+    suffix = _prefix_best(done[::-1], lambda a, b: a.ret < b.ret)[::-1]
+    for r in value_reads:
+        p = writer(r)
         if p.ret is None:
             continue
-        for w in done_writes:
-            if w is not p and w.call > p.ret and w.ret < r.call:
-                return ("stale read #%d: %r was overwritten by #%d (%s), "
-                        "which ran entirely after put #%d and before the "
-                        "read" % (r.label, r.value, w.label, w.kind,
-                                  p.label))
-    deletes = [o for o in ops if o.kind == "delete"]
+        i = bisect.bisect_right(calls, p.ret)
+        if i < len(done) and suffix[i].ret < r.call:
+            w = suffix[i]
+            return ("stale read #%d: %r was overwritten by #%d (%s), which "
+                    "ran entirely after put #%d and before the read"
+                    % (r.label, r.value, w.label, w.kind, p.label))
+
+    # Absent read after a completed put with no delete that could fall
+    # between them.  The put that started last among those done before
+    # the read is the hardest to get past.
+    done_puts = sorted((o for o in done if o.kind == "put"),
+                       key=lambda o: o.ret)
+    put_rets = [o.ret for o in done_puts]
+    latest = _prefix_best(done_puts, lambda a, b: a.call > b.call)
+    deletes = sorted((o for o in ops if o.kind == "delete"),
+                     key=lambda o: o.call)
+    del_calls = [d.call for d in deletes]
+    inf = float("inf")
+    del_reach = _prefix_best([inf if d.ret is None else d.ret
+                              for d in deletes], lambda a, b: a > b)
     for r in reads:
         if r.value is not ABSENT:
             continue
-        for p in done_writes:
-            if p.kind != "put" or p.ret >= r.call:
-                continue
-            if not any(d.call <= r.ret and (d.ret is None or d.ret >= p.call)
-                       for d in deletes):
-                return ("read #%d found the key absent, but put #%d "
-                        "completed before it and no delete could come "
-                        "between" % (r.label, p.label))
-    for r1 in reads:
-        if r1.value is ABSENT or len(puts_of.get(r1.value, ())) != 1:
+        i = bisect.bisect_left(put_rets, r.call)
+        if i == 0:
             continue
-        py = puts_of[r1.value][0]
-        for r2 in reads:
-            if r2.value is ABSENT or r2.value == r1.value \
-                    or r1.ret >= r2.call \
-                    or len(puts_of.get(r2.value, ())) != 1:
-                continue
-            px = puts_of[r2.value][0]
-            if px.ret is not None and px.ret < py.call:
-                return ("non-monotonic reads: #%d saw %r, then #%d saw the "
-                        "older %r (put #%d completed before put #%d "
-                        "began)" % (r1.label, r1.value, r2.label, r2.value,
-                                    px.label, py.label))
+        p = latest[i - 1]
+        j = bisect.bisect_right(del_calls, r.ret)
+        if j == 0 or del_reach[j - 1] < p.call:
+            return ("read #%d found the key absent, but put #%d completed "
+                    "before it and no delete could come between"
+                    % (r.label, p.label))
+
+    # Non-monotonic reads: r1 returned before r2 was called, yet r2 saw a
+    # value whose put completed before the put of r1's value began.
+    by_ret = sorted(value_reads, key=lambda r: r.ret)
+    rets = [r.ret for r in by_ret]
+    newest = _prefix_best(by_ret, lambda a, b: writer(a).call
+                          > writer(b).call)
+    for r2 in value_reads:
+        px = writer(r2)
+        if px.ret is None:
+            continue
+        i = bisect.bisect_left(rets, r2.call)
+        if i == 0:
+            continue
+        r1 = newest[i - 1]
+        py = writer(r1)
+        if py.call > px.ret:
+            return ("non-monotonic reads: #%d saw %r, then #%d saw the "
+                    "older %r (put #%d completed before put #%d began)"
+                    % (r1.label, r1.value, r2.label, r2.value, px.label,
+                       py.label))
     return ""
 
 
