@@ -6,9 +6,12 @@
  * {"keys": [...], "next": CURSOR-or-null}.  Keys in that JSON are
  * percent-encoded, as in URLs and in storaged's /v1/keys lines, because a
  * JSON string cannot carry arbitrary bytes; skv decodes them with the core
- * and prints them in the form chosen on the command line.  The cursor is
- * opaque to skv: it goes back exactly as received, query-escaped.
+ * and prints them in the form chosen on the command line.  The cursor goes
+ * back as the router wrote it when it is already URL-safe (a
+ * percent-encoded key, the natural cursor); anything else is escaped, so
+ * that in both cases the router gets its cursor by decoding `after` once.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,45 @@
 
 /* 10,000 keys of up to 3 KiB encoded, plus JSON punctuation. */
 #define PAGE_BODY_MAX (40u * 1024 * 1024)
+
+/* Only RFC 3986 unreserved bytes and well-formed %XX escapes. */
+static int
+url_safe(const char *s)
+{
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char) *s;
+
+        if (c == '%') {
+            if (!isxdigit((unsigned char) s[1])
+                || !isxdigit((unsigned char) s[2])) {
+                return 0;
+            }
+            s += 2;
+        } else if (!isalnum(c) && c != '-' && c != '.' && c != '_'
+                   && c != '~') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The cursor as an `after` query value (malloc'd), or NULL. */
+static char *
+query_value(CURL *esc, const char *cursor)
+{
+    char *q, *copy;
+
+    if (url_safe(cursor)) {
+        return strdup(cursor);
+    }
+    q = curl_easy_escape(esc, cursor, 0);
+    if (q == NULL) {
+        return NULL;
+    }
+    copy = strdup(q);
+    curl_free(q);
+    return copy;
+}
 
 /* Print one page's keys; copy its cursor (or NULL) into *next. */
 static int
@@ -116,7 +158,7 @@ skv_cmd_ls(const skv_opts_t *opts, int argc, char **argv)
     for (;;) {
         cursor_q = NULL;
         if (after != NULL) {
-            cursor_q = curl_easy_escape(esc, after, 0);
+            cursor_q = query_value(esc, after);
             if (cursor_q == NULL) {
                 fprintf(stderr, "skv: out of memory\n");
                 rc = SKV_EXIT_SERVER;
@@ -127,7 +169,7 @@ skv_cmd_ls(const skv_opts_t *opts, int argc, char **argv)
         free(path);
         path = malloc(cap);
         if (path == NULL) {
-            curl_free(cursor_q);
+            free(cursor_q);
             fprintf(stderr, "skv: out of memory\n");
             rc = SKV_EXIT_SERVER;
             break;
@@ -135,7 +177,7 @@ skv_cmd_ls(const skv_opts_t *opts, int argc, char **argv)
         snprintf(path, cap, "/%s?list&limit=%ld%s%s", prefix.enc,
                  opts->page_size, cursor_q ? "&after=" : "",
                  cursor_q ? cursor_q : "");
-        curl_free(cursor_q);
+        free(cursor_q);
 
         rc = skv_req_init(&req, opts, "GET", path);
         if (rc == SKV_EXIT_OK) {

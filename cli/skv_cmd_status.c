@@ -151,6 +151,17 @@ lookup(const json_t *node, const char *dotted)
     return NULL;
 }
 
+/* Pad every column but the last, so that lines carry no trailing blanks. */
+static void
+print_padded(const char *text, size_t width, int last)
+{
+    if (last) {
+        printf("  %s", text);
+    } else {
+        printf("  %-*s", (int) width, text);
+    }
+}
+
 static void
 print_cell(const json_t *node, const columns_t *cols, size_t i)
 {
@@ -164,7 +175,7 @@ print_cell(const json_t *node, const columns_t *cols, size_t i)
     } else {
         format_scalar(v, cols->names[i], cell, sizeof(cell));
     }
-    printf("  %-*s", (int) cols->width[i], cell);
+    print_padded(cell, cols->width[i], i + 1 == cols->ncols);
 }
 
 /* Rows come from an array of {"name": ...} objects or an object by name. */
@@ -204,7 +215,7 @@ print_nodes(const json_t *nodes)
 
     printf("%-*s", (int) name_w, "NODE");
     for (i = 0; i < cols.ncols; i++) {
-        printf("  %-*s", (int) cols.width[i], cols.names[i]);
+        print_padded(cols.names[i], cols.width[i], i + 1 == cols.ncols);
     }
     putchar('\n');
 
