@@ -1,0 +1,39 @@
+# ngx_simplekv_module/build.mk - builds the router as an nginx dynamic
+# module against Debian's nginx-dev sources.
+#
+# The nginx source tree is copied once to build/nginx-src and configured with
+# Debian's own flags (conf_flags: --with-compat above all, so the .so loads
+# into /usr/sbin/nginx) plus --add-dynamic-module=<repo>.  configure runs
+# again only when the top-level `config` changes; `make modules` then
+# recompiles only what changed.
+
+NGX_DEBIAN_SRC := /usr/share/nginx/src
+NGX_SRC        := $(BUILD)/nginx-src
+NGX_MODULE_SO  := $(BUILD)/ngx_http_simplekv_module.so
+NGX_CC_OPT     := -g -O2 -fstack-protector-strong -Wformat \
+                  -Werror=format-security -fPIC -Wdate-time \
+                  -D_FORTIFY_SOURCE=2
+NGX_LD_OPT     := -Wl,-z,relro -Wl,-z,now -fPIC
+NGX_MODULE_SRCS := $(wildcard ngx_simplekv_module/*.c ngx_simplekv_module/*.h)
+
+all: $(NGX_MODULE_SO)
+
+$(NGX_SRC)/configure:
+	@mkdir -p $(BUILD)
+	rm -rf $(NGX_SRC).tmp
+	cp -r $(NGX_DEBIAN_SRC) $(NGX_SRC).tmp
+	mv $(NGX_SRC).tmp $(NGX_SRC)
+
+$(NGX_SRC)/objs/Makefile: config $(NGX_SRC)/configure
+	cd $(NGX_SRC) && bash -c '. ./conf_flags && \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" \
+	        --with-cc-opt="$(NGX_CC_OPT)" --with-ld-opt="$(NGX_LD_OPT)" \
+	        --add-dynamic-module="$(CURDIR)"' > configure.log 2>&1 \
+	    || { tail -30 configure.log; exit 1; }
+
+$(NGX_MODULE_SO): $(NGX_SRC)/objs/Makefile $(NGX_MODULE_SRCS) $(CORE_SRCS) $(CORE_HDRS)
+	$(MAKE) -C $(NGX_SRC) -f objs/Makefile modules
+	cp $(NGX_SRC)/objs/ngx_http_simplekv_module.so $@
+
+.PHONY: module
+module: $(NGX_MODULE_SO)

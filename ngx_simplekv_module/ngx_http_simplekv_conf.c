@@ -1,0 +1,438 @@
+/*
+ * ngx_http_simplekv_conf.c - configuration of the simplekv router: the
+ * http-level node list and token, the per-location quorum settings, and the
+ * checks that make `nginx -t` refuse a configuration that cannot keep the
+ * consistency promise (W + R <= N, N larger than the node set, a quorum of
+ * 0 or above N, unknown upstreams, duplicate node names).
+ */
+
+#include "ngx_http_simplekv_module.h"
+
+
+static ngx_int_t ngx_http_simplekv_build_placement(ngx_conf_t *cf,
+    ngx_http_simplekv_main_conf_t *mcf);
+
+
+void *
+ngx_http_simplekv_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_simplekv_main_conf_t  *mcf;
+
+    mcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_simplekv_main_conf_t));
+    if (mcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     mcf->placement = NULL;
+     *     mcf->authorization = { 0, NULL };
+     *     mcf->shm_zone = NULL;
+     */
+
+    if (ngx_array_init(&mcf->nodes, cf->pool, 4,
+                       sizeof(ngx_http_simplekv_node_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    mcf->used = 0;
+
+    return mcf;
+}
+
+
+char *
+ngx_http_simplekv_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_simplekv_main_conf_t  *mcf = conf;
+
+    if (mcf->nodes.nelts == 0) {
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_simplekv_build_placement(cf, mcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_simplekv_build_placement(ngx_conf_t *cf,
+    ngx_http_simplekv_main_conf_t *mcf)
+{
+    ngx_uint_t                 i;
+    ngx_http_simplekv_node_t  *nodes;
+
+    mcf->placement = ngx_pcalloc(cf->pool,
+                                 mcf->nodes.nelts * sizeof(skv_node_t));
+    if (mcf->placement == NULL) {
+        return NGX_ERROR;
+    }
+
+    nodes = mcf->nodes.elts;
+
+    for (i = 0; i < mcf->nodes.nelts; i++) {
+        skv_node_init(&mcf->placement[i], (const char *) nodes[i].name.data,
+                      nodes[i].name.len, (uint32_t) nodes[i].weight);
+    }
+
+    return NGX_OK;
+}
+
+
+void *
+ngx_http_simplekv_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_simplekv_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_simplekv_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    conf->enable = NGX_CONF_UNSET;
+    conf->replicas = NGX_CONF_UNSET_UINT;
+    conf->write_quorum = NGX_CONF_UNSET_UINT;
+    conf->read_quorum = NGX_CONF_UNSET_UINT;
+    conf->max_value_size = NGX_CONF_UNSET_SIZE;
+    conf->replica_timeout = NGX_CONF_UNSET_MSEC;
+
+    return conf;
+}
+
+
+char *
+ngx_http_simplekv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_simplekv_loc_conf_t *prev = parent;
+    ngx_http_simplekv_loc_conf_t *conf = child;
+
+    ngx_http_simplekv_main_conf_t  *mcf;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_uint_value(conf->replicas, prev->replicas, 3);
+    ngx_conf_merge_uint_value(conf->write_quorum, prev->write_quorum,
+                              conf->replicas / 2 + 1);
+    ngx_conf_merge_uint_value(conf->read_quorum, prev->read_quorum,
+                              conf->replicas / 2 + 1);
+    ngx_conf_merge_size_value(conf->max_value_size, prev->max_value_size,
+                              1024 * 1024);
+    ngx_conf_merge_msec_value(conf->replica_timeout, prev->replica_timeout,
+                              1000);
+
+    if (!conf->enable) {
+        return NGX_CONF_OK;
+    }
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_simplekv_module);
+
+    if (mcf->nodes.nelts == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"simplekv\" needs at least one \"simplekv_node\" "
+                           "at the http level");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->replicas > mcf->nodes.nelts) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "simplekv_replicas %ui is larger than the %ui "
+                           "configured simplekv_node(s): every key needs "
+                           "%ui distinct nodes",
+                           conf->replicas, mcf->nodes.nelts, conf->replicas);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->write_quorum > conf->replicas) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "simplekv_write_quorum %ui is larger than "
+                           "simplekv_replicas %ui: no write could succeed",
+                           conf->write_quorum, conf->replicas);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->read_quorum > conf->replicas) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "simplekv_read_quorum %ui is larger than "
+                           "simplekv_replicas %ui: no read could succeed",
+                           conf->read_quorum, conf->replicas);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->write_quorum + conf->read_quorum <= conf->replicas) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "simplekv_write_quorum %ui + simplekv_read_quorum "
+                           "%ui must be larger than simplekv_replicas %ui, "
+                           "else a read may miss an acknowledged write",
+                           conf->write_quorum, conf->read_quorum,
+                           conf->replicas);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* simplekv_node NAME UPSTREAM [weight=N]; */
+char *
+ngx_http_simplekv_node(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_simplekv_main_conf_t *mcf = conf;
+
+    ngx_int_t                  weight;
+    ngx_str_t                 *value;
+    ngx_uint_t                 i;
+    ngx_http_simplekv_node_t  *node, *nodes;
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        return "has an empty node name";
+    }
+
+    nodes = mcf->nodes.elts;
+
+    for (i = 0; i < mcf->nodes.nelts; i++) {
+        if (nodes[i].name.len == value[1].len
+            && ngx_strncmp(nodes[i].name.data, value[1].data, value[1].len)
+               == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate simplekv_node name \"%V\": node "
+                               "names decide placement and must be unique",
+                               &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    weight = 1;
+
+    if (cf->args->nelts == 4) {
+        if (value[3].len <= 7
+            || ngx_strncmp(value[3].data, "weight=", 7) != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in \"%V\" directive, "
+                               "expected \"weight=N\"", &value[3], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
+        weight = ngx_atoi(value[3].data + 7, value[3].len - 7);
+
+        if (weight < 1 || weight > SKV_NODE_WEIGHT_MAX) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid weight \"%V\" in \"%V\" directive, "
+                               "must be 1..%d", &value[3], &cmd->name,
+                               SKV_NODE_WEIGHT_MAX);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (mcf->nodes.nelts >= SKV_PLACE_MAX * 16) {
+        return "lists too many nodes";
+    }
+
+    node = ngx_array_push(&mcf->nodes);
+    if (node == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    node->name = value[1];
+    node->upstream = value[2];
+    node->weight = (ngx_uint_t) weight;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * simplekv_token_file PATH;  The shared secret storaged requires.  Read
+ * once at configuration time (a reload re-reads it); surrounding white
+ * space is ignored.
+ */
+char *
+ngx_http_simplekv_token_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_simplekv_main_conf_t *mcf = conf;
+
+    u_char           *p, *start, *end;
+    size_t            size;
+    ssize_t           n;
+    ngx_str_t        *value, path;
+    ngx_file_t        file;
+    ngx_file_info_t   fi;
+
+    if (mcf->authorization.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    path = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.name = path;
+    file.log = cf->log;
+
+    file.fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (file.fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", &path);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_fd_info_n " \"%V\" failed", &path);
+        goto failed;
+    }
+
+    size = (size_t) ngx_file_size(&fi);
+
+    if (size == 0 || size > 4096) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "token file \"%V\" must hold 1..4096 bytes",
+                           &path);
+        goto failed;
+    }
+
+    start = ngx_pnalloc(cf->pool, sizeof("Bearer ") - 1 + size);
+    if (start == NULL) {
+        goto failed;
+    }
+
+    p = ngx_cpymem(start, "Bearer ", sizeof("Bearer ") - 1);
+
+    n = ngx_read_file(&file, p, size, 0);
+    if (n != (ssize_t) size) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "could not read token file \"%V\"", &path);
+        goto failed;
+    }
+
+    end = p + size;
+
+    while (end > p && (end[-1] == '\n' || end[-1] == '\r'
+                       || end[-1] == ' ' || end[-1] == '\t'))
+    {
+        end--;
+    }
+
+    while (p < end && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    if (p == end) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "token file \"%V\" holds only white space", &path);
+        goto failed;
+    }
+
+    for (n = 0; p + n < end; n++) {
+        if (p[n] < 0x21 || p[n] > 0x7e) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "token file \"%V\" must hold one printable "
+                               "ASCII word", &path);
+            goto failed;
+        }
+    }
+
+    /* the token may have been preceded by blanks: close the gap */
+    n = end - p;
+    ngx_memmove(start + sizeof("Bearer ") - 1, p, (size_t) n);
+
+    mcf->authorization.data = start;
+    mcf->authorization.len = sizeof("Bearer ") - 1 + (size_t) n;
+
+    ngx_close_file(file.fd);
+
+    return NGX_CONF_OK;
+
+failed:
+
+    ngx_close_file(file.fd);
+
+    return NGX_CONF_ERROR;
+}
+
+
+char *
+ngx_http_simplekv(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_simplekv_loc_conf_t *lcf = conf;
+
+    ngx_http_core_loc_conf_t       *clcf;
+    ngx_http_simplekv_main_conf_t  *mcf;
+
+    if (lcf->enable != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    lcf->enable = 1;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_simplekv_module);
+    mcf->used = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_simplekv_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Every simplekv_node must name an upstream{} block: implicit upstreams
+ * (a bare host name) have no keepalive pool and would hide a typo until
+ * the first request.  Runs at postconfiguration, when all upstream blocks
+ * are known.
+ */
+ngx_int_t
+ngx_http_simplekv_check_upstreams(ngx_conf_t *cf)
+{
+    ngx_uint_t                      i, j, found;
+    ngx_http_simplekv_node_t       *nodes;
+    ngx_http_upstream_srv_conf_t  **uscfp;
+    ngx_http_upstream_main_conf_t  *umcf;
+    ngx_http_simplekv_main_conf_t  *mcf;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_simplekv_module);
+    umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_upstream_module);
+
+    nodes = mcf->nodes.elts;
+    uscfp = umcf->upstreams.elts;
+
+    for (i = 0; i < mcf->nodes.nelts; i++) {
+        found = 0;
+
+        for (j = 0; j < umcf->upstreams.nelts; j++) {
+            if (uscfp[j]->host.len == nodes[i].upstream.len
+                && (uscfp[j]->flags & NGX_HTTP_UPSTREAM_CREATE)
+                && ngx_strncasecmp(uscfp[j]->host.data,
+                                   nodes[i].upstream.data,
+                                   nodes[i].upstream.len)
+                   == 0)
+            {
+                found = 1;
+                break;
+            }
+        }
+
+        if (!found) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "simplekv_node \"%V\" names upstream \"%V\", but "
+                          "there is no \"upstream %V { ... }\" block",
+                          &nodes[i].name, &nodes[i].upstream,
+                          &nodes[i].upstream);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}

@@ -1,0 +1,543 @@
+/*
+ * ngx_http_simplekv_handler.c - the life of a client request to the
+ * simplekv router: method and key checks, reading a PUT body, handing the
+ * work to the replica fan-out (ngx_http_simplekv_replica.c), and sending the
+ * final answer or a JSON error.
+ *
+ * Reference counting: the content handler returns NGX_DONE, which releases
+ * one reference of r->main->count.  For PUT the body reader took that
+ * reference; for the other methods the handler takes it itself.  The
+ * remaining original reference is released by the final
+ * ngx_http_finalize_request() in ngx_http_simplekv_answer*().  Each replica
+ * subrequest holds its own reference, so the request outlives stragglers.
+ */
+
+#include "ngx_http_simplekv_module.h"
+
+
+static ngx_int_t ngx_http_simplekv_parse_key(ngx_http_request_t *r,
+    ngx_http_simplekv_ctx_t *ctx);
+static void ngx_http_simplekv_body_handler(ngx_http_request_t *r);
+static ngx_http_simplekv_ctx_t *ngx_http_simplekv_create_ctx(
+    ngx_http_request_t *r);
+static void ngx_http_simplekv_cleanup(void *data);
+static ngx_int_t ngx_http_simplekv_send_etag(ngx_http_request_t *r,
+    ngx_http_simplekv_ctx_t *ctx, const skv_version_t *version);
+
+
+static ngx_str_t  ngx_http_simplekv_allow = ngx_string("GET, HEAD, PUT, DELETE");
+
+
+ngx_int_t
+ngx_http_simplekv_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                      rc;
+    ngx_str_t                      detail;
+    ngx_table_elt_t               *allow;
+    ngx_http_simplekv_ctx_t       *ctx;
+    ngx_http_simplekv_loc_conf_t  *lcf;
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_simplekv_module);
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_PUT
+                       |NGX_HTTP_DELETE)))
+    {
+        allow = ngx_list_push(&r->headers_out.headers);
+        if (allow == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        allow->hash = 1;
+        ngx_str_set(&allow->key, "Allow");
+        allow->value = ngx_http_simplekv_allow;
+
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        ngx_str_set(&detail, "use GET, HEAD, PUT or DELETE");
+
+        return ngx_http_simplekv_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                                            "method not allowed", &detail);
+    }
+
+    ctx = ngx_http_simplekv_create_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_simplekv_parse_key(r, ctx);
+    if (rc != NGX_OK) {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            r->keepalive = 0;
+        }
+
+        return rc;
+    }
+
+    if (r->method == NGX_HTTP_PUT) {
+        ctx->op = NGX_HTTP_SIMPLEKV_OP_PUT;
+
+        if (r->headers_in.content_length_n > (off_t) lcf->max_value_size) {
+            ngx_str_set(&detail, "the value is larger than "
+                                 "simplekv_max_value_size");
+            r->keepalive = 0;
+            if (ngx_http_discard_request_body(r) != NGX_OK) {
+                r->keepalive = 0;
+            }
+
+            return ngx_http_simplekv_send_error(r,
+                                            NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                            "value too large", &detail);
+        }
+
+        if (r->headers_in.content_type) {
+            ctx->content_type = r->headers_in.content_type->value;
+
+        } else {
+            ngx_str_set(&ctx->content_type, NGX_HTTP_SIMPLEKV_DEFAULT_CTYPE);
+        }
+
+        if (ctx->content_type.len == 0
+            || ctx->content_type.len > SKV_CONTENT_TYPE_MAX)
+        {
+            ngx_str_set(&detail, "Content-Type must be 1..255 bytes");
+            if (ngx_http_discard_request_body(r) != NGX_OK) {
+                r->keepalive = 0;
+            }
+
+            return ngx_http_simplekv_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                                "bad content type", &detail);
+        }
+
+        /* storaged takes a Content-Length: keep the body whole */
+        r->request_body_in_single_buf = 0;
+        r->request_body_in_persistent_file = 1;
+        r->request_body_in_clean_file = 1;
+
+        rc = ngx_http_read_client_request_body(r,
+                                               ngx_http_simplekv_body_handler);
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            return rc;
+        }
+
+        return NGX_DONE;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* the subrequests must not re-enter the phases on a write event */
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    if (r->method == NGX_HTTP_DELETE) {
+        ctx->op = NGX_HTTP_SIMPLEKV_OP_DELETE;
+        rc = ngx_http_simplekv_start_write(ctx);
+
+    } else {
+        ctx->op = NGX_HTTP_SIMPLEKV_OP_GET;
+        rc = ngx_http_simplekv_start_read(ctx);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static ngx_http_simplekv_ctx_t *
+ngx_http_simplekv_create_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_simplekv_ctx_t  *ctx;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_simplekv_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ctx->request = r;
+    ctx->mcf = ngx_http_get_module_main_conf(r, ngx_http_simplekv_module);
+    ctx->lcf = ngx_http_get_module_loc_conf(r, ngx_http_simplekv_module);
+
+    if (ngx_array_init(&ctx->all, r->pool, 8,
+                       sizeof(ngx_http_simplekv_replica_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    /* the deadline timer must never outlive the request's memory */
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_simplekv_cleanup;
+    cln->data = ctx;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_simplekv_module);
+
+    return ctx;
+}
+
+
+static void
+ngx_http_simplekv_cleanup(void *data)
+{
+    ngx_http_simplekv_ctx_t  *ctx = data;
+
+    if (ctx->deadline.timer_set) {
+        ngx_del_timer(&ctx->deadline);
+    }
+}
+
+
+/*
+ * The key is the raw request path after the location prefix, percent-
+ * decoded by the shared core: r->uri is already decoded and has merged
+ * slashes, so it cannot carry arbitrary bytes.
+ */
+static ngx_int_t
+ngx_http_simplekv_parse_key(ngx_http_request_t *r,
+    ngx_http_simplekv_ctx_t *ctx)
+{
+    u_char                    *p, *last, *enc;
+    size_t                     len, key_len, enc_len;
+    ngx_str_t                  detail;
+    skv_status_t               st;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    p = r->unparsed_uri.data;
+    last = p + r->unparsed_uri.len;
+
+    enc = ngx_strlchr(p, last, '?');
+    if (enc) {
+        last = enc;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    len = clcf->name.len;
+
+    if (!clcf->exact_match
+#if (NGX_PCRE)
+        && clcf->regex == NULL
+#endif
+        && len > 0 && (size_t) (last - p) >= len
+        && ngx_strncmp(p, clcf->name.data, len) == 0)
+    {
+        p += len;
+
+    } else if (p < last && *p == '/') {
+        p++;
+    }
+
+    len = last - p;
+
+    if (len == 0) {
+        ngx_str_set(&detail, "the request path names no key");
+        return ngx_http_simplekv_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                            "bad key", &detail);
+    }
+
+    if (len > SKV_KEY_ENCODED_MAX) {
+        ngx_str_set(&detail, "keys are at most 1024 bytes");
+        return ngx_http_simplekv_send_error(r, NGX_HTTP_REQUEST_URI_TOO_LARGE,
+                                            "key too long", &detail);
+    }
+
+    ctx->key = ngx_pnalloc(r->pool, SKV_KEY_MAX);
+    if (ctx->key == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    st = skv_key_decode((const char *) p, len, ctx->key, &key_len);
+
+    switch (st) {
+
+    case SKV_OK:
+        break;
+
+    case SKV_ERR_KEY_TOO_LONG:
+        ngx_str_set(&detail, "keys are at most 1024 bytes");
+        return ngx_http_simplekv_send_error(r, NGX_HTTP_REQUEST_URI_TOO_LARGE,
+                                            "key too long", &detail);
+
+    default:
+        detail.data = (u_char *) skv_strerror(st);
+        detail.len = ngx_strlen(detail.data);
+        return ngx_http_simplekv_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                            "bad key", &detail);
+    }
+
+    ctx->key_len = key_len;
+
+    /* the canonical encoding: every router sends storaged the same URI */
+    enc_len = skv_key_encode(ctx->key, key_len, NULL, 0);
+
+    ctx->storage_uri.data = ngx_pnalloc(r->pool,
+                         sizeof(NGX_HTTP_SIMPLEKV_STORAGE_PREFIX) - 1 + enc_len);
+    if (ctx->storage_uri.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(ctx->storage_uri.data, NGX_HTTP_SIMPLEKV_STORAGE_PREFIX,
+                   sizeof(NGX_HTTP_SIMPLEKV_STORAGE_PREFIX) - 1);
+    (void) skv_key_encode(ctx->key, key_len, (char *) p, enc_len);
+
+    ctx->storage_uri.len = sizeof(NGX_HTTP_SIMPLEKV_STORAGE_PREFIX) - 1
+                           + enc_len;
+
+    ctx->nreplicas = skv_place(ctx->mcf->placement, ctx->mcf->nodes.nelts,
+                               ctx->key, key_len, ctx->order,
+                               ctx->lcf->replicas);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "simplekv key of %uz bytes, %ui replicas",
+                   key_len, ctx->nreplicas);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_simplekv_body_handler(ngx_http_request_t *r)
+{
+    off_t                     len;
+    ngx_str_t                 detail;
+    ngx_chain_t              *cl;
+    ngx_http_simplekv_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_simplekv_module);
+
+    if (r->request_body == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        len += ngx_buf_size(cl->buf);
+    }
+
+    /* a chunked body has no Content-Length to check up front */
+    if (len > (off_t) ctx->lcf->max_value_size) {
+        ngx_str_set(&detail, "the value is larger than "
+                             "simplekv_max_value_size");
+        ngx_http_finalize_request(r,
+            ngx_http_simplekv_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                         "value too large", &detail));
+        return;
+    }
+
+    ctx->body = r->request_body->bufs;
+    ctx->body_len = len;
+
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    if (ngx_http_simplekv_start_write(ctx) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_simplekv_send_etag(ngx_http_request_t *r,
+    ngx_http_simplekv_ctx_t *ctx, const skv_version_t *version)
+{
+    u_char           *p;
+    ngx_table_elt_t  *etag;
+
+    etag = ngx_list_push(&r->headers_out.headers);
+    if (etag == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, SKV_VERSION_TEXT_LEN + 3);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    p[0] = '"';
+    skv_version_format(version, (char *) p + 1);
+    p[SKV_VERSION_TEXT_LEN + 1] = '"';
+
+    etag->hash = 1;
+    ngx_str_set(&etag->key, "ETag");
+    etag->value.data = p;
+    etag->value.len = SKV_VERSION_TEXT_LEN + 2;
+
+    r->headers_out.etag = etag;
+
+    return NGX_OK;
+}
+
+
+/* Send the successful answer; called once, from the parent's posted
+ * write handler. */
+void
+ngx_http_simplekv_answer(ngx_http_simplekv_ctx_t *ctx)
+{
+    ngx_int_t                     rc;
+    ngx_buf_t                    *b;
+    ngx_chain_t                   out;
+    ngx_http_request_t           *r;
+    ngx_http_simplekv_replica_t  *rep;
+
+    r = ctx->request;
+    ctx->answered = 1;
+
+    if (ctx->op != NGX_HTTP_SIMPLEKV_OP_GET) {
+        if (ngx_http_simplekv_send_etag(r, ctx, &ctx->version) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        r->headers_out.status = (ctx->op == NGX_HTTP_SIMPLEKV_OP_PUT)
+                                ? NGX_HTTP_CREATED : NGX_HTTP_NO_CONTENT;
+        r->headers_out.content_length_n = 0;
+        r->header_only = 1;
+
+        ngx_http_finalize_request(r, ngx_http_send_header(r));
+        return;
+    }
+
+    rep = ctx->newest;
+
+    if (rep == NULL || rep->outcome != NGX_HTTP_SIMPLEKV_FOUND) {
+        ngx_http_simplekv_answer_error(ctx, NGX_HTTP_NOT_FOUND, "not found",
+                                       NULL);
+        return;
+    }
+
+    if (ngx_http_simplekv_send_etag(r, ctx, &rep->version) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = rep->body.len;
+
+    if (rep->body_type.len) {
+        r->headers_out.content_type = rep->body_type;
+
+    } else {
+        ngx_str_set(&r->headers_out.content_type,
+                    NGX_HTTP_SIMPLEKV_DEFAULT_CTYPE);
+    }
+
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    if (rep->body.len == 0) {
+        r->header_only = 1;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    b->pos = rep->body.data;
+    b->last = rep->body.data + rep->body.len;
+    b->memory = 1;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
+}
+
+
+void
+ngx_http_simplekv_answer_error(ngx_http_simplekv_ctx_t *ctx,
+    ngx_uint_t status, const char *error, ngx_str_t *detail)
+{
+    ctx->answered = 1;
+
+    ngx_http_finalize_request(ctx->request,
+        ngx_http_simplekv_send_error(ctx->request, status, error, detail));
+}
+
+
+/*
+ * A JSON error: {"error": "...", "detail": "..."}.  The detail is escaped
+ * with nginx's own JSON string escaping.
+ */
+ngx_int_t
+ngx_http_simplekv_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error, ngx_str_t *detail)
+{
+    u_char       *p;
+    size_t        len, elen, dlen;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_str_t     none = ngx_null_string;
+    ngx_chain_t   out;
+
+    if (detail == NULL) {
+        detail = &none;
+    }
+
+    elen = ngx_strlen(error);
+    dlen = detail->len + ngx_escape_json(NULL, detail->data, detail->len);
+
+    len = sizeof("{\"error\": \"\", \"detail\": \"\"}\n") - 1 + elen + dlen;
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(b->last, "{\"error\": \"", sizeof("{\"error\": \"") - 1);
+    p = ngx_cpymem(p, error, elen);
+    p = ngx_cpymem(p, "\", \"detail\": \"", sizeof("\", \"detail\": \"") - 1);
+    p = (u_char *) ngx_escape_json(p, detail->data, detail->len);
+    p = ngx_cpymem(p, "\"}\n", sizeof("\"}\n") - 1);
+    b->last = p;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    /* a 404 must not keep an ETag meant for a value */
+    r->headers_out.etag = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}

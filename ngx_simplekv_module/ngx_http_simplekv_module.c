@@ -1,0 +1,297 @@
+/*
+ * ngx_http_simplekv_module.c - the simplekv router's module definition:
+ * its directives, the $simplekv_* variables that the internal proxy
+ * location (conf/simplekv_proxy.conf) uses, and the per-worker clock that
+ * issues write versions.
+ *
+ * The variables are NOCACHEABLE and read the subrequest's own ctx: nginx
+ * subrequests share their parent's variable cache, so a cached variable
+ * would send every replica subrequest to the first replica's upstream.
+ */
+
+#include "ngx_http_simplekv_module.h"
+
+
+static ngx_int_t ngx_http_simplekv_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_simplekv_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_simplekv_init_process(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_simplekv_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_conf_num_bounds_t  ngx_http_simplekv_count_bounds = {
+    ngx_conf_check_num_bounds, 1, SKV_PLACE_MAX
+};
+
+
+static ngx_command_t  ngx_http_simplekv_commands[] = {
+
+    { ngx_string("simplekv_node"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE23,
+      ngx_http_simplekv_node,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("simplekv_token_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_simplekv_token_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("simplekv"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_simplekv,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("simplekv_replicas"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_simplekv_loc_conf_t, replicas),
+      &ngx_http_simplekv_count_bounds },
+
+    { ngx_string("simplekv_write_quorum"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_simplekv_loc_conf_t, write_quorum),
+      &ngx_http_simplekv_count_bounds },
+
+    { ngx_string("simplekv_read_quorum"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_simplekv_loc_conf_t, read_quorum),
+      &ngx_http_simplekv_count_bounds },
+
+    { ngx_string("simplekv_max_value_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_simplekv_loc_conf_t, max_value_size),
+      NULL },
+
+    { ngx_string("simplekv_replica_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_simplekv_loc_conf_t, replica_timeout),
+      NULL },
+
+    { ngx_string("simplekv_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_simplekv_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("simplekv_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_simplekv_metrics,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_simplekv_module_ctx = {
+    ngx_http_simplekv_add_variables,       /* preconfiguration */
+    ngx_http_simplekv_postconfiguration,   /* postconfiguration */
+
+    ngx_http_simplekv_create_main_conf,    /* create main configuration */
+    ngx_http_simplekv_init_main_conf,      /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_simplekv_create_loc_conf,     /* create location configuration */
+    ngx_http_simplekv_merge_loc_conf       /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_simplekv_module = {
+    NGX_MODULE_V1,
+    &ngx_http_simplekv_module_ctx,         /* module context */
+    ngx_http_simplekv_commands,            /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_simplekv_init_process,        /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+enum {
+    NGX_HTTP_SIMPLEKV_VAR_UPSTREAM = 0,
+    NGX_HTTP_SIMPLEKV_VAR_URI,
+    NGX_HTTP_SIMPLEKV_VAR_VERSION,
+    NGX_HTTP_SIMPLEKV_VAR_CONTENT_TYPE,
+    NGX_HTTP_SIMPLEKV_VAR_AUTHORIZATION
+};
+
+
+static ngx_http_variable_t  ngx_http_simplekv_vars[] = {
+
+    { ngx_string("simplekv_upstream"), NULL, ngx_http_simplekv_variable,
+      NGX_HTTP_SIMPLEKV_VAR_UPSTREAM, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("simplekv_uri"), NULL, ngx_http_simplekv_variable,
+      NGX_HTTP_SIMPLEKV_VAR_URI, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("simplekv_version"), NULL, ngx_http_simplekv_variable,
+      NGX_HTTP_SIMPLEKV_VAR_VERSION, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("simplekv_content_type"), NULL, ngx_http_simplekv_variable,
+      NGX_HTTP_SIMPLEKV_VAR_CONTENT_TYPE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("simplekv_authorization"), NULL, ngx_http_simplekv_variable,
+      NGX_HTTP_SIMPLEKV_VAR_AUTHORIZATION, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+/* One clock per worker process: versions from different workers differ
+ * by origin, so they never collide. */
+static skv_clock_t  ngx_http_simplekv_clock;
+
+
+skv_version_t
+ngx_http_simplekv_next_version(void)
+{
+    return skv_clock_next(&ngx_http_simplekv_clock, skv_clock_now_ms());
+}
+
+
+void
+ngx_http_simplekv_observe_version(const skv_version_t *v)
+{
+    if (!skv_version_is_zero(v)) {
+        skv_clock_observe(&ngx_http_simplekv_clock, v);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_simplekv_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_simplekv_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_simplekv_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt            *h;
+    ngx_http_core_main_conf_t      *cmcf;
+    ngx_http_simplekv_main_conf_t  *mcf;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_simplekv_module);
+
+    if (mcf->nodes.nelts == 0) {
+        return NGX_OK;
+    }
+
+    /* upstream blocks may follow simplekv_node: check them only now */
+    if (ngx_http_simplekv_check_upstreams(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_simplekv_stats_init_zone(cf, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_simplekv_log_handler;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_simplekv_init_process(ngx_cycle_t *cycle)
+{
+    skv_clock_init(&ngx_http_simplekv_clock, skv_origin_random());
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_simplekv_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t                      *s;
+    ngx_http_simplekv_node_t       *nodes;
+    ngx_http_simplekv_replica_t    *rep;
+    ngx_http_simplekv_main_conf_t  *mcf;
+
+    rep = ngx_http_simplekv_replica_ctx(r);
+
+    if (rep == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    mcf = rep->ctx->mcf;
+    nodes = mcf->nodes.elts;
+
+    switch (data) {
+
+    case NGX_HTTP_SIMPLEKV_VAR_UPSTREAM:
+        s = &nodes[rep->node].upstream;
+        break;
+
+    case NGX_HTTP_SIMPLEKV_VAR_URI:
+        s = &rep->ctx->storage_uri;
+        break;
+
+    case NGX_HTTP_SIMPLEKV_VAR_VERSION:
+        s = &rep->version_text;
+        break;
+
+    case NGX_HTTP_SIMPLEKV_VAR_CONTENT_TYPE:
+        s = &rep->content_type;
+        break;
+
+    default: /* NGX_HTTP_SIMPLEKV_VAR_AUTHORIZATION */
+        s = &mcf->authorization;
+        break;
+    }
+
+    v->len = s->len;
+    v->data = s->data;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
