@@ -14,18 +14,27 @@ SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer \
               -fno-sanitize-recover=undefined
 
 .PHONY: all deps test clean
+TEST_TARGETS :=
 all:
 
 deps:
 	@util/install-deps.sh
 
 include core/build.mk
+include tests/unit/build.mk
 -include storaged/build.mk
 -include ngx_simplekv_module/build.mk
 -include cli/build.mk
--include tests/build.mk
+-include t/build.mk
+-include tests/cluster/build.mk
 -include bench/build.mk
 -include util/run.mk
+
+# Each fragment appends its suite to TEST_TARGETS (make test-<name>).
+# Suites run one after another: they start servers on fixed loopback ports.
+test: deps
+	$(MAKE) all
+	@set -e; for t in $(TEST_TARGETS); do $(MAKE) --no-print-directory $$t; done
 
 clean:
 	rm -rf $(BUILD)
