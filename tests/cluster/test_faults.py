@@ -1,0 +1,214 @@
+"""Fault tests: 3 real storaged nodes behind the real nginx router
+(N=3, W=2, R=2), nodes killed with kill -9, frozen with SIGSTOP and
+restarted while clients run.
+
+What they show: a minority failure is invisible to clients; a majority
+failure gives a prompt JSON 503/504, never a hang; reads repair a node
+that missed writes while it was down (the node itself is queried); a
+restarted node serves again.  With SKV_VALGRIND=1 nginx runs under
+valgrind and the cluster fixture fails a test on any valgrind error or
+definite leak (make test-cluster-valgrind).
+"""
+
+import json
+import time
+import urllib.parse
+
+import requests
+
+import linearizability as lin
+from workload import KV, describe, errors, run_clients
+
+
+def node_record(node, key):
+    """(status, version, tombstone, body) straight from one storaged."""
+    resp = requests.get(node.url + "/v1/kv/" + urllib.parse.quote(key,
+                                                                   safe=""),
+                        timeout=5)
+    return (resp.status_code, resp.headers.get("X-Simplekv-Version"),
+            resp.headers.get("X-Simplekv-Tombstone") == "1", resp.content)
+
+
+def test_kill9_one_node_under_load_gives_no_client_errors(cluster_factory):
+    c = cluster_factory()
+    slow = c.router.slowdown
+    killed_at = []
+
+    def kill():
+        killed_at.append(time.monotonic_ns())
+        c.kill9("b")
+
+    keys = ["fault-%d" % i for i in range(6)]
+    hist = run_clients(c.url, keys, threads=4, duration=4.0,
+                       events=[(1.5, kill)], slowdown=slow)
+
+    assert killed_at and not c.nodes["b"].alive()
+    before = [r for r in hist if r["ret"] < killed_at[0]]
+    after = [r for r in hist if r["call"] > killed_at[0]]
+    # the test proves something only if clients were busy on both sides
+    assert len(before) >= 20 // slow and len(after) >= 20 // slow, (
+        len(before), len(after))
+    bad = errors(hist)
+    origin = min(r["call"] for r in hist)
+    assert not bad, "%d of %d requests failed with one node down:\n%s" % (
+        len(bad), len(hist),
+        "\n".join(describe(r, origin) for r in bad[:20]))
+    result = lin.check(hist)
+    assert result.linearizable, lin.minimize(
+        result.smallest_failure()).report()
+
+
+def take_down(c, names, how):
+    for name in names:
+        if how == "kill9":
+            c.kill9(name)
+        else:
+            c.freeze(name)
+
+
+def bring_back(c, names, how):
+    for name in names:
+        if how == "kill9":
+            c.restart(name)
+        else:
+            c.thaw(name)
+
+
+def check_majority_down(c, kv, how):
+    """Every request fails promptly with a JSON error, on the same
+    keep-alive connection, request after request."""
+    slow = c.router.slowdown
+    # replica timeout 1 s; a dead node refuses at once, a frozen one
+    # needs the timeout; allow 1.5 s on top for scheduling
+    bound = (1.0 + 1.5) * slow
+    allowed = (503,) if how == "kill9" else (503, 504)
+    for attempt in range(2):
+        for name, call in (("PUT", lambda: kv.put("down", b"x")),
+                           ("GET", lambda: kv.get("down")),
+                           ("HEAD", lambda: kv.session.head(
+                               kv.base + "/down", timeout=kv.timeout)),
+                           ("DELETE", lambda: kv.delete("down"))):
+            t0 = time.monotonic()
+            resp = call()
+            took = time.monotonic() - t0
+            assert resp.status_code in allowed, (
+                "%s with two nodes %s: %d %s" % (name, how,
+                                                 resp.status_code,
+                                                 resp.text[:300]))
+            assert took < bound, "%s took %.2f s (bound %.1f s)" % (
+                name, took, bound)
+            if name == "HEAD":
+                continue
+            assert resp.headers.get("Content-Type", "").startswith(
+                "application/json"), resp.headers
+            body = json.loads(resp.content)
+            assert body.get("error"), body
+            assert "detail" in body, body
+
+
+def test_two_nodes_killed_give_prompt_503(cluster_factory):
+    c = cluster_factory()
+    kv = KV(c.url, c.router.slowdown)
+    assert kv.put("down", b"before").status_code == 201
+    take_down(c, ["b", "c"], "kill9")
+    check_majority_down(c, kv, "kill9")
+    bring_back(c, ["b", "c"], "kill9")
+    # back to normal on the same client, without restarting nginx
+    assert kv.put("down", b"after").status_code == 201
+    resp = kv.get("down")
+    assert (resp.status_code, resp.content) == (200, b"after")
+
+
+def test_two_nodes_frozen_give_prompt_error_not_a_hang(cluster_factory):
+    # SIGSTOP: the kernel still accepts connections, nothing answers, so
+    # only the router's replica timeout bounds the request.
+    c = cluster_factory()
+    kv = KV(c.url, c.router.slowdown)
+    assert kv.put("down", b"before").status_code == 201
+    take_down(c, ["a", "c"], "sigstop")
+    check_majority_down(c, kv, "sigstop")
+    bring_back(c, ["a", "c"], "sigstop")
+    assert kv.put("down", b"after").status_code == 201
+    resp = kv.get("down")
+    assert (resp.status_code, resp.content) == (200, b"after")
+
+
+def test_reads_repair_a_node_that_missed_writes(cluster_factory):
+    c = cluster_factory()
+    kv = KV(c.url, c.router.slowdown)
+    keys = ["repair-%d" % i for i in range(16)]
+    for k in keys:
+        assert kv.put(k, ("old " + k).encode()).status_code == 201
+
+    c.kill9("c")
+    newest = {}
+    for i, k in enumerate(keys):
+        if i % 4 == 3:
+            assert kv.delete(k).status_code == 204
+            newest[k] = None
+        else:
+            newest[k] = ("new " + k).encode()
+            assert kv.put(k, newest[k]).status_code == 201
+    fresh = ["repair-fresh-%d" % i for i in range(4)]
+    for k in fresh:
+        newest[k] = ("fresh " + k).encode()
+        assert kv.put(k, newest[k]).status_code == 201
+    c.restart("c")
+
+    node_c = c.nodes["c"]
+    truth = {}
+    for k in newest:
+        # a and b saw every write: their (equal) version is the newest
+        ra = node_record(c.nodes["a"], k)
+        rb = node_record(c.nodes["b"], k)
+        assert ra[:3] == rb[:3], (k, ra, rb)
+        truth[k] = ra
+        assert node_record(node_c, k)[1] != ra[1], (
+            "node c was down, yet already holds the newest version of %r"
+            % k)
+
+    for k, value in newest.items():
+        resp = kv.get(k)
+        if value is None:
+            assert resp.status_code == 404, (k, resp.status_code)
+        else:
+            assert (resp.status_code, resp.content) == (200, value), k
+
+    stale = []
+    for k in newest:
+        got = node_record(node_c, k)
+        if got[:3] != truth[k][:3] or (truth[k][0] == 200
+                                       and got[3] != truth[k][3]):
+            stale.append("%r: node c has %s, newest is %s" % (
+                k, got[:3], truth[k][:3]))
+    assert not stale, "reads did not repair node c:\n" + "\n".join(stale)
+
+
+def test_restarted_node_rejoins_and_serves_what_it_missed(cluster_factory):
+    c = cluster_factory()
+    kv = KV(c.url, c.router.slowdown)
+    c.kill9("a")
+    written = {}
+    for i in range(12):
+        k = "rejoin-%d" % i
+        written[k] = ("while a was down %d" % i).encode()
+        assert kv.put(k, written[k]).status_code == 201
+    assert kv.delete("rejoin-0").status_code == 204
+    written["rejoin-0"] = None
+    c.restart("a")
+
+    # With b gone, every quorum needs a: the keys written while a was
+    # down must still read back, and new writes must still succeed.
+    c.kill9("b")
+    for k, value in written.items():
+        resp = kv.get(k)
+        if value is None:
+            assert resp.status_code == 404, (k, resp.status_code,
+                                             resp.text)
+        else:
+            assert (resp.status_code, resp.content) == (200, value), (
+                k, resp.status_code, resp.text[:200])
+    assert kv.put("rejoin-new", b"after rejoin").status_code == 201
+    resp = kv.get("rejoin-new")
+    assert (resp.status_code, resp.content) == (200, b"after rejoin")
+    c.restart("b")
