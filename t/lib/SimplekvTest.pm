@@ -217,6 +217,22 @@ sub stop_node {
     delete $Nodes{$name}{pid};
 }
 
+# freeze (SIGSTOP) / thaw (SIGCONT): a node that accepts connections but
+# never answers, to show that timeouts bound every request
+sub pause_node {
+    my $name = shift;
+    my $pid = $Nodes{$name}{pid} or return;
+    kill 'STOP', $pid;
+    $Nodes{$name}{paused} = 1;
+}
+
+sub resume_node {
+    my $name = shift;
+    my $pid = $Nodes{$name}{pid} or return;
+    kill 'CONT', $pid;
+    delete $Nodes{$name}{paused};
+}
+
 sub start_cluster {
     make_path($DataRoot);
     start_node($_) for @NodeNames;
@@ -225,12 +241,16 @@ sub start_cluster {
 
 sub ensure_all_up {
     for my $name (@NodeNames) {
+        resume_node($name) if $Nodes{$name}{paused};
         start_node($name) if !node_alive($name);
     }
 }
 
 sub stop_cluster {
-    stop_node($_) for grep { $Nodes{$_}{pid} } @NodeNames;
+    for my $name (grep { $Nodes{$_}{pid} } @NodeNames) {
+        resume_node($name) if $Nodes{$name}{paused};
+        stop_node($name);
+    }
 }
 
 # Ctrl-C or a kill of prove must still stop the nodes (END runs on exit).
@@ -279,7 +299,63 @@ sub node_put {
 
 # --- the router (nginx started by the test module for this block) -------
 
+# Concurrent clients doing random PUT/GET/DELETE on a few keys through the
+# router for $opt{seconds}; $opt{during}->() runs in this process after
+# $opt{after} seconds (e.g. to kill a node). Returns a hash: total => n,
+# errors => [ "METHOD key -> status detail", ... ] for every answer that is
+# not a success (201 PUT, 200/404 GET, 204 DELETE).
+sub run_load {
+    my %opt = (clients => 4, seconds => 3, after => 1, keys => 5, @_);
+    my @kids;
+    for my $c (1 .. $opt{clients}) {
+        pipe my $r, my $w or die "pipe: $!\n";
+        my $pid = fork();
+        die "fork: $!\n" if !defined $pid;
+        if ($pid == 0) {
+            close $r;
+            srand($$ ^ time);
+            my $ua = HTTP::Tiny->new(timeout => 5, keep_alive => 1);
+            my $end = time + $opt{seconds};
+            my %ok = (PUT => qr/^201$/, GET => qr/^(?:200|404)$/,
+                      DELETE => qr/^204$/);
+            my ($n, @err) = (0);
+            while (time < $end) {
+                my $key = 'load' . int(rand $opt{keys});
+                my $m = (qw(PUT PUT GET GET GET DELETE))[int rand 6];
+                my $res = $ua->request($m, router_url() . "/$key",
+                                       $m eq 'PUT' ? { content => "v$c-$n" }
+                                                   : {});
+                $n++;
+                push @err, "$m /$key -> $res->{status} "
+                           . substr($res->{content} // '', 0, 200)
+                    if $res->{status} !~ $ok{$m};
+            }
+            print $w "$n\n", map { s/\n/ /gr . "\n" } @err;
+            close $w;
+            POSIX::_exit(0);
+        }
+        close $w;
+        push @kids, [$pid, $r];
+    }
+
+    sleep $opt{after};
+    $opt{during}->() if $opt{during};
+
+    my %result = (total => 0, errors => []);
+    for my $kid (@kids) {
+        my ($pid, $r) = @$kid;
+        my @lines = <$r>;
+        close $r;
+        waitpid $pid, 0;
+        chomp @lines;
+        $result{total} += shift(@lines) // 0;
+        push @{ $result{errors} }, @lines;
+    }
+    return %result;
+}
+
 sub router_url {
+    no warnings 'once';
     my $port = $Test::Nginx::Util::ServerPortForClient
                || $ENV{TEST_NGINX_PORT} || 1984;
     return "http://127.0.0.1:$port";

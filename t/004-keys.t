@@ -1,0 +1,89 @@
+# Keys are any bytes, percent-encoded in the URL: slashes, NUL, high bytes
+# and UTF-8 work, different spellings of the same bytes are the same key,
+# and storaged receives exactly the decoded bytes.
+
+use lib 't/lib';
+use SimplekvTest;
+use Test::Nginx::Socket 'no_plan';
+
+repeat_each(2);
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: a binary key (slash, NUL, 0xff) round-trips
+--- config
+    location / {
+        simplekv;
+    }
+--- request eval
+["PUT /a%2Fb%00%FF\nbinary key", "GET /a%2Fb%00%FF", "GET /a%2Fb%00%FE"]
+--- error_code eval
+[201, 200, 404]
+--- response_body eval
+[qr/.*/s, "binary key", qr/.*/s]
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: storaged holds exactly the decoded bytes
+--- config
+    location / {
+        simplekv;
+    }
+--- init
+SimplekvTest::router_put('/raw%2Fkey%00%FF%20x', 'decoded');
+my $holding = 0;
+for my $node (@SimplekvTest::NodeNames) {
+    my $got = SimplekvTest::node_get($node, "raw/key\x00\xff x");
+    $holding++ if $got->{status} == 200 && $got->{content} eq 'decoded';
+}
+Test::More::cmp_ok($holding, '>=', 2, $block->name . " - a write quorum of nodes holds the decoded key");
+--- request
+GET /raw%2Fkey%00%FF%20x
+--- response_body chomp
+decoded
+
+
+
+=== TEST 3: different spellings of the same bytes are one key
+--- config
+    location / {
+        simplekv;
+    }
+--- request eval
+["PUT /%61%62c\nspelled", "GET /abc", "GET /a%62%63", "GET /ABC"]
+--- error_code eval
+[201, 200, 200, 404]
+--- response_body eval
+[qr/.*/s, "spelled", "spelled", qr/.*/s]
+
+
+
+=== TEST 4: UTF-8 and a literal slash inside the path are part of the key
+--- config
+    location / {
+        simplekv;
+    }
+--- request eval
+["PUT /users/%C3%A9t%C3%A9/profile\nnested", "GET /users/%C3%A9t%C3%A9/profile", "GET /users/%C3%A9t%C3%A9"]
+--- error_code eval
+[201, 200, 404]
+--- response_body eval
+[qr/.*/s, "nested", qr/.*/s]
+
+
+
+=== TEST 5: a single NUL byte is a valid key
+--- config
+    location / {
+        simplekv;
+    }
+--- request eval
+["PUT /%00\nnul", "GET /%00"]
+--- error_code eval
+[201, 200]
+--- response_body eval
+[qr/.*/s, "nul"]
