@@ -144,7 +144,7 @@ a client request body is buffered to a temporary file
 --- more_headers
 Transfer-Encoding: chunked
 --- request eval
-"PUT /bigChunked\n" . join("", map { "200\r\n" . ("z" x 512) . "\r\n" } 1 .. 4) . "0\r\n\r\n"
+"PUT /bigChunked\n" . CORE::join("", map { "200\r\n" . ("z" x 512) . "\r\n" } 1 .. 4) . "0\r\n\r\n"
 --- error_code: 413
 --- response_body_like eval
 $main::Json

@@ -64,7 +64,7 @@ a client request body is buffered to a temporary file
 --- more_headers eval
 ["Transfer-Encoding: chunked", ""]
 --- request eval
-["PUT /bigChunked\n" . join("", map { sprintf("%x\r\n", length $_) . "$_\r\n" } unpack("(a4096)*", $main::Big)) . "0\r\n\r\n", "GET /bigChunked"]
+["PUT /bigChunked\n" . CORE::join("", map { sprintf("%x\r\n", length $_) . "$_\r\n" } unpack("(a4096)*", $main::Big)) . "0\r\n\r\n", "GET /bigChunked"]
 --- error_code eval
 [201, 200]
 --- response_body eval
@@ -84,10 +84,10 @@ a client request body is buffered to a temporary file
 --- more_headers eval
 ["Content-Type: application/octet-stream\nContent-Length: 256", ""]
 --- request eval
-["PUT /allBytes\n" . join("", map { chr } 0 .. 255), "GET /allBytes"]
+["PUT /allBytes\n" . CORE::join("", map { chr } 0 .. 255), "GET /allBytes"]
 --- error_code eval
 [201, 200]
 --- response_headers eval
 ["", "Content-Type: application/octet-stream\nContent-Length: 256"]
 --- response_body eval
-[qr/.*/s, join("", map { chr } 0 .. 255)]
+[qr/.*/s, CORE::join("", map { chr } 0 .. 255)]

@@ -81,8 +81,7 @@ our $CheckErrorLog;
 
 our $NginxBinary = $ENV{TEST_NGINX_BINARY} || find_nginx();
 
-our $ServRoot = $ENV{TEST_NGINX_SERVROOT}
-                || File::Spec->rel2abs('t/servroot');
+our $ServRoot = File::Spec->rel2abs($ENV{TEST_NGINX_SERVROOT} || 't/servroot');
 $ServRoot =~ s{/+$}{};
 $ENV{TEST_NGINX_SERVER_ROOT} = $ServRoot;
 
