@@ -1,0 +1,88 @@
+"""storaged's command line: --help, --version, and clear start-up errors."""
+
+import subprocess
+
+import pytest
+
+from conftest import Client, next_port, seq_version
+from skvproc import default_binary
+
+
+def run(*args, timeout=20):
+    return subprocess.run([default_binary()] + list(args), timeout=timeout,
+                          capture_output=True, text=True)
+
+
+def test_version():
+    r = run("--version")
+    assert r.returncode == 0
+    assert r.stdout.strip() == "simplekv storaged 0.1.0"
+
+
+def test_help_lists_every_option():
+    r = run("--help")
+    assert r.returncode == 0
+    for opt in ("--listen", "--data", "--durability", "--threads",
+                "--cache-size", "--token-file", "--max-value-size",
+                "--tombstone-grace", "--help", "--version"):
+        assert opt in r.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    ([], "--listen"),
+    (["--listen", "127.0.0.1:1"], "--data"),
+    (["--listen", "127.0.0.1:99999", "--data", "d"], "bad port"),
+    (["--listen", "[::1:5", "--data", "d"], "[ADDR]:PORT"),
+    (["--listen", "127.0.0.1:1", "--data", "d", "--durability", "maybe"],
+     "durability"),
+    (["--listen", "127.0.0.1:1", "--data", "d", "--threads", "0"],
+     "threads"),
+    (["--listen", "127.0.0.1:1", "--data", "d", "--cache-size", "12q"],
+     "cache-size"),
+    (["--listen", "127.0.0.1:1", "--data", "d", "--max-value-size", "0"],
+     "max-value-size"),
+    (["--listen", "127.0.0.1:1", "--data", "d", "--tombstone-grace", "-1"],
+     "tombstone-grace"),
+    (["--listen", "127.0.0.1:1", "--data", "d", "--token-file",
+      "/nonexistent/token"], "/nonexistent/token"),
+    (["--bogus"], "--bogus"),
+    (["--listen", "127.0.0.1:1", "--data", "d", "extra"], "extra"),
+])
+def test_bad_command_lines(tmp_path, args, message):
+    args = [a if a != "d" else str(tmp_path / "d") for a in args]
+    r = run(*args)
+    assert r.returncode == 2, r
+    assert message in r.stderr
+    assert r.stderr.startswith("storaged: ")
+
+
+def test_empty_token_file_is_refused(tmp_path):
+    tf = tmp_path / "token"
+    tf.write_text("\n")
+    r = run("--listen", "127.0.0.1:%d" % next_port(), "--data",
+            str(tmp_path / "d"), "--token-file", str(tf))
+    assert r.returncode == 2 and "empty" in r.stderr
+
+
+def test_second_daemon_on_same_directory_is_refused(daemons, tmp_path):
+    d = daemons.start()
+    r = run("--listen", "127.0.0.1:%d" % next_port(), "--data", d.data_dir)
+    assert r.returncode == 1
+    assert "in use by another storaged" in r.stderr
+    assert Client(d.port).put("still", b"ok", seq_version(1)).status == 201
+
+
+def test_port_in_use_is_a_clear_error(daemons, tmp_path):
+    d = daemons.start()
+    r = run("--listen", "127.0.0.1:%d" % d.port, "--data",
+            str(tmp_path / "other"))
+    assert r.returncode == 1
+    assert "cannot listen on 127.0.0.1:%d" % d.port in r.stderr
+
+
+def test_sigint_is_a_clean_stop(daemons):
+    import signal
+    d = daemons.start()
+    Client(d.port).put("k", b"v", seq_version(1))
+    d.proc.send_signal(signal.SIGINT)
+    assert d.proc.wait(20) == 0
