@@ -33,7 +33,9 @@ $(NGX_SRC)/objs/Makefile: config $(NGX_SRC)/configure
 
 $(NGX_MODULE_SO): $(NGX_SRC)/objs/Makefile $(NGX_MODULE_SRCS) $(CORE_SRCS) $(CORE_HDRS)
 	$(MAKE) -C $(NGX_SRC) -f objs/Makefile modules
-	cp $(NGX_SRC)/objs/ngx_http_simplekv_module.so $@
+	@# a new inode: running nginx workers keep the old mapping intact
+	cp $(NGX_SRC)/objs/ngx_http_simplekv_module.so $@.tmp
+	mv -f $@.tmp $@
 
 .PHONY: module
 module: $(NGX_MODULE_SO)

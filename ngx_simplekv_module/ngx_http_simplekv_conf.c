@@ -112,9 +112,15 @@ ngx_http_simplekv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_simplekv_loc_conf_t *prev = parent;
     ngx_http_simplekv_loc_conf_t *conf = child;
 
+    ngx_http_core_loc_conf_t       *clcf;
     ngx_http_simplekv_main_conf_t  *mcf;
 
-    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    /* not inherited: `simplekv` installs a content handler in its own
+     * location only */
+    if (conf->enable == NGX_CONF_UNSET) {
+        conf->enable = 0;
+    }
+
     ngx_conf_merge_uint_value(conf->replicas, prev->replicas, 3);
     ngx_conf_merge_uint_value(conf->write_quorum, prev->write_quorum,
                               conf->replicas / 2 + 1);
@@ -128,6 +134,16 @@ ngx_http_simplekv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (!conf->enable) {
         return NGX_CONF_OK;
     }
+
+    /*
+     * simplekv_max_value_size replaces client_max_body_size here: the core
+     * check would answer an HTML 413 before the module could refuse the
+     * value with its JSON error (ngx_http_simplekv_body_filter() bounds
+     * chunked bodies instead).  The core module merged first, so this is
+     * final.
+     */
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->client_max_body_size = 0;
 
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_simplekv_module);
 

@@ -25,7 +25,13 @@ static ngx_int_t ngx_http_simplekv_send_etag(ngx_http_request_t *r,
     ngx_http_simplekv_ctx_t *ctx, const skv_version_t *version);
 
 
+static ngx_int_t ngx_http_simplekv_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+
+
 static ngx_str_t  ngx_http_simplekv_allow = ngx_string("GET, HEAD, PUT, DELETE");
+
+static ngx_http_request_body_filter_pt  ngx_http_simplekv_next_body_filter;
 
 
 ngx_int_t
@@ -86,10 +92,9 @@ ngx_http_simplekv_handler(ngx_http_request_t *r)
         if (r->headers_in.content_length_n > (off_t) lcf->max_value_size) {
             ngx_str_set(&detail, "the value is larger than "
                                  "simplekv_max_value_size");
+            /* refused unread: no "100 Continue", the connection closes */
             r->keepalive = 0;
-            if (ngx_http_discard_request_body(r) != NGX_OK) {
-                r->keepalive = 0;
-            }
+            r->lingering_close = 1;
 
             return ngx_http_simplekv_send_error(r,
                                             NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
@@ -312,6 +317,82 @@ ngx_http_simplekv_parse_key(ngx_http_request_t *r,
 }
 
 
+ngx_int_t
+ngx_http_simplekv_init_body_filter(void)
+{
+    ngx_http_simplekv_next_body_filter = ngx_http_top_request_body_filter;
+    ngx_http_top_request_body_filter = ngx_http_simplekv_body_filter;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Bounds a PUT body whose size is not known up front (chunked): past
+ * simplekv_max_value_size nothing more is stored, the rest is read and
+ * dropped, and the body handler answers a JSON 413.  Reading on (rather
+ * than failing the read) keeps the error in the module's JSON form and
+ * the connection usable.
+ */
+static ngx_int_t
+ngx_http_simplekv_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_buf_t                *b;
+    ngx_uint_t                last;
+    ngx_chain_t              *cl;
+    ngx_http_simplekv_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return ngx_http_simplekv_next_body_filter(r, in);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_simplekv_module);
+
+    if (ctx == NULL || ctx->op != NGX_HTTP_SIMPLEKV_OP_PUT) {
+        return ngx_http_simplekv_next_body_filter(r, in);
+    }
+
+    last = 0;
+
+    for (cl = in; cl; cl = cl->next) {
+        ctx->received += ngx_buf_size(cl->buf);
+
+        if (cl->buf->last_buf) {
+            last = 1;
+        }
+    }
+
+    if (!ctx->too_large && ctx->received <= (off_t) ctx->lcf->max_value_size)
+    {
+        return ngx_http_simplekv_next_body_filter(r, in);
+    }
+
+    ctx->too_large = 1;
+
+    /* dropped, but consumed: the reader reuses its buffer only then */
+    for (cl = in; cl; cl = cl->next) {
+        cl->buf->pos = cl->buf->last;
+    }
+
+    if (!last) {
+        return NGX_OK;
+    }
+
+    /* only the end-of-body mark goes on, so that reading completes */
+    b = ngx_calloc_buf(r->pool);
+    cl = ngx_alloc_chain_link(r->pool);
+    if (b == NULL || cl == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last_buf = 1;
+    cl->buf = b;
+    cl->next = NULL;
+
+    return ngx_http_simplekv_next_body_filter(r, cl);
+}
+
+
 static void
 ngx_http_simplekv_body_handler(ngx_http_request_t *r)
 {
@@ -334,7 +415,7 @@ ngx_http_simplekv_body_handler(ngx_http_request_t *r)
     }
 
     /* a chunked body has no Content-Length to check up front */
-    if (len > (off_t) ctx->lcf->max_value_size) {
+    if (ctx->too_large || len > (off_t) ctx->lcf->max_value_size) {
         ngx_str_set(&detail, "the value is larger than "
                              "simplekv_max_value_size");
         ngx_http_finalize_request(r,

@@ -214,6 +214,10 @@ ngx_http_simplekv_postconfiguration(ngx_conf_t *cf)
         return NGX_OK;
     }
 
+    if (ngx_http_simplekv_init_body_filter() != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     /* upstream blocks may follow simplekv_node: check them only now */
     if (ngx_http_simplekv_check_upstreams(cf) != NGX_OK) {
         return NGX_ERROR;

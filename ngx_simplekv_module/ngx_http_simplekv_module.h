@@ -140,6 +140,7 @@ struct ngx_http_simplekv_ctx_s {
     /* what a write sends: the client's body or the value being repaired */
     ngx_chain_t                    *body;
     off_t                           body_len;
+    off_t                           received;   /* body bytes read so far */
     ngx_str_t                       content_type;
     skv_version_t                   version;
 
@@ -167,6 +168,7 @@ struct ngx_http_simplekv_ctx_s {
     unsigned                        answered:1;
     unsigned                        posted:1;
     unsigned                        expired:1;
+    unsigned                        too_large:1;
 };
 
 
@@ -191,6 +193,7 @@ ngx_int_t ngx_http_simplekv_check_upstreams(ngx_conf_t *cf);
 
 /* ngx_http_simplekv_handler.c */
 ngx_int_t ngx_http_simplekv_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_simplekv_init_body_filter(void);
 void ngx_http_simplekv_answer(ngx_http_simplekv_ctx_t *ctx);
 void ngx_http_simplekv_answer_error(ngx_http_simplekv_ctx_t *ctx,
     ngx_uint_t status, const char *error, ngx_str_t *detail);

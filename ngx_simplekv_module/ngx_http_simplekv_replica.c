@@ -28,7 +28,8 @@
 static ngx_int_t ngx_http_simplekv_start_round(ngx_http_simplekv_ctx_t *ctx,
     ngx_http_simplekv_phase_e phase);
 static ngx_int_t ngx_http_simplekv_subrequest(ngx_http_simplekv_ctx_t *ctx,
-    ngx_uint_t slot, ngx_uint_t op);
+    ngx_uint_t slot, ngx_uint_t op, ngx_uint_t repair, ngx_uint_t late);
+static void ngx_http_simplekv_late_repair(ngx_http_simplekv_replica_t *rep);
 static ngx_int_t ngx_http_simplekv_replica_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
 static void ngx_http_simplekv_classify(ngx_http_simplekv_replica_t *rep,
@@ -121,7 +122,10 @@ ngx_http_simplekv_start_round(ngx_http_simplekv_ctx_t *ctx,
             continue;
         }
 
-        if (ngx_http_simplekv_subrequest(ctx, i, op) != NGX_OK) {
+        if (ngx_http_simplekv_subrequest(ctx, i, op,
+                                  phase == NGX_HTTP_SIMPLEKV_PHASE_REPAIR, 0)
+            != NGX_OK)
+        {
             return NGX_ERROR;
         }
     }
@@ -140,9 +144,14 @@ ngx_http_simplekv_start_round(ngx_http_simplekv_ctx_t *ctx,
 }
 
 
+/*
+ * Start one replica subrequest for ctx->order[slot].  repair: send the
+ * newest value read (ctx->newest) instead of the client's write.  late: a
+ * write-back after the answer, outside any round's bookkeeping.
+ */
 static ngx_int_t
 ngx_http_simplekv_subrequest(ngx_http_simplekv_ctx_t *ctx, ngx_uint_t slot,
-    ngx_uint_t op)
+    ngx_uint_t op, ngx_uint_t repair, ngx_uint_t late)
 {
     u_char                        *p;
     ngx_buf_t                     *b;
@@ -161,7 +170,7 @@ ngx_http_simplekv_subrequest(ngx_http_simplekv_ctx_t *ctx, ngx_uint_t slot,
 
     rep->ctx = ctx;
     rep->node = ctx->order[slot];
-    rep->round = ctx->round;
+    rep->round = late ? 0 : ctx->round;
     rep->op = op;
     rep->start = ngx_current_msec;
 
@@ -176,7 +185,7 @@ ngx_http_simplekv_subrequest(ngx_http_simplekv_ctx_t *ctx, ngx_uint_t slot,
             return NGX_ERROR;
         }
 
-        if (ctx->phase == NGX_HTTP_SIMPLEKV_PHASE_REPAIR) {
+        if (repair) {
             skv_version_format(&ctx->newest->version, (char *) p);
 
         } else {
@@ -189,7 +198,7 @@ ngx_http_simplekv_subrequest(ngx_http_simplekv_ctx_t *ctx, ngx_uint_t slot,
 
     if (op == NGX_HTTP_SIMPLEKV_OP_PUT) {
 
-        if (ctx->phase == NGX_HTTP_SIMPLEKV_PHASE_REPAIR) {
+        if (repair) {
             /* write back the newest value exactly as it was read */
             rep->content_type = ctx->newest->body_type;
 
@@ -245,9 +254,9 @@ ngx_http_simplekv_subrequest(ngx_http_simplekv_ctx_t *ctx, ngx_uint_t slot,
     case NGX_HTTP_SIMPLEKV_OP_PUT:
         sr->method = NGX_HTTP_PUT;
         sr->method_name = ngx_http_simplekv_put;
-        sr->headers_in.content_length_n =
-            (ctx->phase == NGX_HTTP_SIMPLEKV_PHASE_REPAIR)
-            ? (off_t) ctx->newest->body.len : ctx->body_len;
+        sr->headers_in.content_length_n = repair
+                                          ? (off_t) ctx->newest->body.len
+                                          : ctx->body_len;
         break;
 
     case NGX_HTTP_SIMPLEKV_OP_DELETE:
@@ -270,11 +279,15 @@ ngx_http_simplekv_subrequest(ngx_http_simplekv_ctx_t *ctx, ngx_uint_t slot,
     }
 
     *all = rep;
+    ctx->running++;
+
+    if (late) {
+        return NGX_OK;
+    }
 
     ctx->slot[slot] = rep;
     ctx->asked++;
     ctx->pending++;
-    ctx->running++;
 
     return NGX_OK;
 }
@@ -314,6 +327,12 @@ ngx_http_simplekv_replica_done(ngx_http_request_t *sr, void *data,
 
     if (ctx->running == 0 && ctx->answered && ctx->deadline.timer_set) {
         ngx_del_timer(&ctx->deadline);
+    }
+
+    if (ctx->answered && rep->round == ctx->round
+        && ctx->phase == NGX_HTTP_SIMPLEKV_PHASE_READ)
+    {
+        ngx_http_simplekv_late_repair(rep);
     }
 
     if (rep->round != ctx->round || ctx->answered) {
@@ -437,6 +456,58 @@ ngx_http_simplekv_classify(ngx_http_simplekv_replica_t *rep,
     }
 
     rep->outcome = NGX_HTTP_SIMPLEKV_FOUND;
+}
+
+
+/*
+ * A replica that answered a read after the client was answered, with an
+ * older version than the one returned: write the newest back to it too.
+ * The quorum did not need it, but otherwise a replica that is always the
+ * slowest (e.g. just restarted, cold cache) would never be repaired by
+ * reads.  Bounded by the deadline like every other straggler.
+ */
+static void
+ngx_http_simplekv_late_repair(ngx_http_simplekv_replica_t *rep)
+{
+    ngx_uint_t                i;
+    ngx_http_simplekv_ctx_t  *ctx;
+
+    ctx = rep->ctx;
+
+    if (ctx->newest == NULL || skv_version_is_zero(&ctx->newest->version)
+        || (rep->outcome != NGX_HTTP_SIMPLEKV_FOUND
+            && rep->outcome != NGX_HTTP_SIMPLEKV_TOMBSTONE
+            && rep->outcome != NGX_HTTP_SIMPLEKV_MISSING)
+        || skv_version_cmp(&rep->version, &ctx->newest->version) >= 0)
+    {
+        return;
+    }
+
+    for (i = 0; i < ctx->nreplicas; i++) {
+        if (ctx->order[i] == rep->node) {
+            break;
+        }
+    }
+
+    if (i == ctx->nreplicas) {
+        return;
+    }
+
+    ngx_http_simplekv_stats_read_repair(ctx->mcf);
+
+    if (ngx_http_simplekv_subrequest(ctx, i,
+            (ctx->newest->outcome == NGX_HTTP_SIMPLEKV_TOMBSTONE)
+            ? NGX_HTTP_SIMPLEKV_OP_DELETE : NGX_HTTP_SIMPLEKV_OP_PUT, 1, 1)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
+                      "simplekv: could not start a late read repair");
+        return;
+    }
+
+    if (!ctx->deadline.timer_set) {
+        ngx_add_timer(&ctx->deadline, ctx->lcf->replica_timeout);
+    }
 }
 
 
