@@ -1,8 +1,8 @@
 /*
  * background.c - the housekeeping thread (see background.h).
  *
- * Wakes every second: a checkpoint (a no-op unless 1 MiB of log was
- * written since the last), and every min(grace / 2, 10) seconds (at least
+ * Wakes every second: a checkpoint (a no-op unless 16 MiB of log or a
+ * minute passed since the last), and every min(grace / 2, 10) seconds (at least
  * every second) a tombstone
  * sweep in slices of PURGE_SLICE index entries, yielding between slices
  * so that it never competes long with request threads.  Stops promptly:
