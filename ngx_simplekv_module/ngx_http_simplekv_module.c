@@ -19,8 +19,11 @@ static ngx_int_t ngx_http_simplekv_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 
-static ngx_conf_num_bounds_t  ngx_http_simplekv_count_bounds = {
-    ngx_conf_check_num_bounds, 1, SKV_PLACE_MAX
+static char *ngx_http_simplekv_check_count(ngx_conf_t *cf, void *post,
+    void *data);
+
+static ngx_conf_post_t  ngx_http_simplekv_count_post = {
+    ngx_http_simplekv_check_count
 };
 
 
@@ -52,21 +55,21 @@ static ngx_command_t  ngx_http_simplekv_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_simplekv_loc_conf_t, replicas),
-      &ngx_http_simplekv_count_bounds },
+      &ngx_http_simplekv_count_post },
 
     { ngx_string("simplekv_write_quorum"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_simplekv_loc_conf_t, write_quorum),
-      &ngx_http_simplekv_count_bounds },
+      &ngx_http_simplekv_count_post },
 
     { ngx_string("simplekv_read_quorum"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_simplekv_loc_conf_t, read_quorum),
-      &ngx_http_simplekv_count_bounds },
+      &ngx_http_simplekv_count_post },
 
     { ngx_string("simplekv_max_value_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -237,6 +240,25 @@ ngx_http_simplekv_postconfiguration(ngx_conf_t *cf)
     *h = ngx_http_simplekv_log_handler;
 
     return NGX_OK;
+}
+
+
+/* N, W and R: 1..SKV_PLACE_MAX. */
+static char *
+ngx_http_simplekv_check_count(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_uint_t  *np = data;
+
+    if (*np == 0) {
+        return "must be at least 1: a quorum or replica count of 0 "
+               "promises nothing";
+    }
+
+    if (*np > SKV_PLACE_MAX) {
+        return "must be at most 64";
+    }
+
+    return NGX_CONF_OK;
 }
 
 
