@@ -1,12 +1,12 @@
 /*
  * background.c - the housekeeping thread (see background.h).
  *
- * Wakes every second: a checkpoint (a no-op unless 16 MiB of log or a
- * minute passed since the last), and every min(grace / 2, 10) seconds (at least
- * every second) a tombstone
- * sweep in slices of PURGE_SLICE index entries, yielding between slices
- * so that it never competes long with request threads.  Stops promptly:
- * background_stop signals a condition variable it sleeps on.
+ * Wakes every second for a checkpoint (a no-op unless 16 MiB of log or a
+ * minute passed since the last one).  Every min(grace / 2, 10) seconds,
+ * but at least every second, it sweeps the index for tombstones to purge,
+ * in slices of PURGE_SLICE entries with a pause between slices, so that it
+ * never competes long with request threads.  Stops promptly:
+ * background_stop signals the condition variable it sleeps on.
  */
 #include <errno.h>
 #include <pthread.h>

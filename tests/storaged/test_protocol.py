@@ -10,7 +10,7 @@ V1, V2, V3 = seq_version(1), seq_version(2), seq_version(3)
 
 
 def enc(key: bytes) -> str:
-    """Percent-encode every byte that is not unreserved (like skv_key_encode)."""
+    """Percent-encode every byte but the unreserved ones (skv_key_encode)."""
     return urllib.parse.quote_from_bytes(key, safe="-._~")
 
 
