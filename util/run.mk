@@ -1,0 +1,20 @@
+# util/run.mk - a local cluster in one command.
+#
+#   make run     build what is needed, then start 3 storaged
+#                (127.0.0.1:7001-7003) and nginx with the module
+#                (127.0.0.1:8080) under run/; only what is not already
+#                running is started
+#   make stop    stop all of it
+#
+# The work is done by util/run-cluster.sh; nothing outside run/ is touched.
+
+.PHONY: run stop run-status
+
+run: $(BUILD)/storaged $(NGX_MODULE_SO)
+	@util/run-cluster.sh start
+
+stop:
+	@util/run-cluster.sh stop
+
+run-status:
+	@util/run-cluster.sh status
