@@ -194,6 +194,8 @@ skv_req_init(skv_req_t *req, const skv_opts_t *opts, const char *method,
 
     curl_easy_setopt(req->curl, CURLOPT_URL, req->url);
     curl_easy_setopt(req->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    /* The key "." is "/." in the URL: a path, not a dot-segment to squash. */
+    curl_easy_setopt(req->curl, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(req->curl, CURLOPT_USERAGENT, ua);
     curl_easy_setopt(req->curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(req->curl, CURLOPT_ERRORBUFFER, req->errbuf);
@@ -318,8 +320,12 @@ server_message(const skv_req_t *req, char *buf, size_t cap)
         while (*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t') {
             p++;
         }
-        n = strcspn(p, "\r\n");
-        copy_printable(buf, cap, p, n);
+        /* An HTML page (nginx's own error pages) says nothing the
+         * status line does not. */
+        if (*p != '<') {
+            n = strcspn(p, "\r\n");
+            copy_printable(buf, cap, p, n);
+        }
     }
     json_decref(root);
 }

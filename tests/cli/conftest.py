@@ -8,8 +8,10 @@ environment (no proxy variables: traffic must stay on loopback).
 """
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -24,7 +26,7 @@ SKV = os.environ.get("SKV_CLI") or os.path.join(TOP, "build", "skv")
 NODE_PORTS = (21001, 21002, 21003)
 ROUTER_PORT = 21010
 DOWN_PORT = 21499          # nothing ever listens here
-MAX_VALUE = 32 * 1024 * 1024  # router and storaged limit for these tests
+MAX_VALUE = 16 * 1024 * 1024  # = subrequest_output_buffer_size in conf/
 
 
 def clean_env(**extra):
@@ -71,6 +73,12 @@ def cluster(tmp_path_factory):
     from router import Router
 
     base = tmp_path_factory.mktemp("cli-cluster")
+    # nginx workers run as an unprivileged user and must reach the
+    # router's temp dirs (bodies above client_body_buffer_size go to a
+    # file): pytest's own tree is private to root, so the prefix lives
+    # in a directory of its own that others may traverse.
+    router_prefix = tempfile.mkdtemp(prefix="skv-cli-router-")
+    os.chmod(router_prefix, 0o755)
     nodes = []
     try:
         for i, port in enumerate(NODE_PORTS):
@@ -79,13 +87,20 @@ def cluster(tmp_path_factory):
             s.start()
             nodes.append(s)
         with Router(ROUTER_PORT, nodes, replicas=3, w=2, r=2,
-                    prefix=str(base / "router"),
+                    prefix=router_prefix,
                     extra_location="simplekv_max_value_size %d;"
-                    % MAX_VALUE) as router:
+                    % MAX_VALUE,
+                    # nginx's own body limit (default 1m) applies to the
+                    # client location and again to the replica subrequests'
+                    # internal location: above the module's limit in both,
+                    # so that the module sees, and refuses, a value too big.
+                    extra_http="client_max_body_size %d;" % (2 * MAX_VALUE)
+                    ) as router:
             yield router, nodes
     finally:
         for s in nodes:
             s.stop()
+        shutil.rmtree(router_prefix, ignore_errors=True)
 
 
 @pytest.fixture
