@@ -2,13 +2,16 @@
  * http.c - the HTTP layer of storaged (see http.h and docs/protocol.md).
  *
  * libmicrohttpd does all HTTP parsing; it runs a pool of threads, each with
- * its own epoll loop, and calls handle_request() for each request, several
- * times for a request with a body:
- *   1st call   headers known: authenticate, route, validate; every request
- *              except a PUT is answered right here;
- *   next calls PUT body chunks (upload_data), appended to a buffer bounded
- *              by --max-value-size;
- *   last call  *upload_data_size == 0: the PUT is applied and answered.
+ * its own epoll loop.  For each request MHD first hands over the raw URI
+ * (uri_seen: the request state is allocated there), then calls
+ * handle_request() several times:
+ *   1st call   headers known: only refusals that spare reading a body
+ *              (shutting down, 401, 413 from Content-Length) answer here;
+ *   next calls body chunks (upload_data), appended to a buffer bounded by
+ *              --max-value-size;
+ *   last call  *upload_data_size == 0: route, validate, execute, answer.
+ * Answering before the request was read completely would make MHD close
+ * the connection, so everything else waits for the last call.
  *
  * MHD would percent-decode the URL path itself, turning "%00" into a NUL
  * that ends the C string: unescape_nothing() keeps the text raw and the key
