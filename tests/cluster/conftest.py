@@ -7,6 +7,7 @@ errors or definite leaks."""
 import itertools
 import os
 import signal
+import socket
 import sys
 
 import pytest
@@ -30,30 +31,48 @@ def _next_port():
 
 
 class Cluster:
-    """Storage nodes named a, b, c, ... and one router in front of them."""
+    """Storage nodes named a, b, c, ... and one or more routers (the design
+    has many stateless routers, each with its own version clocks) in front
+    of them, configured alike."""
 
-    def __init__(self, base_dir, n_nodes=3, replicas=3, w=2, r=2,
+    def __init__(self, base_dir, n_nodes=3, replicas=3, w=2, r=2, routers=1,
                  **router_kw):
         self.names = [chr(ord("a") + i) for i in range(n_nodes)]
         self.nodes = {}
         for name in self.names:
             self.nodes[name] = Storaged(
                 _next_port(), os.path.join(str(base_dir), name, "data"))
-        self.router = Router(
-            _next_port(),
-            [(name, self.nodes[name].port) for name in self.names],
-            replicas=replicas, w=w, r=r,
-            prefix=os.path.join(str(base_dir), "router"), **router_kw)
+        self.routers = [
+            Router(_next_port(),
+                   [(name, self.nodes[name].port) for name in self.names],
+                   replicas=replicas, w=w, r=r,
+                   prefix=os.path.join(str(base_dir), "router%s" % (
+                       i or "")), **router_kw)
+            for i in range(routers)]
+        self.router = self.routers[0]
         self.stopped = set()   # names of nodes SIGSTOPped by a test
 
     @property
     def url(self):
         return self.router.url
 
+    @property
+    def urls(self):
+        return [rt.url for rt in self.routers]
+
     def start(self):
+        # A process left over from an earlier run on one of our ports
+        # would answer in place of ours: refuse to start instead.
+        ports = [n.port for n in self.nodes.values()] + [
+            rt.port for rt in self.routers]
+        busy = [p for p in ports if _listening(p)]
+        if busy:
+            raise RuntimeError("ports %s already in use: a leftover "
+                               "storaged or nginx?" % busy)
         for node in self.nodes.values():
             node.start()
-        self.router.start()
+        for rt in self.routers:
+            rt.start()
         return self
 
     def kill9(self, name):
@@ -75,13 +94,20 @@ class Cluster:
         for name in list(self.stopped):
             self.thaw(name)
         try:
-            self.router.stop()
+            for rt in self.routers:
+                rt.stop()
         finally:
             for node in self.nodes.values():
                 try:
                     node.stop()
                 except Exception:
                     node.kill9()
+
+
+def _listening(port):
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.fixture
@@ -100,8 +126,10 @@ def cluster_factory(tmp_path):
     problems = []
     for c in made:
         c.stop()
-        crashes = c.router.crashes()
-        if crashes:
-            problems.append("nginx worker crashed:\n" + "\n".join(crashes))
-        problems.extend(c.router.valgrind_problems())
+        for rt in c.routers:
+            crashes = rt.crashes()
+            if crashes:
+                problems.append("nginx worker crashed:\n"
+                                + "\n".join(crashes))
+            problems.extend(rt.valgrind_problems())
     assert not problems, "\n\n".join(problems)

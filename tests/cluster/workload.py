@@ -92,8 +92,10 @@ def run_clients(base_url, keys, threads=4, duration=5.0, events=(),
                 weights=(45, 40, 15), seed=1, slowdown=1):
     """Run `threads` clients for `duration` seconds; at each (t, fn) in
     events call fn() from the main thread t seconds after the start.
+    base_url may be a list of routers: client n uses base_url[n % len].
     Returns the history (list of records, in completion order per
     thread)."""
+    urls = [base_url] if isinstance(base_url, str) else list(base_url)
     history = []
     lock = threading.Lock()
     stop = threading.Event()
@@ -101,7 +103,7 @@ def run_clients(base_url, keys, threads=4, duration=5.0, events=(),
 
     def client(n):
         rng = random.Random(seed * 1000 + n)
-        kv = KV(base_url, slowdown)
+        kv = KV(urls[n % len(urls)], slowdown)
         mine = []
         seq = 0
         try:

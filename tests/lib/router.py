@@ -69,7 +69,7 @@ class Router:
     def __init__(self, port, nodes, replicas=3, w=2, r=2, extra_location="",
                  extra_http="", extra_server="", valgrind=None, prefix=None,
                  workers=1, replica_timeout="1s", token_file=None,
-                 keepalive=32, error_log_level="info"):
+                 keepalive=32, error_log_level="info", extra_main=""):
         self.port = int(port)
         self.nodes = _node_entries(nodes)
         self.replicas, self.w, self.r = replicas, w, r
@@ -85,6 +85,9 @@ class Router:
         self.token_file = token_file
         self.keepalive = keepalive
         self.error_log_level = error_log_level
+        # main-context directives, e.g. "worker_rlimit_core 1g;
+        # working_directory /tmp/x/;" to get worker core dumps
+        self.extra_main = extra_main
         self.proc = None
         self._out = None
         for d in ("conf", "logs", "tmp"):
@@ -127,6 +130,7 @@ class Router:
             "error_log %s %s;\n"
             "pid %s/logs/nginx.pid;\n"
             "load_module %s;\n"
+            "%s"
             "events {\n    worker_connections 1024;\n}\n"
             "http {\n"
             "    access_log %s/logs/access.log;\n"
@@ -150,7 +154,7 @@ class Router:
             "    }\n"
             "}\n" % (
                 self.workers, self.error_log, self.error_log_level, p,
-                MODULE, p, temp, "".join(upstreams), "".join(node_lines),
+                MODULE, _indent(self.extra_main, 0), p, temp, "".join(upstreams), "".join(node_lines),
                 token, self.extra_http, self.port, PROXY_SNIPPET,
                 self.replicas, self.w, self.r, self.replica_timeout,
                 _indent(self.extra_location, 12),
@@ -297,8 +301,12 @@ class Router:
         valgrind writes its summary when the process exits."""
         problems = []
         logs = self.valgrind_logs()
-        if self.valgrind and not logs:
-            return ["no valgrind logs in %s/logs" % self.prefix]
+        # one log for the master and one per worker: a missing worker log
+        # would mean the requests ran unchecked
+        if self.valgrind and len(logs) < 1 + self.workers:
+            return ["expected valgrind logs for the master and %d workers "
+                    "in %s/logs, found %d" % (self.workers, self.prefix,
+                                              len(logs))]
         for path in logs:
             with open(path, "rb") as f:
                 text = f.read().decode("utf-8", "replace")
