@@ -248,8 +248,8 @@ ngx_http_simplekv_node(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    if (mcf->nodes.nelts >= SKV_PLACE_MAX * 16) {
-        return "lists too many nodes";
+    if (mcf->nodes.nelts >= SKV_PLACE_MAX) {
+        return "lists too many nodes (at most 64)";
     }
 
     node = ngx_array_push(&mcf->nodes);

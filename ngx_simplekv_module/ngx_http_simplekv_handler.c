@@ -16,7 +16,7 @@
 
 
 static ngx_int_t ngx_http_simplekv_parse_key(ngx_http_request_t *r,
-    ngx_http_simplekv_ctx_t *ctx);
+    ngx_http_simplekv_ctx_t *ctx, ngx_int_t *rc);
 static void ngx_http_simplekv_body_handler(ngx_http_request_t *r);
 static ngx_http_simplekv_ctx_t *ngx_http_simplekv_create_ctx(
     ngx_http_request_t *r);
@@ -77,8 +77,29 @@ ngx_http_simplekv_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_simplekv_parse_key(r, ctx);
-    if (rc != NGX_OK) {
+    if ((r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))
+        && ngx_http_simplekv_is_list(r))
+    {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        ctx->op = NGX_HTTP_SIMPLEKV_OP_LIST;
+
+        rc = ngx_http_simplekv_start_list(ctx);
+        if (rc != NGX_DONE) {
+            /* an error answer was sent, or could not be */
+            return rc;
+        }
+
+        r->write_event_handler = ngx_http_request_empty_handler;
+        r->main->count++;
+
+        return NGX_DONE;
+    }
+
+    if (ngx_http_simplekv_parse_key(r, ctx, &rc) != NGX_OK) {
         if (ngx_http_discard_request_body(r) != NGX_OK) {
             r->keepalive = 0;
         }
@@ -210,26 +231,24 @@ ngx_http_simplekv_cleanup(void *data)
 
 
 /*
- * The key is the raw request path after the location prefix, percent-
- * decoded by the shared core: r->uri is already decoded and has merged
- * slashes, so it cannot carry arbitrary bytes.
+ * The raw (still percent-encoded) request path after the location prefix,
+ * without the query string.  r->uri is already decoded and has merged
+ * slashes, so it cannot carry arbitrary key bytes: keys come from the
+ * request line.
  */
-static ngx_int_t
-ngx_http_simplekv_parse_key(ngx_http_request_t *r,
-    ngx_http_simplekv_ctx_t *ctx)
+ngx_int_t
+ngx_http_simplekv_raw_key(ngx_http_request_t *r, ngx_str_t *raw)
 {
-    u_char                    *p, *last, *enc;
-    size_t                     len, key_len, enc_len;
-    ngx_str_t                  detail;
-    skv_status_t               st;
+    u_char                    *p, *last, *q;
+    size_t                     len;
     ngx_http_core_loc_conf_t  *clcf;
 
     p = r->unparsed_uri.data;
     last = p + r->unparsed_uri.len;
 
-    enc = ngx_strlchr(p, last, '?');
-    if (enc) {
-        last = enc;
+    q = ngx_strlchr(p, last, '?');
+    if (q) {
+        last = q;
     }
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
@@ -249,23 +268,50 @@ ngx_http_simplekv_parse_key(ngx_http_request_t *r,
         p++;
     }
 
-    len = last - p;
+    raw->data = p;
+    raw->len = last - p;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Decode and validate the key (the shared core decides what a key is),
+ * encode it canonically for storaged and place it.  On a bad key the JSON
+ * error is sent, *rc is what the handler returns, and NGX_DECLINED.
+ */
+static ngx_int_t
+ngx_http_simplekv_parse_key(ngx_http_request_t *r,
+    ngx_http_simplekv_ctx_t *ctx, ngx_int_t *rc)
+{
+    u_char        *p;
+    size_t         len, key_len, enc_len;
+    ngx_str_t      raw, detail;
+    skv_status_t   st;
+
+    (void) ngx_http_simplekv_raw_key(r, &raw);
+
+    p = raw.data;
+    len = raw.len;
 
     if (len == 0) {
         ngx_str_set(&detail, "the request path names no key");
-        return ngx_http_simplekv_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                            "bad key", &detail);
+        *rc = ngx_http_simplekv_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                           "bad key", &detail);
+        return NGX_DECLINED;
     }
 
     if (len > SKV_KEY_ENCODED_MAX) {
         ngx_str_set(&detail, "keys are at most 1024 bytes");
-        return ngx_http_simplekv_send_error(r, NGX_HTTP_REQUEST_URI_TOO_LARGE,
-                                            "key too long", &detail);
+        *rc = ngx_http_simplekv_send_error(r, NGX_HTTP_REQUEST_URI_TOO_LARGE,
+                                           "key too long", &detail);
+        return NGX_DECLINED;
     }
 
     ctx->key = ngx_pnalloc(r->pool, SKV_KEY_MAX);
     if (ctx->key == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
     }
 
     st = skv_key_decode((const char *) p, len, ctx->key, &key_len);
@@ -277,14 +323,16 @@ ngx_http_simplekv_parse_key(ngx_http_request_t *r,
 
     case SKV_ERR_KEY_TOO_LONG:
         ngx_str_set(&detail, "keys are at most 1024 bytes");
-        return ngx_http_simplekv_send_error(r, NGX_HTTP_REQUEST_URI_TOO_LARGE,
-                                            "key too long", &detail);
+        *rc = ngx_http_simplekv_send_error(r, NGX_HTTP_REQUEST_URI_TOO_LARGE,
+                                           "key too long", &detail);
+        return NGX_DECLINED;
 
     default:
         detail.data = (u_char *) skv_strerror(st);
         detail.len = ngx_strlen(detail.data);
-        return ngx_http_simplekv_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                            "bad key", &detail);
+        *rc = ngx_http_simplekv_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                           "bad key", &detail);
+        return NGX_DECLINED;
     }
 
     ctx->key_len = key_len;
@@ -295,7 +343,8 @@ ngx_http_simplekv_parse_key(ngx_http_request_t *r,
     ctx->storage_uri.data = ngx_pnalloc(r->pool,
                          sizeof(NGX_HTTP_SIMPLEKV_STORAGE_PREFIX) - 1 + enc_len);
     if (ctx->storage_uri.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
     }
 
     p = ngx_cpymem(ctx->storage_uri.data, NGX_HTTP_SIMPLEKV_STORAGE_PREFIX,
@@ -572,12 +621,10 @@ ngx_int_t
 ngx_http_simplekv_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *error, ngx_str_t *detail)
 {
-    u_char       *p;
-    size_t        len, elen, dlen;
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_str_t     none = ngx_null_string;
-    ngx_chain_t   out;
+    u_char     *p;
+    size_t      len, elen, dlen;
+    ngx_buf_t  *b;
+    ngx_str_t   none = ngx_null_string;
 
     if (detail == NULL) {
         detail = &none;
@@ -602,14 +649,26 @@ ngx_http_simplekv_send_error(ngx_http_request_t *r, ngx_uint_t status,
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
     /* a 404 must not keep an ETag meant for a value */
     r->headers_out.etag = NULL;
+
+    return ngx_http_simplekv_send_body(r, b, status, "application/json");
+}
+
+
+ngx_int_t
+ngx_http_simplekv_send_body(ngx_http_request_t *r, ngx_buf_t *b,
+    ngx_uint_t status, const char *type)
+{
+    ngx_int_t    rc;
+    ngx_chain_t  out;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = b->last - b->pos;
+    r->headers_out.content_type.data = (u_char *) type;
+    r->headers_out.content_type.len = ngx_strlen(type);
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
 
     rc = ngx_http_send_header(r);
 

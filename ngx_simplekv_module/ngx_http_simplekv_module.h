@@ -12,6 +12,8 @@
  *   ngx_http_simplekv_replica.c  fan-out to replicas as subrequests,
  *                                quorum bookkeeping, 409 retry, read repair,
  *                                per-replica deadline
+ *   ngx_http_simplekv_list.c     GET /<prefix>?list: merging the nodes'
+ *                                sorted key listings into pages
  *   ngx_http_simplekv_stats.c    shared-memory counters, status (JSON) and
  *                                metrics (Prometheus) locations
  */
@@ -48,7 +50,8 @@
 typedef enum {
     NGX_HTTP_SIMPLEKV_OP_GET = 0,
     NGX_HTTP_SIMPLEKV_OP_PUT,
-    NGX_HTTP_SIMPLEKV_OP_DELETE
+    NGX_HTTP_SIMPLEKV_OP_DELETE,
+    NGX_HTTP_SIMPLEKV_OP_LIST
 } ngx_http_simplekv_op_e;
 
 
@@ -60,6 +63,7 @@ typedef enum {
     NGX_HTTP_SIMPLEKV_FOUND,        /* read: value */
     NGX_HTTP_SIMPLEKV_TOMBSTONE,    /* read: 404 with version */
     NGX_HTTP_SIMPLEKV_MISSING,      /* read: 404, never seen */
+    NGX_HTTP_SIMPLEKV_LISTED,       /* list: a page of key lines */
     NGX_HTTP_SIMPLEKV_FAILED,       /* error, refused, bad answer */
     NGX_HTTP_SIMPLEKV_TIMEDOUT
 } ngx_http_simplekv_outcome_e;
@@ -120,7 +124,8 @@ typedef struct {
 typedef enum {
     NGX_HTTP_SIMPLEKV_PHASE_WRITE = 0,
     NGX_HTTP_SIMPLEKV_PHASE_READ,
-    NGX_HTTP_SIMPLEKV_PHASE_REPAIR
+    NGX_HTTP_SIMPLEKV_PHASE_REPAIR,
+    NGX_HTTP_SIMPLEKV_PHASE_LIST
 } ngx_http_simplekv_phase_e;
 
 
@@ -132,7 +137,8 @@ struct ngx_http_simplekv_ctx_s {
 
     u_char                         *key;
     size_t                          key_len;
-    ngx_str_t                       storage_uri;  /* /v1/kv/<canonical> */
+    ngx_str_t                       storage_uri;  /* /v1/kv/<canonical>,
+                                                     or /v1/keys?... */
 
     size_t                          order[SKV_PLACE_MAX];
     ngx_uint_t                      nreplicas;
@@ -169,6 +175,10 @@ struct ngx_http_simplekv_ctx_s {
     unsigned                        posted:1;
     unsigned                        expired:1;
     unsigned                        too_large:1;
+
+    /* listing: a page of at most list_limit live keys after list_after */
+    ngx_uint_t                      list_limit;
+    ngx_uint_t                      list_node_limit;
 };
 
 
@@ -199,12 +209,25 @@ void ngx_http_simplekv_answer_error(ngx_http_simplekv_ctx_t *ctx,
     ngx_uint_t status, const char *error, ngx_str_t *detail);
 ngx_int_t ngx_http_simplekv_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, ngx_str_t *detail);
+ngx_int_t ngx_http_simplekv_raw_key(ngx_http_request_t *r, ngx_str_t *raw);
+ngx_int_t ngx_http_simplekv_send_body(ngx_http_request_t *r,
+    ngx_buf_t *b, ngx_uint_t status, const char *type);
 
 /* ngx_http_simplekv_replica.c */
 ngx_int_t ngx_http_simplekv_start_write(ngx_http_simplekv_ctx_t *ctx);
 ngx_int_t ngx_http_simplekv_start_read(ngx_http_simplekv_ctx_t *ctx);
+ngx_int_t ngx_http_simplekv_start_round(ngx_http_simplekv_ctx_t *ctx,
+    ngx_http_simplekv_phase_e phase);
 ngx_http_simplekv_replica_t *ngx_http_simplekv_replica_ctx(
     ngx_http_request_t *r);
+void ngx_http_simplekv_fail(ngx_http_simplekv_ctx_t *ctx,
+    ngx_uint_t answered, ngx_uint_t needed, ngx_uint_t timedout,
+    const char *what);
+
+/* ngx_http_simplekv_list.c */
+ngx_int_t ngx_http_simplekv_is_list(ngx_http_request_t *r);
+ngx_int_t ngx_http_simplekv_start_list(ngx_http_simplekv_ctx_t *ctx);
+void ngx_http_simplekv_decide_list(ngx_http_simplekv_ctx_t *ctx);
 
 /* ngx_http_simplekv_stats.c */
 ngx_int_t ngx_http_simplekv_stats_init_zone(ngx_conf_t *cf,

@@ -25,8 +25,6 @@
 #include "ngx_http_simplekv_module.h"
 
 
-static ngx_int_t ngx_http_simplekv_start_round(ngx_http_simplekv_ctx_t *ctx,
-    ngx_http_simplekv_phase_e phase);
 static ngx_int_t ngx_http_simplekv_subrequest(ngx_http_simplekv_ctx_t *ctx,
     ngx_uint_t slot, ngx_uint_t op, ngx_uint_t repair, ngx_uint_t late);
 static void ngx_http_simplekv_late_repair(ngx_http_simplekv_replica_t *rep);
@@ -41,9 +39,6 @@ static void ngx_http_simplekv_wake(ngx_http_request_t *r);
 static void ngx_http_simplekv_decide_write(ngx_http_simplekv_ctx_t *ctx);
 static void ngx_http_simplekv_decide_read(ngx_http_simplekv_ctx_t *ctx);
 static void ngx_http_simplekv_decide_repair(ngx_http_simplekv_ctx_t *ctx);
-static void ngx_http_simplekv_fail(ngx_http_simplekv_ctx_t *ctx,
-    ngx_uint_t answered, ngx_uint_t needed, ngx_uint_t timedout,
-    const char *what);
 static void ngx_http_simplekv_deadline_handler(ngx_event_t *ev);
 static void ngx_http_simplekv_abort(ngx_http_simplekv_replica_t *rep);
 
@@ -88,7 +83,7 @@ ngx_http_simplekv_start_read(ngx_http_simplekv_ctx_t *ctx)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_simplekv_start_round(ngx_http_simplekv_ctx_t *ctx,
     ngx_http_simplekv_phase_e phase)
 {
@@ -106,6 +101,9 @@ ngx_http_simplekv_start_round(ngx_http_simplekv_ctx_t *ctx,
 
     if (phase == NGX_HTTP_SIMPLEKV_PHASE_READ) {
         op = NGX_HTTP_SIMPLEKV_OP_GET;
+
+    } else if (phase == NGX_HTTP_SIMPLEKV_PHASE_LIST) {
+        op = NGX_HTTP_SIMPLEKV_OP_LIST;
 
     } else if (phase == NGX_HTTP_SIMPLEKV_PHASE_REPAIR) {
         op = (ctx->newest->outcome == NGX_HTTP_SIMPLEKV_TOMBSTONE)
@@ -265,7 +263,7 @@ ngx_http_simplekv_subrequest(ngx_http_simplekv_ctx_t *ctx, ngx_uint_t slot,
         sr->headers_in.content_length_n = -1;
         break;
 
-    default:
+    default: /* GET, LIST */
         sr->method = NGX_HTTP_GET;
         sr->method_name = ngx_http_simplekv_get;
         sr->headers_in.content_length_n = -1;
@@ -393,6 +391,25 @@ ngx_http_simplekv_classify(ngx_http_simplekv_replica_t *rep,
     }
 
     ngx_http_simplekv_observe_version(&rep->version);
+
+    if (rep->op == NGX_HTTP_SIMPLEKV_OP_LIST) {
+        if (status != NGX_HTTP_OK) {
+            rep->outcome = NGX_HTTP_SIMPLEKV_FAILED;
+            ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
+                          "simplekv: node \"%V\" answered %ui to a key "
+                          "listing", &nodes[rep->node].name, status);
+            return;
+        }
+
+        if (sr->out && sr->out->buf) {
+            b = sr->out->buf;
+            rep->body.data = b->pos;
+            rep->body.len = b->last - b->pos;
+        }
+
+        rep->outcome = NGX_HTTP_SIMPLEKV_LISTED;
+        return;
+    }
 
     if (rep->op != NGX_HTTP_SIMPLEKV_OP_GET) {
         if (status == NGX_HTTP_OK || status == NGX_HTTP_CREATED
@@ -587,6 +604,10 @@ ngx_http_simplekv_wake(ngx_http_request_t *r)
 
     case NGX_HTTP_SIMPLEKV_PHASE_READ:
         ngx_http_simplekv_decide_read(ctx);
+        break;
+
+    case NGX_HTTP_SIMPLEKV_PHASE_LIST:
+        ngx_http_simplekv_decide_list(ctx);
         break;
 
     default:
@@ -837,7 +858,7 @@ ngx_http_simplekv_decide_repair(ngx_http_simplekv_ctx_t *ctx)
 }
 
 
-static void
+void
 ngx_http_simplekv_fail(ngx_http_simplekv_ctx_t *ctx, ngx_uint_t answered,
     ngx_uint_t needed, ngx_uint_t timedout, const char *what)
 {

@@ -1,0 +1,509 @@
+/*
+ * ngx_http_simplekv_list.c - GET /<prefix>?list[&limit=N][&after=CURSOR]:
+ * one page of the keys under a prefix, in byte order, deleted keys left out,
+ * as {"keys": [...], "next": CURSOR-or-null}.  Keys and the cursor are
+ * percent-encoded (JSON strings cannot carry arbitrary bytes); the cursor
+ * is the last key the page covers, and comes back as `after`.
+ *
+ * Every node is asked for its sorted /v1/keys listing from the cursor, at
+ * most a page of lines each, and the answers are merged: for each key the
+ * newest version wins (so a key deleted on a quorum stays out however many
+ * stale copies exist), and the page ends at the smallest last key of any
+ * node that returned a full page - past it such a node may hold keys not
+ * fetched yet.  Memory is bounded by nodes x page size, never by the
+ * number of keys.  The listing fails (503) when W or more nodes do not
+ * answer, since it could then miss acknowledged writes.
+ */
+
+#include "ngx_http_simplekv_module.h"
+#include "skv_keyline.h"
+
+
+#define NGX_HTTP_SIMPLEKV_LIST_DEFAULT  1000
+#define NGX_HTTP_SIMPLEKV_LIST_MAX      10000
+/* lines asked of one node: a page of the longest keys must fit the
+ * snippet's 16m subrequest_output_buffer_size */
+#define NGX_HTTP_SIMPLEKV_NODE_LINES    4096
+
+
+typedef struct {
+    u_char          *key;      /* decoded */
+    size_t           key_len;
+    skv_version_t    version;
+    unsigned         tombstone:1;
+} ngx_http_simplekv_entry_t;
+
+
+static ngx_int_t ngx_http_simplekv_list_arg(ngx_str_t *args, const char *name,
+    ngx_str_t *value, ngx_uint_t *present);
+static ngx_int_t ngx_http_simplekv_decode_arg(ngx_http_request_t *r,
+    ngx_str_t *enc, u_char *out, size_t *out_len, ngx_uint_t allow_empty);
+static int ngx_libc_cdecl ngx_http_simplekv_entry_cmp(const void *one,
+    const void *two);
+static int ngx_http_simplekv_key_cmp(const u_char *a, size_t alen,
+    const u_char *b, size_t blen);
+static ngx_int_t ngx_http_simplekv_list_reply(ngx_http_simplekv_ctx_t *ctx,
+    ngx_array_t *entries, u_char *bound, size_t bound_len,
+    ngx_uint_t bounded);
+
+
+/* Is this a listing: does the query string have a `list` argument? */
+ngx_int_t
+ngx_http_simplekv_is_list(ngx_http_request_t *r)
+{
+    ngx_str_t   value;
+    ngx_uint_t  present;
+
+    if (r->args.len == 0) {
+        return 0;
+    }
+
+    (void) ngx_http_simplekv_list_arg(&r->args, "list", &value, &present);
+
+    return present;
+}
+
+
+/* Find name or name=value among &-separated arguments. */
+static ngx_int_t
+ngx_http_simplekv_list_arg(ngx_str_t *args, const char *name,
+    ngx_str_t *value, ngx_uint_t *present)
+{
+    u_char  *p, *last, *end, *eq;
+    size_t   len;
+
+    *present = 0;
+    value->len = 0;
+    value->data = NULL;
+
+    len = ngx_strlen(name);
+    p = args->data;
+    last = p + args->len;
+
+    while (p < last) {
+        end = ngx_strlchr(p, last, '&');
+        if (end == NULL) {
+            end = last;
+        }
+
+        eq = ngx_strlchr(p, end, '=');
+
+        if ((size_t) ((eq ? eq : end) - p) == len
+            && ngx_strncmp(p, name, len) == 0)
+        {
+            *present = 1;
+
+            if (eq) {
+                value->data = eq + 1;
+                value->len = end - (eq + 1);
+            }
+
+            return NGX_OK;
+        }
+
+        p = end + 1;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_simplekv_decode_arg(ngx_http_request_t *r, ngx_str_t *enc,
+    u_char *out, size_t *out_len, ngx_uint_t allow_empty)
+{
+    if (enc->len == 0 && allow_empty) {
+        *out_len = 0;
+        return NGX_OK;
+    }
+
+    if (enc->len > SKV_KEY_ENCODED_MAX) {
+        return NGX_DECLINED;
+    }
+
+    return skv_key_decode((const char *) enc->data, enc->len, out, out_len)
+           == SKV_OK ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * Parse the prefix, limit and cursor and ask every node.  Returns NGX_DONE
+ * when the subrequests are on their way; anything else is what the content
+ * handler returns (an error answer was sent).
+ */
+ngx_int_t
+ngx_http_simplekv_start_list(ngx_http_simplekv_ctx_t *ctx)
+{
+    u_char               *p, *prefix, *after;
+    size_t                prefix_len, after_len, len;
+    ngx_int_t             n;
+    ngx_str_t             raw, value, detail;
+    ngx_uint_t            i, present;
+    ngx_http_request_t   *r;
+
+    r = ctx->request;
+
+    prefix = ngx_pnalloc(r->pool, 2 * SKV_KEY_MAX);
+    if (prefix == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    after = prefix + SKV_KEY_MAX;
+
+    (void) ngx_http_simplekv_raw_key(r, &raw);
+
+    if (ngx_http_simplekv_decode_arg(r, &raw, prefix, &prefix_len, 1)
+        != NGX_OK)
+    {
+        ngx_str_set(&detail, "the prefix is not a valid percent-encoded key "
+                             "prefix of at most 1024 bytes");
+        return ngx_http_simplekv_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                            "bad key", &detail);
+    }
+
+    ctx->list_limit = NGX_HTTP_SIMPLEKV_LIST_DEFAULT;
+
+    (void) ngx_http_simplekv_list_arg(&r->args, "limit", &value, &present);
+
+    if (present) {
+        n = ngx_atoi(value.data, value.len);
+
+        if (n < 1 || n > NGX_HTTP_SIMPLEKV_LIST_MAX) {
+            ngx_str_set(&detail, "limit must be 1..10000");
+            return ngx_http_simplekv_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                                "bad limit", &detail);
+        }
+
+        ctx->list_limit = (ngx_uint_t) n;
+    }
+
+    ctx->list_node_limit = ngx_min(ctx->list_limit,
+                                   NGX_HTTP_SIMPLEKV_NODE_LINES);
+
+    after_len = 0;
+
+    (void) ngx_http_simplekv_list_arg(&r->args, "after", &value, &present);
+
+    if (present
+        && ngx_http_simplekv_decode_arg(r, &value, after, &after_len, 1)
+           != NGX_OK)
+    {
+        ngx_str_set(&detail, "after must be a cursor from a previous page");
+        return ngx_http_simplekv_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                            "bad cursor", &detail);
+    }
+
+    /* /v1/keys?prefix=<enc>&after=<enc>&limit=<n>, in canonical encoding */
+    len = sizeof("/v1/keys?prefix=&after=&limit=") - 1 + NGX_INT_T_LEN
+          + skv_key_encode(prefix, prefix_len, NULL, 0)
+          + skv_key_encode(after, after_len, NULL, 0);
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->storage_uri.data = p;
+
+    p = ngx_cpymem(p, "/v1/keys?prefix=", sizeof("/v1/keys?prefix=") - 1);
+    p += skv_key_encode(prefix, prefix_len, (char *) p, SKV_KEY_ENCODED_MAX);
+    p = ngx_cpymem(p, "&after=", sizeof("&after=") - 1);
+    p += skv_key_encode(after, after_len, (char *) p, SKV_KEY_ENCODED_MAX);
+    p = ngx_sprintf(p, "&limit=%ui", ctx->list_node_limit);
+
+    ctx->storage_uri.len = p - ctx->storage_uri.data;
+
+    /* every node holds part of the key space */
+    ctx->nreplicas = ctx->mcf->nodes.nelts;
+
+    for (i = 0; i < ctx->nreplicas; i++) {
+        ctx->order[i] = i;
+    }
+
+    if (ngx_http_simplekv_start_round(ctx, NGX_HTTP_SIMPLEKV_PHASE_LIST)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_DONE;
+}
+
+
+/* Wait for every node (or the deadline), then merge. */
+void
+ngx_http_simplekv_decide_list(ngx_http_simplekv_ctx_t *ctx)
+{
+    u_char                       *p, *last, *eol, *bound;
+    size_t                        bound_len;
+    ngx_uint_t                    i, lines, answered, timedout, bounded;
+    ngx_array_t                   entries;
+    skv_keyline_t                *kl;
+    ngx_http_request_t           *r;
+    ngx_http_simplekv_entry_t    *e;
+    ngx_http_simplekv_replica_t  *rep;
+
+    if (ctx->pending && !ctx->expired) {
+        return;
+    }
+
+    r = ctx->request;
+    answered = 0;
+    timedout = 0;
+
+    for (i = 0; i < ctx->nreplicas; i++) {
+        rep = ctx->slot[i];
+
+        if (rep == NULL) {
+            continue;
+        }
+
+        if (rep->done && rep->outcome == NGX_HTTP_SIMPLEKV_LISTED) {
+            answered++;
+
+        } else if (!rep->done
+                   || rep->outcome == NGX_HTTP_SIMPLEKV_TIMEDOUT)
+        {
+            timedout++;
+        }
+    }
+
+    if (ctx->nreplicas - answered >= ctx->lcf->write_quorum) {
+        ngx_http_simplekv_fail(ctx, answered,
+                               ctx->nreplicas - ctx->lcf->write_quorum + 1,
+                               timedout, "listing");
+        return;
+    }
+
+    if (ngx_array_init(&entries, r->pool, 64,
+                       sizeof(ngx_http_simplekv_entry_t))
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    kl = ngx_palloc(r->pool, sizeof(skv_keyline_t));
+    if (kl == NULL) {
+        goto failed;
+    }
+
+    bound = NULL;
+    bound_len = 0;
+    bounded = 0;
+
+    for (i = 0; i < ctx->nreplicas; i++) {
+        rep = ctx->slot[i];
+
+        if (rep == NULL || !rep->done
+            || rep->outcome != NGX_HTTP_SIMPLEKV_LISTED)
+        {
+            continue;
+        }
+
+        p = rep->body.data;
+        last = p + rep->body.len;
+        lines = 0;
+        e = NULL;
+
+        while (p < last) {
+            eol = ngx_strlchr(p, last, '\n');
+            if (eol == NULL) {
+                eol = last;
+            }
+
+            if (skv_keyline_parse((const char *) p, eol - p, kl) != SKV_OK) {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "simplekv: a malformed key listing line from "
+                              "a node");
+                goto failed;
+            }
+
+            e = ngx_array_push(&entries);
+            if (e == NULL) {
+                goto failed;
+            }
+
+            e->key = ngx_pnalloc(r->pool, kl->key_len + 1);
+            if (e->key == NULL) {
+                goto failed;
+            }
+
+            ngx_memcpy(e->key, kl->key, kl->key_len);
+            e->key_len = kl->key_len;
+            e->version = kl->version;
+            e->tombstone = kl->tombstone;
+
+            lines++;
+            p = eol + 1;
+        }
+
+        /* a full page: this node may have more keys after its last one */
+        if (lines >= ctx->list_node_limit && e) {
+            if (!bounded
+                || ngx_http_simplekv_key_cmp(e->key, e->key_len, bound,
+                                             bound_len) < 0)
+            {
+                bound = e->key;
+                bound_len = e->key_len;
+            }
+
+            bounded = 1;
+        }
+    }
+
+    if (ngx_http_simplekv_list_reply(ctx, &entries, bound, bound_len,
+                                     bounded)
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    return;
+
+failed:
+
+    ctx->answered = 1;
+    ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+}
+
+
+static int
+ngx_http_simplekv_key_cmp(const u_char *a, size_t alen, const u_char *b,
+    size_t blen)
+{
+    int  rc;
+
+    rc = ngx_memcmp(a, b, ngx_min(alen, blen));
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    return (alen < blen) ? -1 : (alen > blen) ? 1 : 0;
+}
+
+
+/* by key, then newest version first */
+static int ngx_libc_cdecl
+ngx_http_simplekv_entry_cmp(const void *one, const void *two)
+{
+    int                               rc;
+    const ngx_http_simplekv_entry_t  *a = one, *b = two;
+
+    rc = ngx_http_simplekv_key_cmp(a->key, a->key_len, b->key, b->key_len);
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    return -skv_version_cmp(&a->version, &b->version);
+}
+
+
+static ngx_int_t
+ngx_http_simplekv_list_reply(ngx_http_simplekv_ctx_t *ctx,
+    ngx_array_t *entries, u_char *bound, size_t bound_len, ngx_uint_t bounded)
+{
+    u_char                     *p, *cursor;
+    size_t                      size, cursor_len;
+    ngx_int_t                   rc;
+    ngx_buf_t                  *b;
+    ngx_uint_t                  i, count, more;
+    ngx_http_request_t         *r;
+    ngx_http_simplekv_entry_t  *e, *prev;
+
+    r = ctx->request;
+    e = entries->elts;
+
+    ngx_qsort(e, entries->nelts, sizeof(ngx_http_simplekv_entry_t),
+              ngx_http_simplekv_entry_cmp);
+
+    /* every key is at most 3 KiB encoded; quotes, commas, new lines */
+    size = sizeof("{\"keys\": [\n],\n \"next\": null}\n") + 16
+           + (ngx_min(entries->nelts, ctx->list_limit) + 1)
+             * (SKV_KEY_ENCODED_MAX + 8);
+
+    b = ngx_create_temp_buf(r->pool, size);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(b->last, "{\"keys\": [", sizeof("{\"keys\": [") - 1);
+
+    count = 0;
+    more = bounded;
+    cursor = NULL;
+    cursor_len = 0;
+    prev = NULL;
+
+    for (i = 0; i < entries->nelts; i++) {
+
+        /* older copies of the same key: the first (newest) one decided */
+        if (prev && ngx_http_simplekv_key_cmp(prev->key, prev->key_len,
+                                              e[i].key, e[i].key_len) == 0)
+        {
+            continue;
+        }
+
+        prev = &e[i];
+
+        if (bounded
+            && ngx_http_simplekv_key_cmp(e[i].key, e[i].key_len, bound,
+                                         bound_len) > 0)
+        {
+            break;
+        }
+
+        if (count == ctx->list_limit) {
+            more = 1;
+            break;
+        }
+
+        /* the page covers this key, shown or not */
+        cursor = e[i].key;
+        cursor_len = e[i].key_len;
+
+        if (e[i].tombstone) {
+            continue;
+        }
+
+        p = ngx_sprintf(p, "%s\n  \"", count ? "," : "");
+        p += skv_key_encode(e[i].key, e[i].key_len, (char *) p,
+                            SKV_KEY_ENCODED_MAX);
+        *p++ = '"';
+        count++;
+    }
+
+    if (more && cursor == NULL && bounded) {
+        /* cannot happen (the bound is a listed key), but never loop */
+        cursor = bound;
+        cursor_len = bound_len;
+    }
+
+    if (count) {
+        p = ngx_cpymem(p, "\n ", 2);
+    }
+
+    if (more && cursor) {
+        p = ngx_cpymem(p, "],\n \"next\": \"", sizeof("],\n \"next\": \"") - 1);
+        p += skv_key_encode(cursor, cursor_len, (char *) p,
+                            SKV_KEY_ENCODED_MAX);
+        p = ngx_cpymem(p, "\"}\n", 3);
+
+    } else {
+        p = ngx_cpymem(p, "],\n \"next\": null}\n",
+                       sizeof("],\n \"next\": null}\n") - 1);
+    }
+
+    b->last = p;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    ctx->answered = 1;
+
+    rc = ngx_http_simplekv_send_body(r, b, NGX_HTTP_OK, "application/json");
+
+    ngx_http_finalize_request(r, rc);
+
+    return NGX_OK;
+}
