@@ -113,13 +113,39 @@ index_decode(const DBT *data, index_entry_t *e)
     return 0;
 }
 
+/*
+ * Berkeley DB explains a failure through the error callback just before the
+ * call returns its error code.  Keep that explanation per thread and fold
+ * it into the caller's one-line message (db_fail), so that each error is
+ * logged once, with its detail.  A message no failure picked up is printed
+ * when a different one arrives, so none is lost.
+ */
+static _Thread_local char db_last_msg[160];
+
+static void
+db_errcall(const DB_ENV *env, const char *prefix, const char *msg)
+{
+    (void) env;
+    /* Some failures are reported twice (e.g. a log write, retried). */
+    if (db_last_msg[0] != '\0' && strcmp(db_last_msg, msg) != 0) {
+        fprintf(stderr, "%s: berkeley db: %s\n", prefix, db_last_msg);
+    }
+    snprintf(db_last_msg, sizeof(db_last_msg), "%s", msg);
+}
+
 /* Turn a Berkeley DB error into a store_rc_t and a message, in one place. */
 static store_rc_t
 db_fail(store_t *st, int ret, const char *what, char *err)
 {
     if (err != NULL) {
-        snprintf(err, STORE_ERR_MAX, "%s: %s", what, db_strerror(ret));
+        if (db_last_msg[0] != '\0') {
+            snprintf(err, STORE_ERR_MAX, "%s: %s (%s)", what,
+                     db_strerror(ret), db_last_msg);
+        } else {
+            snprintf(err, STORE_ERR_MAX, "%s: %s", what, db_strerror(ret));
+        }
     }
+    db_last_msg[0] = '\0';
     switch (ret) {
     case ENOSPC:
     case EFBIG:
@@ -151,13 +177,6 @@ retry_pause(store_t *st, unsigned attempt)
     ts.tv_nsec = (long) (1000 + (rand() % 1000) * (attempt < 10 ? attempt + 1
                                                               : 10));
     nanosleep(&ts, NULL);
-}
-
-static void
-db_errcall(const DB_ENV *env, const char *prefix, const char *msg)
-{
-    (void) env;
-    fprintf(stderr, "%s: berkeley db: %s\n", prefix, msg);
 }
 
 static store_rc_t
@@ -349,7 +368,8 @@ fail:
 void
 store_close(store_t *st)
 {
-    int ret;
+    char err[STORE_ERR_MAX];
+    int  ret;
 
     if (st == NULL) {
         return;
@@ -357,8 +377,9 @@ store_close(store_t *st)
     if (!atomic_load(&st->panicked)) {
         ret = st->env->txn_checkpoint(st->env, 0, 0, DB_FORCE);
         if (ret != 0) {
-            fprintf(stderr, "storaged: final checkpoint: %s\n",
-                    db_strerror(ret));
+            /* Not fatal: recovery at the next start replays the log. */
+            db_fail(st, ret, "final checkpoint", err);
+            fprintf(stderr, "storaged: %s\n", err);
         }
     }
     st->index->close(st->index, 0);
