@@ -1,6 +1,8 @@
-# Keys are any bytes, percent-encoded in the URL: slashes, NUL, high bytes
-# and UTF-8 work, different spellings of the same bytes are the same key,
-# and storaged receives exactly the decoded bytes.
+# Keys are bytes, percent-encoded in the URL: slashes, control and high
+# bytes and UTF-8 work, different spellings of the same bytes are the same
+# key, and storaged receives exactly the decoded bytes. The one exception is
+# NUL: nginx itself refuses "%00" in a URI, so such a key cannot be named
+# through the router; that must be a 400 JSON error like any bad key.
 
 use lib 't/lib';
 use SimplekvTest;
@@ -12,13 +14,13 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: a binary key (slash, NUL, 0xff) round-trips
+=== TEST 1: a binary key (slash, 0x01, 0xff) round-trips
 --- config
     location / {
         simplekv;
     }
 --- request eval
-["PUT /a%2Fb%00%FF\nbinary key", "GET /a%2Fb%00%FF", "GET /a%2Fb%00%FE"]
+["PUT /a%2Fb%01%FF\nbinary key", "GET /a%2Fb%01%FF", "GET /a%2Fb%01%FE"]
 --- error_code eval
 [201, 200, 404]
 --- response_body eval
@@ -34,15 +36,15 @@ __DATA__
         simplekv;
     }
 --- init
-SimplekvTest::router_put('/raw%2Fkey%00%FF%20x', 'decoded');
+SimplekvTest::router_put('/raw%2Fkey%01%FF%20x', 'decoded');
 my $holding = 0;
 for my $node (@SimplekvTest::NodeNames) {
-    my $got = SimplekvTest::node_get($node, "raw/key\x00\xff x");
+    my $got = SimplekvTest::node_get($node, "raw/key\x01\xff x");
     $holding++ if $got->{status} == 200 && $got->{content} eq 'decoded';
 }
 Test::More::cmp_ok($holding, '>=', 2, $block->name . " - a write quorum of nodes holds the decoded key");
 --- request
-GET /raw%2Fkey%00%FF%20x
+GET /raw%2Fkey%01%FF%20x
 --- response_body chomp
 decoded
 
@@ -76,14 +78,16 @@ decoded
 
 
 
-=== TEST 5: a single NUL byte is a valid key
+=== TEST 5: a NUL byte in a key is refused as a bad key (nginx refuses %00)
 --- config
     location / {
         simplekv;
     }
 --- request eval
-["PUT /%00\nnul", "GET /%00"]
+["PUT /%00\nnul", "GET /a%00b"]
 --- error_code eval
-[201, 200]
---- response_body eval
-[qr/.*/s, "nul"]
+[400, 400]
+--- response_headers eval
+["Content-Type: application/json", "Content-Type: application/json"]
+--- response_body_like eval
+['^\{\s*"error"', '^\{\s*"error"']

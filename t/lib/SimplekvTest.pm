@@ -35,6 +35,7 @@ use Cwd qw(abs_path);
 use File::Basename qw(dirname);
 use File::Path qw(make_path remove_tree);
 use HTTP::Tiny ();
+use IO::Socket::INET ();
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
 use URI::Escape qw(uri_escape);
@@ -82,7 +83,6 @@ our $HttpConfig = $Upstreams . $NodeLines;
 our $LoadModule = "load_module $Module;";
 
 our $OwnerPid = $$;
-our $ClusterStarted;
 our %Stale;             # a node's data dir was wiped already this run
 
 my $http = HTTP::Tiny->new(timeout => 5, keep_alive => 0);
@@ -149,6 +149,17 @@ sub start_node {
 
     die "SimplekvTest: $Storaged is missing: run make first\n"
         if !-x $Storaged;
+
+    # a leftover process on our port would silently serve this test
+    my $probe = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $node->{port},
+                                      Timeout => 1);
+    if ($probe) {
+        close $probe;
+        die "SimplekvTest: 127.0.0.1:$node->{port} is already in use (a "
+            . "storaged left over from an earlier run?); it must be free "
+            . "for node $name\n";
+    }
 
     my $dir = "$DataRoot/$name";
     if (!$Stale{$name}++) {
@@ -236,7 +247,6 @@ sub resume_node {
 sub start_cluster {
     make_path($DataRoot);
     start_node($_) for @NodeNames;
-    $ClusterStarted = 1;
 }
 
 sub ensure_all_up {
@@ -257,7 +267,8 @@ sub stop_cluster {
 $SIG{INT} = $SIG{TERM} = sub { exit 1 };
 
 END {
-    if ($$ == $OwnerPid && $ClusterStarted) {
+    # also after a failed start-up: stop whatever nodes did start
+    if ($$ == $OwnerPid) {
         my $status = $?;
         stop_cluster();
         $? = $status;

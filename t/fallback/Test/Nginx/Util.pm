@@ -490,10 +490,8 @@ sub run_must_die ($$) {
             warn "WARNING: $name - nginx must die but it does not; "
                  . "killing it (req $i)\n";
             # give it a moment to write its pid file, then stop it
-            for (1 .. 15) {
-                last if -f $PidFile;
-                sleep $TestNginxSleep;
-            }
+            my $deadline = time + 5;
+            sleep 0.01 until -s $PidFile || time >= $deadline;
             stop_nginx();
         }
     }
@@ -538,6 +536,19 @@ sub start_nginx_for ($$) {
                          . "last lines of $ErrLogFile:\n" . error_log_tail());
         $PrevConfigText = undef;
         return 0;
+    }
+
+    # nginx's parent process exits as soon as it has forked the daemon,
+    # which writes the pid file a moment later: wait for it, so that the
+    # next stop_nginx() cannot miss a running nginx.
+    $deadline = time + 5;
+    until (-s $PidFile) {
+        if (time >= $deadline) {
+            Test::More::fail("$name - nginx started but wrote no pid file "
+                             . "$PidFile within 5s");
+            return 0;
+        }
+        sleep 0.01;
     }
 
     sleep $TestNginxSleep;
