@@ -248,6 +248,45 @@ print_nodes(const json_t *nodes)
     }
 }
 
+/*
+ * The router counts latency as a sum and a count ("latency_ms_sum",
+ * "latency_count") so that it can add them up across workers; people want
+ * the mean.  Replace every "<p>_ms_sum" that has a "<p>_count" beside it
+ * by "<p>_avg_ms" (the count stays: it is the number of requests).
+ */
+static void
+derive_averages(json_t *node)
+{
+    const char *k;
+    json_t     *v, *count;
+    void       *tmp;
+    char        base[CELL_MAX], name[CELL_MAX + 16];
+    size_t      len;
+
+    json_object_foreach_safe(node, tmp, k, v) {
+        len = strlen(k);
+        if (len <= 7 || len >= sizeof(base) || !json_is_number(v)
+            || strcmp(k + len - 7, "_ms_sum") != 0) {
+            continue;
+        }
+        snprintf(base, sizeof(base), "%.*s", (int) (len - 7), k);
+        snprintf(name, sizeof(name), "%s_count", base);
+        count = json_object_get(node, name);
+        if (!json_is_number(count)) {
+            continue;
+        }
+        snprintf(name, sizeof(name), "%s_avg_ms", base);
+        if (json_number_value(count) > 0) {
+            json_object_set_new(node, name,
+                                json_real(json_number_value(v)
+                                          / json_number_value(count)));
+        } else {
+            json_object_set_new(node, name, json_null());
+        }
+        json_object_del(node, k);
+    }
+}
+
 static int
 print_human(const skv_req_t *req)
 {
@@ -274,10 +313,33 @@ print_human(const skv_req_t *req)
     json_decref(rest);
 
     if (json_is_array(nodes) || json_is_object(nodes)) {
+        size_t      i;
+        const char *k;
+        json_t     *node, *shown = json_deep_copy(nodes);
+
+        if (shown == NULL) {
+            json_decref(root);
+            fprintf(stderr, "skv: out of memory\n");
+            return SKV_EXIT_SERVER;
+        }
+        if (json_is_array(shown)) {
+            json_array_foreach(shown, i, node) {
+                if (json_is_object(node)) {
+                    derive_averages(node);
+                }
+            }
+        } else {
+            json_object_foreach(shown, k, node) {
+                if (json_is_object(node)) {
+                    derive_averages(node);
+                }
+            }
+        }
         if (json_object_size(root) > 1) {
             putchar('\n');
         }
-        print_nodes(nodes);
+        print_nodes(shown);
+        json_decref(shown);
     }
     json_decref(root);
     return SKV_EXIT_OK;

@@ -88,6 +88,9 @@ def cluster(tmp_path_factory):
             nodes.append(s)
         with Router(ROUTER_PORT, nodes, replicas=3, w=2, r=2,
                     prefix=router_prefix,
+                    # Multi-MiB values on a busy test machine: the default
+                    # 1s per replica is for small values.
+                    replica_timeout="8s",
                     extra_location="simplekv_max_value_size %d;"
                     % MAX_VALUE,
                     # nginx's own body limit (default 1m) applies to the
