@@ -23,7 +23,8 @@ my $silent = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 1986,
                                    Listen => 5, ReuseAddr => 1)
     or die "cannot listen on 127.0.0.1:1986: $!\n";
 
-my $file = "$dir/wrong.t";
+# not *.t: "prove -r t/" must not pick it up
+my $file = "$dir/wrong-expectations.pl";
 open my $out, '>', $file or die "$file: $!\n";
 print $out <<'_EOT_';
 use lib 't/lib';
