@@ -1,0 +1,79 @@
+# Versions and 409 retries: a write that meets a newer version on a
+# quorum of replicas (here planted directly on two storaged nodes, as a
+# router with a clock far ahead would leave it) is retried with a version
+# newer than the one seen, and wins; the retry is counted.
+
+use lib 't/lib';
+use SimplekvTest;
+use Test::Nginx::Socket 'no_plan';
+
+our $Location = <<'_EOC_';
+    location / {
+        simplekv;
+        simplekv_replicas 3;
+        simplekv_write_quorum 2;
+        simplekv_read_quorum 2;
+    }
+    location = /_simplekv/status { simplekv_status; }
+_EOC_
+
+# a version 5 s ahead of $etag's, with origin 1
+sub ahead {
+    my ($etag) = @_;
+    no warnings 'portable';   # 64-bit hex: this perl has 64-bit integers
+    $etag =~ s/"//g;
+    return sprintf('%016x%016x', hex(substr($etag, 0, 16)) + (5000 << 16), 1);
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: newer versions on two replicas: the PUT is retried and wins
+--- config eval
+$main::Location
+--- init
+my $etag = SimplekvTest::router_put('/retried', 'first');
+my $ahead = main::ahead($etag);
+SimplekvTest::node_put($_, 'retried', 'planted', $ahead) for qw(a b);
+--- request eval
+["PUT /retried\nmine", "GET /retried", "GET /_simplekv/status"]
+--- error_code eval
+[201, 200, 200]
+--- response_body_like eval
+[qr/^$/, qr/^mine$/, qr/"write_retries": [1-9]/]
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: the same for a DELETE: retried, and the key reads as deleted
+--- config eval
+$main::Location
+--- init
+my $etag = SimplekvTest::router_put('/retriedDel', 'first');
+my $ahead = main::ahead($etag);
+SimplekvTest::node_put($_, 'retriedDel', 'planted', $ahead) for qw(b c);
+--- request eval
+["DELETE /retriedDel", "GET /retriedDel"]
+--- error_code eval
+[204, 404]
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: the version returned after a retry is newer than the planted one
+--- config eval
+$main::Location
+--- init
+my $etag = SimplekvTest::router_put('/newer', 'first');
+our $planted = main::ahead($etag);
+SimplekvTest::node_put($_, 'newer', 'planted', $planted) for qw(a c);
+--- request
+PUT /newer
+mine
+--- error_code: 201
+--- response_headers_like eval
+'ETag: "[0-9a-f]{32}"'
+--- response_body_like: ^$
