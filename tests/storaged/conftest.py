@@ -165,6 +165,22 @@ def daemons(tmp_path):
     assert not problems, "\n".join(problems)
 
 
+@pytest.fixture(scope="module")
+def shared_node(tmp_path_factory):
+    """One storaged shared by a module's many small tests (parametrized
+    bad-input cases): starting a daemon per case costs more than the case,
+    above all under ASan.  Tests using it must not depend on its state."""
+    ds = Daemons(tmp_path_factory.mktemp("shared"))
+    try:
+        d = ds.start()
+        c = Client(d.port)
+        yield d, c
+        c.close()
+    finally:
+        problems = ds.finish()
+    assert not problems, "\n".join(problems)
+
+
 @pytest.fixture
 def node(daemons):
     """One storaged with default settings and a client for it."""
