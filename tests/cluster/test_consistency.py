@@ -20,6 +20,11 @@ import linearizability as lin
 from workload import errors, run_clients
 
 DURATION = float(os.environ.get("SKV_CONSISTENCY_SECONDS", "10"))
+# Each run's history is also kept here (pytest's tmp directories rotate
+# away), for tests/lib/linearizability.py to re-check after a failure.
+HISTORY_DIR = os.environ.get("SKV_HISTORY_DIR", os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir,
+    "build", "cluster-histories"))
 
 
 def scenario_kill_restart(c, d):
@@ -94,7 +99,8 @@ def test_history_under_node_faults_is_linearizable(cluster_factory,
     hist = run_clients(c.urls, keys, threads=6, duration=DURATION,
                        events=events, slowdown=c.router.slowdown)
 
-    path = tmp_path / "history.json"
+    os.makedirs(HISTORY_DIR, exist_ok=True)
+    path = os.path.abspath(os.path.join(HISTORY_DIR, case + ".json"))
     with open(path, "w") as f:
         json.dump(hist, f)
 

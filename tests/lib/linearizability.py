@@ -499,23 +499,34 @@ def _quick_refutation(ops: List[Op]) -> str:
             return "read #%d returned %r before its put #%d was called" % (
                 r.label, r.value, p.label)
 
-    # Stale read: a completed write ran entirely between the put of the
-    # value and the read.  For each put, the completed write called after
-    # it returned that returns first (suffix minimum over calls).
+    # Stale read: a completed write ran entirely after the value was
+    # certainly in place and before the read began.  The value is in place
+    # by the time its put returns, and also by the time any read of it
+    # returns (a read that saw it), whichever is first: that second bound
+    # catches a write applied twice (seen, overwritten, seen again while
+    # its put is still in flight).  For each value, the completed write
+    # called after that moment that returns first (suffix minimum).
+    in_place = {}
+    for r in value_reads:
+        p = writer(r)
+        bound = in_place.get(r.value, p.ret if p.ret is not None
+                             else r.ret)
+        in_place[r.value] = min(bound, r.ret)
     done = sorted((o for o in ops if o.kind != "get" and o.ret is not None),
                   key=lambda o: o.call)
     calls = [o.call for o in done]
     suffix = _prefix_best(done[::-1], lambda a, b: a.ret < b.ret)[::-1]
     for r in value_reads:
         p = writer(r)
-        if p.ret is None:
-            continue
-        i = bisect.bisect_right(calls, p.ret)
+        since = in_place[r.value]
+        i = bisect.bisect_right(calls, since)
         if i < len(done) and suffix[i].ret < r.call:
             w = suffix[i]
-            return ("stale read #%d: %r was overwritten by #%d (%s), which "
-                    "ran entirely after put #%d and before the read"
-                    % (r.label, r.value, w.label, w.kind, p.label))
+            return ("stale read #%d: %r was in place by %s, then #%d (%s) "
+                    "ran entirely after that and before the read"
+                    % (r.label, r.value, "the return of put #%d" % p.label
+                       if since == p.ret else "a read of it",
+                       w.label, w.kind))
 
     # Absent read after a completed put with no delete that could fall
     # between them.  The put that started last among those done before
@@ -590,27 +601,39 @@ def check(history: List[Dict[str, Any]],
 
 def minimize(key_result: KeyResult, time_budget: float = 20.0,
              max_steps: int = 200_000) -> KeyResult:
-    """Shrink a failing key history to a small one that still fails.
+    """Shrink a failing key history to a small one that still fails, and
+    fails only because the original does.
 
-    ddmin-style: drop chunks of operations, keeping a removal when the
-    rest is still not linearizable and every value read still has its
-    put (so the smaller history fails for the same kind of reason rather
-    than merely because a writer was removed).  Bounded by time_budget.
+    ddmin-style: drop chunks of operations while the rest still fails.
+    Dropping a read is always faithful (a history that fails without a
+    read fails with it).  Dropping a write is not (an absent read may have
+    needed that delete), so a dropped write stays in the history that is
+    checked as an unknown-outcome write, free to be placed or left out:
+    that history is more permissive than the original, so if it fails,
+    the original fails, and the failure does not depend on the dropped
+    writes.  A put whose value a kept read returns is never dropped, so
+    the result reads on its own.  Bounded by time_budget.
     """
     if key_result.linearizable is not False:
         return key_result
     deadline = time.monotonic() + time_budget
     ops = list(key_result.ops)
+    dropped_writes: List[Op] = []
 
-    def still_fails(cand):
+    def still_fails(cand, dropped):
         written = {o.value for o in cand if o.kind == "put"}
         if any(o.kind == "get" and o.value is not ABSENT
                and o.value not in written for o in cand) \
                 and "which no put wrote" not in key_result.reason:
             return None
-        renum = [Op(i, o.kind, o.value, o.call, o.ret, o.source, o.label)
+        shown = [Op(i, o.kind, o.value, o.call, o.ret, o.source, o.label)
                  for i, o in enumerate(cand)]
-        r = check_key(key_result.key, renum, max_steps)
+        loose = [Op(len(shown) + i, o.kind, o.value, o.call, None, o.source,
+                    o.label) for i, o in enumerate(dropped)]
+        if check_key(key_result.key, shown + loose,
+                     max_steps).linearizable is not False:
+            return None
+        r = check_key(key_result.key, shown, max_steps)
         return r if r.linearizable is False else None
 
     best = key_result
@@ -620,9 +643,11 @@ def minimize(key_result: KeyResult, time_budget: float = 20.0,
         removed_any = False
         while i < len(ops) and time.monotonic() < deadline:
             cand = ops[:i] + ops[i + chunk:]
-            r = still_fails(cand) if cand else None
+            gone = [o for o in ops[i:i + chunk] if o.kind != "get"]
+            r = still_fails(cand, dropped_writes + gone) if cand else None
             if r is not None:
                 ops = cand
+                dropped_writes += gone
                 best = r
                 removed_any = True
             else:
