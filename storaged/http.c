@@ -49,6 +49,7 @@
 #define LIST_BLOCK     (64 * 1024)
 #define LIST_SCAN_MAX  256
 #define DEFAULT_CT     "application/octet-stream"
+#define DISCARD_MIN    ((size_t) 1 << 20)
 
 struct http_server {
     struct MHD_Daemon       *mhd;
@@ -75,6 +76,7 @@ typedef struct {
     bool           answered;   /* a response is queued; ignore the rest */
     char          *query;      /* raw query string of /v1/keys, or NULL */
     bool           too_large;  /* body passed the limit: discard, then 413 */
+    size_t         discarded;  /* bytes dropped since it did */
     unsigned char  key[SKV_KEY_MAX];
     size_t         key_len;
     skv_version_t  version;
@@ -450,29 +452,33 @@ begin_put(http_server_t *srv, struct MHD_Connection *c, request_t *req)
 }
 
 static enum MHD_Result
-append_body(http_server_t *srv, struct MHD_Connection *c, request_t *req,
-            const char *data, size_t size)
+append_body(http_server_t *srv, request_t *req, const char *data,
+            size_t size)
 {
     size_t         cap;
     unsigned char *grown;
-    char           detail[128];
 
     if (req->too_large) {
+        /* MHD 0.9.75 refuses a response queued while a body is still
+         * arriving, so an oversized chunked body is read and dropped and
+         * the 413 goes out at its end.  Dropping is bounded: past as much
+         * again as the limit (at least 1 MiB), the connection is closed. */
+        req->discarded += size;
+        if (req->discarded > srv->cfg->max_value_size
+            && req->discarded > DISCARD_MIN)
+        {
+            log_error(srv, "closing a connection whose chunked value "
+                           "passed the limit by %zu bytes", req->discarded);
+            return MHD_NO;
+        }
         return MHD_YES;
     }
     if (size > srv->cfg->max_value_size - req->body_len) {
         req->too_large = true;
+        req->discarded = size;
         free(req->body);
         req->body = NULL;
         req->body_len = req->body_cap = 0;
-        snprintf(detail, sizeof(detail),
-                 "the value is over the limit of %" PRIu64 " bytes",
-                 srv->cfg->max_value_size);
-        /* Answer now if MHD lets us (it then closes the connection rather
-         * than read the rest); if not, the rest is discarded as it comes
-         * and the 413 goes out at the end. */
-        send_error(srv, c, req, MHD_HTTP_CONTENT_TOO_LARGE,
-                   "value too large", detail);
         return MHD_YES;
     }
     if (req->body_len + size > req->body_cap) {
@@ -891,7 +897,7 @@ handle_request(void *cls, struct MHD_Connection *c, const char *url,
         if (req->answered) {
             return MHD_YES;     /* already refused: discard */
         }
-        return append_body(srv, c, req, upload_data, size);
+        return append_body(srv, req, upload_data, size);
     }
     if (req->answered) {
         return MHD_YES;

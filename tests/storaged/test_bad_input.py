@@ -159,6 +159,30 @@ def test_chunked_value_too_large(daemons):
     assert r.body == b"y" * 4000 and r.header("X-Simplekv-Version") == V1
 
 
+def test_endless_chunked_value_is_cut_off(daemons):
+    """Past the limit a chunked body is dropped, but not forever: after
+    about 1 MiB more the connection is closed."""
+    d = daemons.start(extra_args=["--max-value-size", "4k"])
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+    s.sendall(b"PUT /v1/kv/endless HTTP/1.1\r\nHost: x\r\n"
+              b"X-Simplekv-Version: " + V1.encode() + b"\r\n"
+              b"Transfer-Encoding: chunked\r\n\r\n")
+    chunk = b"10000\r\n" + b"z" * 0x10000 + b"\r\n"
+    sent, cut = 0, False
+    try:
+        while sent < 64 << 20:
+            s.sendall(chunk)
+            sent += 0x10000
+    except (BrokenPipeError, ConnectionResetError):
+        cut = True
+    finally:
+        s.close()
+    assert cut, "the server read %d bytes of an oversized value" % sent
+    assert sent < 16 << 20
+    assert d.alive()
+    assert Client(d.port).get("endless").status == 404
+
+
 def test_token_auth(daemons, tmp_path):
     tf = tmp_path / "token"
     tf.write_text("s3cret-token\n")
