@@ -35,8 +35,8 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "listing.h"
 #include "skv_key.h"
-#include "skv_keyline.h"
 #include "skv_record.h"
 #include "skv_version.h"
 
@@ -47,7 +47,6 @@
 #define ALLOW_KV       "GET, HEAD, PUT, DELETE"
 #define ALLOW_READ     "GET, HEAD"
 #define LIST_BLOCK     (64 * 1024)
-#define LIST_SCAN_MAX  256
 #define DEFAULT_CT     "application/octet-stream"
 #define DISCARD_MIN    ((size_t) 1 << 20)
 
@@ -87,23 +86,11 @@ typedef struct {
     size_t         body_cap;
 } request_t;
 
-/* State of one streamed GET /v1/keys response. */
+/* A GET /v1/keys response in progress (MHD's content reader state). */
 typedef struct {
     http_server_t *srv;
-    unsigned char  prefix[SKV_KEY_MAX];
-    size_t         prefix_len;
-    unsigned char  from[SKV_KEY_MAX];  /* where the next scan starts */
-    size_t         from_len;
-    bool           from_exclusive;
-    uint64_t       remaining;          /* lines still allowed by limit */
-    bool           eof;
-    char           line[SKV_KEYLINE_MAX]; /* a line that did not fit yet */
-    size_t         line_len;
-    size_t         line_off;
-    char          *out;                /* the block being filled */
-    size_t         out_cap;
-    size_t         out_len;
-} listing_t;
+    listing_t     *listing;
+} list_stream_t;
 
 static void
 log_error(http_server_t *srv, const char *fmt, ...)
@@ -573,173 +560,82 @@ decode_arg(request_t *req, const char *name, unsigned char *out,
     return skv_key_decode(v, len, out, out_len);
 }
 
-/* Copy as much of the pending line as fits into the block. */
-static void
-listing_flush_line(listing_t *l)
-{
-    size_t n = l->line_len - l->line_off;
-
-    if (n > l->out_cap - l->out_len) {
-        n = l->out_cap - l->out_len;
-    }
-    memcpy(l->out + l->out_len, l->line + l->line_off, n);
-    l->out_len += n;
-    l->line_off += n;
-}
-
-static bool
-listing_visit(void *arg, const store_entry_t *e)
-{
-    listing_t     *l = arg;
-    skv_keyline_t  kl;
-
-    if (e->key_len < l->prefix_len
-        || memcmp(e->key, l->prefix, l->prefix_len) != 0)
-    {
-        l->eof = true;
-        return false;
-    }
-    kl.version = e->version;
-    kl.tombstone = e->tombstone;
-    memcpy(kl.key, e->key, e->key_len);
-    kl.key_len = e->key_len;
-    l->line_len = skv_keyline_format(&kl, l->line, sizeof(l->line));
-    l->line_off = 0;
-    listing_flush_line(l);
-
-    memcpy(l->from, e->key, e->key_len);
-    l->from_len = e->key_len;
-    l->from_exclusive = true;
-    if (--l->remaining == 0) {
-        l->eof = true;
-        return false;
-    }
-    return l->out_len < l->out_cap;
-}
-
-/*
- * MHD asks for the next block of the listing.  Each call opens a fresh
- * cursor positioned after the last key sent, so nothing but this small
- * state survives between blocks: memory does not grow with the listing,
- * and no lock is held while the client is slow to read.
- */
+/* MHD asks for the next block of the listing. */
 static ssize_t
-listing_read(void *cls, uint64_t pos, char *buf, size_t max)
+list_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
-    listing_t *l = cls;
-    size_t     visited;
-    char       err[STORE_ERR_MAX];
-    store_rc_t rc;
+    list_stream_t *ls = cls;
+    char           err[STORE_ERR_MAX];
+    ssize_t        n;
 
     (void) pos;
-    l->out = buf;
-    l->out_cap = max;
-    l->out_len = 0;
-
-    if (l->line_off < l->line_len) {
-        listing_flush_line(l);
+    n = listing_next(ls->listing, buf, max, err);
+    if (n < 0) {
+        /* The chunked stream ends without its last chunk: the client sees
+         * a truncated transfer, never a silently short listing. */
+        log_error(ls->srv, "listing keys: %s", err);
+        return MHD_CONTENT_READER_END_WITH_ERROR;
     }
-    while (!l->eof && l->out_len < l->out_cap) {
-        rc = store_scan(l->srv->store, l->from, l->from_len,
-                        l->from_exclusive, LIST_SCAN_MAX, listing_visit, l,
-                        &visited, err);
-        if (rc != STORE_OK) {
-            log_error(l->srv, "listing keys: %s", err);
-            return MHD_CONTENT_READER_END_WITH_ERROR;
-        }
-        if (visited == 0) {
-            l->eof = true;
-        }
-    }
-    if (l->out_len == 0 && l->eof && l->line_off >= l->line_len) {
-        return MHD_CONTENT_READER_END_OF_STREAM;
-    }
-    return (ssize_t) l->out_len;
+    return n > 0 ? n : MHD_CONTENT_READER_END_OF_STREAM;
 }
 
 static void
-listing_free(void *cls)
+list_stream_free(void *cls)
 {
-    free(cls);
-}
+    list_stream_t *ls = cls;
 
-/* Byte order of keys, as in the index: memcmp, then the shorter first. */
-static int
-bytes_cmp(const unsigned char *a, size_t a_len, const unsigned char *b,
-          size_t b_len)
-{
-    int c = memcmp(a, b, a_len < b_len ? a_len : b_len);
-
-    if (c != 0) {
-        return c;
-    }
-    return a_len < b_len ? -1 : a_len > b_len;
+    listing_free(ls->listing);
+    free(ls);
 }
 
 static enum MHD_Result
 do_list(http_server_t *srv, struct MHD_Connection *c, request_t *req)
 {
     struct MHD_Response *resp;
-    listing_t           *l;
-    unsigned char        after[SKV_KEY_MAX];
-    size_t               after_len;
+    list_stream_t       *ls;
+    unsigned char        prefix[SKV_KEY_MAX], after[SKV_KEY_MAX];
+    size_t               prefix_len, after_len, lim_len;
     const char          *lim;
-    size_t               lim_len;
     char                *end;
-    unsigned long long   n;
+    unsigned long long   limit = 0;
 
-    l = calloc(1, sizeof(*l));
-    if (l == NULL) {
-        return send_error(srv, c, req, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                          "out of memory", "cannot start a listing");
-    }
-    l->srv = srv;
-    l->remaining = UINT64_MAX;
-
-    if (decode_arg(req, "prefix", l->prefix, &l->prefix_len) != SKV_OK) {
-        free(l);
+    if (decode_arg(req, "prefix", prefix, &prefix_len) != SKV_OK) {
         return send_error(srv, c, req, MHD_HTTP_BAD_REQUEST, "bad prefix",
                           "prefix must be a percent-encoded key of at "
                           "most 1024 bytes");
     }
     if (decode_arg(req, "after", after, &after_len) != SKV_OK) {
-        free(l);
         return send_error(srv, c, req, MHD_HTTP_BAD_REQUEST, "bad after",
                           "after must be a percent-encoded key of at "
                           "most 1024 bytes");
     }
     if (query_get(req->query, "limit", &lim, &lim_len)) {
         errno = 0;
-        n = strtoull(lim, &end, 10);
+        limit = strtoull(lim, &end, 10);
         if (lim_len == 0 || lim[0] < '0' || lim[0] > '9'
-            || end != lim + lim_len || errno != 0 || n == 0)
+            || end != lim + lim_len || errno != 0 || limit == 0)
         {
-            free(l);
             return send_error(srv, c, req, MHD_HTTP_BAD_REQUEST, "bad limit",
                               "limit must be a positive integer");
         }
-        l->remaining = n;
     }
 
-    /* Start at the later of the prefix (inclusive) and after (exclusive):
-     * keys sharing a prefix are contiguous in byte order, so the scan ends
-     * at the first key without it. */
-    if (after_len > 0
-        && bytes_cmp(after, after_len, l->prefix, l->prefix_len) >= 0)
-    {
-        memcpy(l->from, after, after_len);
-        l->from_len = after_len;
-        l->from_exclusive = true;
-    } else {
-        memcpy(l->from, l->prefix, l->prefix_len);
-        l->from_len = l->prefix_len;
-        l->from_exclusive = false;
+    ls = calloc(1, sizeof(*ls));
+    if (ls != NULL) {
+        ls->srv = srv;
+        ls->listing = listing_new(srv->store, prefix, prefix_len, after,
+                                  after_len, limit);
     }
-
+    if (ls == NULL || ls->listing == NULL) {
+        free(ls);
+        return send_error(srv, c, req, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                          "out of memory", "cannot start a listing");
+    }
     resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, LIST_BLOCK,
-                                             listing_read, l, listing_free);
+                                             list_stream_read, ls,
+                                             list_stream_free);
     if (resp == NULL) {
-        free(l);
+        list_stream_free(ls);
         return send_response(srv, c, req, 500, NULL);
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
