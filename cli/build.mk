@@ -31,5 +31,15 @@ $(CLI_BIN_ASAN): $(patsubst cli/%.c,$(BUILD)/asan/cli/%.o,$(CLI_SRCS)) \
 # and need storaged and the module built.
 .PHONY: test-cli
 TEST_TARGETS += test-cli
-test-cli: $(CLI_BIN) $(CLI_BIN_ASAN)
+test-cli: $(CLI_BIN) $(CLI_BIN_ASAN) $(BUILD)/storaged $(NGX_MODULE_SO)
 	SKV_CLI=$(abspath $(CLI_BIN_ASAN)) $(PYTHON) -m pytest -q tests/cli
+
+# docker/ cannot be run here (no Docker engine): these checks validate the
+# compose file (docker-compose config), its agreement with the router
+# configuration generated from conf/nginx.conf, the Dockerfiles' inputs,
+# and run that configuration with the compose storaged arguments on
+# loopback ports 21030-21039.  See docker/README.md.
+.PHONY: test-docker
+TEST_TARGETS += test-docker
+test-docker: $(CLI_BIN) $(BUILD)/storaged $(NGX_MODULE_SO)
+	SKV_CLI=$(abspath $(CLI_BIN)) $(PYTHON) -m pytest -q tests/docker

@@ -12,23 +12,27 @@ libs=$(for bin in "$@"; do
        done | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' | sort -u)
 [ -n "$libs" ] || { echo "runtime-packages: no libraries found" >&2; exit 1; }
 
-pkgs=""
+# Debian 12 is usr-merged: dpkg may have registered a library under either
+# spelling of its path, so ask about both, and about the link's target,
+# in one dpkg-query call (each call reads the whole file database).
+candidates=""
 for lib in $libs; do
     real=$(readlink -f "$lib")
-    found=""
-    # Debian 12 is usr-merged: dpkg may have registered either spelling.
-    for path in "$lib" "$real" "/usr$lib" "/usr$real" "${lib#/usr}" \
-                "${real#/usr}"; do
-        if owner=$(dpkg-query -S "$path" 2>/dev/null); then
-            found=${owner%%:*}
-            break
-        fi
+    for path in "$lib" "$real"; do
+        candidates="$candidates ${path#/usr} /usr${path#/usr}"
     done
-    if [ -z "$found" ]; then
+done
+owners=$(dpkg-query -S $candidates 2>/dev/null || true)
+
+for lib in $libs; do
+    real=$(readlink -f "$lib")
+    base=$(basename "$lib")
+    rbase=$(basename "$real")
+    if ! printf '%s\n' "$owners" \
+            | grep -q -e "/$base\$" -e "/$rbase\$"; then
         echo "runtime-packages: no package provides $lib" >&2
         exit 1
     fi
-    pkgs="$pkgs $found"
 done
 
-printf '%s\n' $pkgs | sort -u
+printf '%s\n' "$owners" | grep -v '^diversion ' | sed 's/:.*//; s/, /\n/g' | sort -u

@@ -10,7 +10,8 @@ libc6-dev libxxhash-dev libdb5.3-dev libmicrohttpd-dev libcmocka-dev
 libcurl4-openssl-dev libjansson-dev
 nginx nginx-dev libpcre2-dev libssl-dev zlib1g-dev
 perl libwww-perl libtest-base-perl libtext-diff-perl libipc-run-perl
-python3 python3-pytest python3-requests
+python3 python3-pytest python3-requests python3-yaml
+docker-compose
 valgrind wrk
 "
 
