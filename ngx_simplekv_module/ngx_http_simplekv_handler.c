@@ -44,6 +44,16 @@ ngx_http_simplekv_handler(ngx_http_request_t *r)
     ngx_http_simplekv_loc_conf_t  *lcf;
 
     if (r != r->main) {
+        if (ngx_http_simplekv_replica_ctx(r)) {
+            /* a replica subrequest landed here instead of the snippet's
+             * internal location */
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "simplekv: no \"location = "
+                          NGX_HTTP_SIMPLEKV_PROXY_URI "\" in this server: "
+                          "include conf/simplekv_proxy.conf");
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         return NGX_DECLINED;
     }
 

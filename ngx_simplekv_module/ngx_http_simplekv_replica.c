@@ -267,9 +267,11 @@ ngx_http_simplekv_subrequest(ngx_http_simplekv_ctx_t *ctx, ngx_uint_t slot,
         sr->method = NGX_HTTP_GET;
         sr->method_name = ngx_http_simplekv_get;
         sr->headers_in.content_length_n = -1;
-        sr->header_only = 0;
         break;
     }
+
+    /* a client HEAD still needs the replicas' bodies */
+    sr->header_only = 0;
 
     all = ngx_array_push(&ctx->all);
     if (all == NULL) {
@@ -655,13 +657,20 @@ ngx_http_simplekv_decide_write(ngx_http_simplekv_ctx_t *ctx)
         }
     }
 
-    if (acks >= w) {
+    /*
+     * With W > N/2 two write quorums always share a replica, so W acks
+     * mean no newer write had completed before this one: a 409 elsewhere
+     * is a concurrent write.  With a smaller W a 409 may come from a write
+     * that completed earlier (from a router whose clock is ahead), and this
+     * write must not be ordered before it: retry with a newer version.
+     */
+    if (acks >= w && (conflicts == 0 || 2 * w > ctx->nreplicas)) {
         ngx_http_simplekv_answer(ctx);
         return;
     }
 
     /* can the replicas still running make up the quorum? */
-    if (!ctx->expired && acks + ctx->pending >= w) {
+    if (!ctx->expired && acks < w && acks + ctx->pending >= w) {
         return;
     }
 
