@@ -12,6 +12,7 @@
  */
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@ main(int argc, char **argv)
     sigset_t           sigs;
     char               err[STORE_ERR_MAX];
     int                sig = 0;
+    bool               failed;
 
     switch (storaged_config_parse(&cfg, argc, argv)) {
     case STORAGED_CONFIG_EXIT:
@@ -107,8 +109,9 @@ main(int argc, char **argv)
 
     http_stop(srv, DRAIN_MS);
     background_stop(bg);
+    failed = store_failed(st);
     store_close(st);
     free(stats);
     storaged_config_free(&cfg);
-    return 0;
+    return failed ? 1 : 0;
 }

@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +134,32 @@ db_errcall(const DB_ENV *env, const char *prefix, const char *msg)
     snprintf(db_last_msg, sizeof(db_last_msg), "%s", msg);
 }
 
+/*
+ * A panicked environment fails every call until it is reopened with
+ * recovery, which needs every handle closed first.  Rather than limp on
+ * answering 500s, storaged stops (SIGTERM to itself: the normal shutdown
+ * path) and exits non-zero, so that a supervisor restarts it and
+ * DB_RECOVER repairs the environment.
+ */
+static void
+env_failed(store_t *st)
+{
+    if (!atomic_exchange(&st->panicked, true)) {
+        fprintf(stderr, "storaged: the database environment failed and "
+                        "needs recovery: stopping (restart to recover)\n");
+        kill(getpid(), SIGTERM);
+    }
+}
+
+static void
+db_event(DB_ENV *env, u_int32_t event, void *info)
+{
+    (void) info;
+    if (event == DB_EVENT_PANIC && env->app_private != NULL) {
+        env_failed(env->app_private);
+    }
+}
+
 /* Turn a Berkeley DB error into a store_rc_t and a message, in one place. */
 static store_rc_t
 db_fail(store_t *st, int ret, const char *what, char *err)
@@ -152,7 +179,7 @@ db_fail(store_t *st, int ret, const char *what, char *err)
     case EDQUOT:
         return STORE_ERR_NOSPACE;
     case DB_RUNRECOVERY:
-        atomic_store(&st->panicked, true);
+        env_failed(st);
         return STORE_ERR_DB;
     default:
         return STORE_ERR_DB;
@@ -307,6 +334,8 @@ store_open(store_t **out, const store_options_t *opt, char *err)
     }
     st->env->set_errpfx(st->env, "storaged");
     st->env->set_errcall(st->env, db_errcall);
+    st->env->app_private = st;
+    st->env->set_event_notify(st->env, db_event);
     st->env->set_cachesize(st->env, (u_int32_t) (opt->cache_size >> 30),
                            (u_int32_t) (opt->cache_size & ((1u << 30) - 1)),
                            1);
@@ -863,6 +892,12 @@ store_purge_tombstones(store_t *st, uint64_t cutoff_ms, size_t max_scan,
 }
 
 bool
+store_failed(store_t *st)
+{
+    return atomic_load(&st->panicked);
+}
+
+bool
 store_healthy(store_t *st)
 {
     DBT           k, data;
@@ -883,7 +918,7 @@ store_healthy(store_t *st)
     data.flags = DB_DBT_USERMEM | DB_DBT_PARTIAL;
     ret = st->index->get(st->index, NULL, &k, &data, 0);
     if (ret == DB_RUNRECOVERY) {
-        atomic_store(&st->panicked, true);
+        env_failed(st);
     }
     return ret == 0 || ret == DB_NOTFOUND || is_retryable(ret);
 }

@@ -117,6 +117,9 @@ store_rc_t store_purge_tombstones(store_t *st, uint64_t cutoff_ms,
 
 /* True while the environment is usable (no panic, no failed recovery). */
 bool store_healthy(store_t *st);
+/* True once the environment panicked: the process must restart (and so
+ * recover) to use it again; store.c has already asked main to stop. */
+bool store_failed(store_t *st);
 void store_get_stats(store_t *st, store_stats_t *out);
 
 const char *store_rc_name(store_rc_t rc);
