@@ -86,3 +86,27 @@ def test_sigint_is_a_clean_stop(daemons):
     Client(d.port).put("k", b"v", seq_version(1))
     d.proc.send_signal(signal.SIGINT)
     assert d.proc.wait(20) == 0
+
+
+def test_tuning_options_and_bare_port(daemons, tmp_path):
+    """--threads, --cache-size and a bare --listen PORT (loopback) work."""
+    port = next_port()
+    d = daemons.start(port=port, extra_args=["--threads", "1",
+                                             "--cache-size", "256k"])
+    c = Client(d.port)
+    for i in range(200):
+        assert c.put("k%d" % i, b"v" * 500, seq_version(i + 1)).status == 201
+    assert c.get("k7").body == b"v" * 500
+    c.close()
+    d.stop()
+    other = next_port()
+    r = subprocess.Popen([default_binary(), "--listen", str(other), "--data",
+                          str(tmp_path / "bare")], stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        line = r.stderr.readline()
+        assert "on %d" % other in line, line
+        assert Client(other).request("GET", "/v1/health").status == 200
+    finally:
+        r.terminate()
+        assert r.wait(20) == 0
