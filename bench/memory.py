@@ -18,7 +18,7 @@ import sys
 import tempfile
 
 import fixtures as fx
-import procmem
+import procstat
 import wrkrun
 
 
@@ -54,7 +54,7 @@ def main():
     readings = []
 
     def record(requests, master_pid):
-        r = reading(requests, procmem.workers_kib(master_pid))
+        r = reading(requests, procstat.workers_kib(master_pid))
         readings.append(r)
         print(r[3], flush=True)
 

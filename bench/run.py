@@ -24,7 +24,7 @@ import sys
 import tempfile
 
 import fixtures as fx
-import procmem
+import procstat
 import wrkrun
 from plain_nginx import STATIC_BODY
 
@@ -51,8 +51,11 @@ MAX_409_SHARE = 0.01
 
 
 class Row:
-    def __init__(self, result, statuses=None, probe=None):
+    def __init__(self, result, cpu_s, statuses=None, probe=None):
         self.result = result
+        # CPU seconds all servers of the run used meanwhile (not wrk's)
+        self.cpu_us_per_req = (cpu_s * 1e6 / result.requests
+                               if result.requests else 0.0)
         self.statuses = statuses    # {status: count} seen by the server
         self.probe = probe          # LatencyProbe summary, or None
 
@@ -122,10 +125,12 @@ def main():
     load_before = os.getloadavg()
     rows = {}
     memory = []
+    servers = []    # pids of every server (nginx masters, storaged)
 
     def measure(label, url, mode, prefix="/", versioned=False,
                 statuses=None, probe=False):
         before = statuses() if statuses else None
+        cpu_before = procstat.tree_cpu_seconds(servers)
         with contextlib.ExitStack() as probing:
             prober = (probing.enter_context(fx.LatencyProbe(url))
                       if probe else None)
@@ -133,13 +138,15 @@ def main():
                              versioned=versioned, threads=args.threads,
                              connections=args.connections,
                              duration=args.duration, log=log)
-        row = Row(res, fx.status_delta(before, statuses())
+        cpu = procstat.tree_cpu_seconds(servers) - cpu_before
+        row = Row(res, cpu, fx.status_delta(before, statuses())
                   if statuses else None,
                   prober.summary() if prober else None)
         rows[label] = row
-        print("  %-20s %8.0f req/s  p99 %8s ms  non-2xx %s  errors %d"
-              % (label, res.rps, fmt_ms(res.p99_us), row.non_2xx_text(),
-                 res.socket_errors + res.timeouts), flush=True)
+        print("  %-20s %8.0f req/s  p99 %8s ms  %4.0f us CPU/req  non-2xx %s"
+              "  errors %d" % (label, res.rps, fmt_ms(res.p99_us),
+                               row.cpu_us_per_req, row.non_2xx_text(),
+                               res.socket_errors + res.timeouts), flush=True)
         if row.probe:
             print("  %-20s probe: %s" % ("", row.probe), flush=True)
         return res.requests + (len(prober.latencies_ms) if prober else 0)
@@ -156,6 +163,8 @@ def main():
                                  args.workers, workdir)
             r2 = fx.start_router(stack, fx.ROUTER_N2_PORT, nodes, 2, 2, 1,
                                  args.workers, workdir)
+            servers.extend([alone.proc.pid, plain.proc.pid, r3.proc.pid,
+                            r2.proc.pid] + [n.proc.pid for n in nodes])
             alone_st = lambda: fx.storaged_statuses(alone.url)   # noqa
             r3_st = lambda: fx.router_statuses(r3.url)           # noqa
             r2_st = lambda: fx.router_statuses(r2.url)           # noqa
@@ -168,7 +177,7 @@ def main():
             fx.preload(r3.url, "/", versioned=False)
             r3_requests = fx.NKEYS
             memory.append(memory_line(r3_requests,
-                                      procmem.workers_kib(r3.proc.pid)))
+                                      procstat.workers_kib(r3.proc.pid)))
 
             # each row must measure what it claims
             k = fx.key(0)
@@ -204,7 +213,7 @@ def main():
                 r3_requests += measure("slow replica N3 PUT", r3.url, "put",
                                        statuses=r3_st)
             memory.append(memory_line(r3_requests,
-                                      procmem.workers_kib(r3.proc.pid)))
+                                      procstat.workers_kib(r3.proc.pid)))
     except KeyboardInterrupt:
         print("\ninterrupted: servers stopped", file=sys.stderr)
         return 130
@@ -222,7 +231,9 @@ def main():
     with open(os.path.join(args.out, "results.txt"), "w") as f:
         f.write(report)
     with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump({label: {"rps": round(r.result.rps), "p50_us":
+        json.dump({label: {"rps": round(r.result.rps),
+                           "cpu_us_per_req": round(r.cpu_us_per_req, 1),
+                           "p50_us":
                            r.result.p50_us, "p99_us": r.result.p99_us,
                            "requests": r.result.requests,
                            "non_2xx": r.result.non_2xx,
@@ -249,9 +260,9 @@ def format_report(args, started, load_before, load_after, rows, memory):
         "load average (1 min) before %.2f, after %.2f"
         % (load_before[0], load_after[0]),
         "",
-        "%-20s %8s %7s %8s %6s  %-14s %s" % (
-            "row", "req/s", "p50 ms", "p99 ms", "errors", "non-2xx",
-            "ratio (target)"),
+        "%-20s %8s %7s %8s %7s %6s  %-14s %s" % (
+            "row", "req/s", "p50 ms", "p99 ms", "CPU us", "errors",
+            "non-2xx", "ratio (target); CPU ratio"),
     ]
     verdicts = []
     for label, row in rows.items():
@@ -267,14 +278,22 @@ def format_report(args, started, load_before, load_after, rows, memory):
                 ratio += " (>= %.1f: %s)" % (minimum,
                                              "met" if met else "MISSED")
                 verdicts.append(met)
-        lines.append("%-20s %8.0f %7s %8s %6d  %-14s %s" % (
+            if row.cpu_us_per_req:
+                ratio += "; %.2f" % (rows[ref].cpu_us_per_req
+                                     / row.cpu_us_per_req)
+        lines.append("%-20s %8.0f %7s %8s %7.0f %6d  %-14s %s" % (
             label, res.rps, fmt_ms(res.p50_us), fmt_ms(res.p99_us),
-            res.socket_errors + res.timeouts, row.non_2xx_text(), ratio))
+            row.cpu_us_per_req, res.socket_errors + res.timeouts,
+            row.non_2xx_text(), ratio))
     lines.append("")
     lines.append("targets met: %d of %d (a target counts only if every "
                  "request was answered; 409s from racing writes of the "
                  "client's own versions are allowed up to %g%%)"
                  % (sum(verdicts), len(verdicts), MAX_409_SHARE * 100))
+    lines.append("CPU us: CPU time of all servers (nginx, storaged; not wrk) "
+                 "per request; CPU ratio: reference's CPU/req over the row's, "
+                 "the req/s ratio CPU cost alone predicts (steadier on a "
+                 "busy machine)")
     probes = [(label, row.probe) for label, row in rows.items() if row.probe]
     if probes:
         lines.append("")
