@@ -16,6 +16,13 @@ NGX_CC_OPT     := -g -O2 -fstack-protector-strong -Wformat \
 NGX_LD_OPT     := -Wl,-z,relro -Wl,-z,now -fPIC
 NGX_MODULE_SRCS := $(wildcard ngx_simplekv_module/*.c ngx_simplekv_module/*.h)
 
+# `config` picks up core/*.c when configure runs: configure again when that
+# set of files changes (the list file is rewritten only then).
+NGX_SRC_LIST   := $(BUILD)/ngx-module-sources.txt
+NGX_SRC_NAMES  := $(sort $(CORE_SRCS) $(wildcard ngx_simplekv_module/*.c))
+$(shell mkdir -p $(BUILD) && echo '$(NGX_SRC_NAMES)' | cmp -s - $(NGX_SRC_LIST) \
+        || echo '$(NGX_SRC_NAMES)' > $(NGX_SRC_LIST))
+
 all: $(NGX_MODULE_SO)
 
 $(NGX_SRC)/configure:
@@ -24,7 +31,7 @@ $(NGX_SRC)/configure:
 	cp -r $(NGX_DEBIAN_SRC) $(NGX_SRC).tmp
 	mv $(NGX_SRC).tmp $(NGX_SRC)
 
-$(NGX_SRC)/objs/Makefile: config $(NGX_SRC)/configure
+$(NGX_SRC)/objs/Makefile: config $(NGX_SRC_LIST) $(NGX_SRC)/configure
 	cd $(NGX_SRC) && bash -c '. ./conf_flags && \
 	    ./configure "$${NGX_CONF_FLAGS[@]}" \
 	        --with-cc-opt="$(NGX_CC_OPT)" --with-ld-opt="$(NGX_LD_OPT)" \
