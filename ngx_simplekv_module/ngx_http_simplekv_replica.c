@@ -590,12 +590,12 @@ ngx_http_simplekv_wake(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_simplekv_module);
 
-    r->write_event_handler = ngx_http_request_empty_handler;
-
+    /* once answered, the write handler belongs to nginx's writer */
     if (ctx == NULL || ctx->answered) {
         return;
     }
 
+    r->write_event_handler = ngx_http_request_empty_handler;
     ctx->posted = 0;
 
     switch (ctx->phase) {
