@@ -296,10 +296,32 @@ ngx_http_simplekv_parse_key(ngx_http_request_t *r,
 {
     u_char        *p;
     size_t         len, key_len, enc_len;
-    ngx_str_t      raw, detail;
+    ngx_str_t      raw, detail, arg;
+    ngx_uint_t     present;
     skv_status_t   st;
 
     (void) ngx_http_simplekv_raw_key(r, &raw);
+
+    /*
+     * ?key=<percent-encoded key> names the key instead of the path (which
+     * must then be empty): nginx refuses some keys in a path before the
+     * module sees them (%00, a path above "/"), never in the query string.
+     */
+    if (r->args.len
+        && ngx_http_simplekv_list_arg(&r->args, "key", &arg, &present)
+           == NGX_OK
+        && present)
+    {
+        if (raw.len) {
+            ngx_str_set(&detail, "name the key either in the path or in "
+                                 "?key=, not both");
+            *rc = ngx_http_simplekv_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                               "bad key", &detail);
+            return NGX_DECLINED;
+        }
+
+        raw = arg;
+    }
 
     p = raw.data;
     len = raw.len;

@@ -34,8 +34,6 @@ typedef struct {
 } ngx_http_simplekv_entry_t;
 
 
-static ngx_int_t ngx_http_simplekv_list_arg(ngx_str_t *args, const char *name,
-    ngx_str_t *value, ngx_uint_t *present);
 static ngx_int_t ngx_http_simplekv_decode_arg(ngx_http_request_t *r,
     ngx_str_t *enc, u_char *out, size_t *out_len, ngx_uint_t allow_empty);
 static int ngx_libc_cdecl ngx_http_simplekv_entry_cmp(const void *one,
@@ -65,7 +63,7 @@ ngx_http_simplekv_is_list(ngx_http_request_t *r)
 
 
 /* Find name or name=value among &-separated arguments. */
-static ngx_int_t
+ngx_int_t
 ngx_http_simplekv_list_arg(ngx_str_t *args, const char *name,
     ngx_str_t *value, ngx_uint_t *present)
 {
@@ -151,6 +149,13 @@ ngx_http_simplekv_start_list(ngx_http_simplekv_ctx_t *ctx)
     after = prefix + SKV_KEY_MAX;
 
     (void) ngx_http_simplekv_raw_key(r, &raw);
+
+    /* prefix= may carry bytes nginx refuses in a path (%00) */
+    (void) ngx_http_simplekv_list_arg(&r->args, "prefix", &value, &present);
+
+    if (present) {
+        raw = value;
+    }
 
     if (ngx_http_simplekv_decode_arg(r, &raw, prefix, &prefix_len, 1)
         != NGX_OK)

@@ -226,6 +226,8 @@ void ngx_http_simplekv_fail(ngx_http_simplekv_ctx_t *ctx,
 
 /* ngx_http_simplekv_list.c */
 ngx_int_t ngx_http_simplekv_is_list(ngx_http_request_t *r);
+ngx_int_t ngx_http_simplekv_list_arg(ngx_str_t *args, const char *name,
+    ngx_str_t *value, ngx_uint_t *present);
 ngx_int_t ngx_http_simplekv_start_list(ngx_http_simplekv_ctx_t *ctx);
 void ngx_http_simplekv_decide_list(ngx_http_simplekv_ctx_t *ctx);
 
