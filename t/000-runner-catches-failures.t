@@ -14,6 +14,12 @@ use IPC::Run ();
 use Test::More;
 use Time::HiRes qw(time);
 
+use lib 't/lib';
+require SimplekvTest;
+
+# one run of the suite at a time (the child below does not lock: we hold it)
+SimplekvTest::lock_suite();
+
 my $dir = 't/servroot-meta';
 remove_tree($dir);
 make_path($dir);
@@ -28,7 +34,7 @@ my $file = "$dir/wrong-expectations.pl";
 open my $out, '>', $file or die "$file: $!\n";
 print $out <<'_EOT_';
 use lib 't/lib';
-use SimplekvTest 'stock';
+use SimplekvTest 'stock', 'nolock';
 use Test::Nginx::Socket 'no_plan';
 run_tests();
 __DATA__

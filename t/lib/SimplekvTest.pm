@@ -7,14 +7,16 @@
 #     use Test::Nginx::Socket 'no_plan';
 #
 # Loading this module
+#   * waits until no other run of the suite is going on (a lock file), as
+#     ports and directories are fixed ('nolock' skips that);
 #   * puts t/fallback (our small Test::Nginx::Socket) at the END of @INC, so
 #     a real Test::Nginx (installed, or named by PERL5LIB) is used when
 #     there is one;
 #   * runs nginx through t/util/nginx-with-startup-log, so configuration
 #     errors reach t/servroot/logs/error.log (see that script);
 #   * unless 'stock' is given: starts three real storaged nodes a, b, c on
-#     127.0.0.1:18501-18503 with fresh data under t/servroot-storaged/,
-#     stops them when the test file ends (also on failure or Ctrl-C), and
+#     127.0.0.1:18501-18503 (SIMPLEKV_T_NODE_PORT moves them) with fresh
+#     data under t/servroot-storaged/, stops them when the test file ends (also on failure or Ctrl-C), and
 #     adds a block preprocessor that gives every block, unless it sets its
 #     own: --- main_config loading build/ngx_http_simplekv_module.so,
 #     --- http_config with the three upstreams and simplekv_node lines, and
@@ -32,6 +34,7 @@ use strict;
 use warnings;
 
 use Cwd qw(abs_path);
+use Fcntl qw(:flock);
 use File::Basename qw(dirname);
 use File::Path qw(make_path remove_tree);
 use HTTP::Tiny ();
@@ -63,13 +66,18 @@ our $Module = $ENV{SKV_NGINX_MODULE}
               || "$Root/build/ngx_http_simplekv_module.so";
 our $Storaged = $ENV{SKV_STORAGED} || "$Root/build/storaged";
 our $ProxyConf = "$Root/conf/simplekv_proxy.conf";
-our $DataRoot = "$Root/t/servroot-storaged";
+# Nodes a, b, c listen on SIMPLEKV_T_NODE_PORT (default 18501) and the two
+# ports above it; with TEST_NGINX_PORT and TEST_NGINX_SERVROOT that lets a
+# second copy of the suite run beside the first.
+our $NodePort = $ENV{SIMPLEKV_T_NODE_PORT} || 18501;
+our $DataRoot = $NodePort == 18501 ? "$Root/t/servroot-storaged"
+                                   : "$Root/t/servroot-storaged-$NodePort";
 
 # name -> { port, pid }
 our %Nodes = (
-    a => { port => 18501 },
-    b => { port => 18502 },
-    c => { port => 18503 },
+    a => { port => $NodePort },
+    b => { port => $NodePort + 1 },
+    c => { port => $NodePort + 2 },
 );
 our @NodeNames = sort keys %Nodes;
 
@@ -87,9 +95,31 @@ our %Stale;             # a node's data dir was wiped already this run
 
 my $http = HTTP::Tiny->new(timeout => 5, keep_alive => 0);
 
+# The suite's ports and directories are fixed, so two runs at once (two
+# engineers, or make test beside a prove) would trample each other: a test
+# file holds this lock for its whole life, and a second run waits for it.
+our $LockFh;
+
+sub lock_suite {
+    make_path($DataRoot);
+    my $file = "$DataRoot/.suite.lock";
+    open $LockFh, '>>', $file or die "SimplekvTest: cannot open $file: $!\n";
+    return if flock($LockFh, LOCK_EX | LOCK_NB);
+
+    warn "SimplekvTest: another run of the t/ suite holds $file; "
+         . "waiting for it (up to 15 minutes)\n";
+    my $deadline = time + 900;
+    until (flock($LockFh, LOCK_EX | LOCK_NB)) {
+        die "SimplekvTest: gave up waiting for $file\n" if time > $deadline;
+        sleep 0.5;
+    }
+}
+
 sub import {
     my ($class, @opts) = @_;
     my %opt = map { $_ => 1 } @opts;
+
+    lock_suite() if !$opt{nolock};
 
     require Test::Nginx::Socket;
 
@@ -264,7 +294,11 @@ sub stop_cluster {
 }
 
 # Ctrl-C or a kill of prove must still stop the nodes (END runs on exit).
+# If prove dies, our TAP output goes nowhere: finish the file (every wait
+# is bounded) and clean up, rather than die of SIGPIPE and leave nginx and
+# storaged running.
 $SIG{INT} = $SIG{TERM} = sub { exit 1 };
+$SIG{PIPE} = 'IGNORE';
 
 END {
     # also after a failed start-up: stop whatever nodes did start

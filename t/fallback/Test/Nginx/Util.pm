@@ -69,6 +69,7 @@ our $ForceRestartOnTest = defined $ENV{TEST_NGINX_FORCE_RESTART_ON_TEST}
 our $LoadModules        = $ENV{TEST_NGINX_LOAD_MODULES};
 our $WorkerUser         = $ENV{TEST_NGINX_WORKER_USER};
 our $ConfigPreamble     = '';
+our $UseValgrind        = $ENV{TEST_NGINX_USE_VALGRIND};
 our $NginxVersion;
 
 our @EnvToNginx;
@@ -93,7 +94,12 @@ our $ConfDir    = "$ServRoot/conf";
 our $ConfFile   = "$ConfDir/nginx.conf";
 our $PidFile    = "$LogDir/nginx.pid";
 
+# As in the real module, nginx runs in the foreground under valgrind.
+$DaemonEnabled = 'off' if $UseValgrind;
+
 our $ErrLogFilePos = 0;
+our $ValgrindChild;     # nginx under valgrind: our own child process
+our $ValgrindBlock;     # the block it served, for the report
 our $PrevConfigText;
 our $Started;           # this process has started nginx at least once
 our $OwnerPid = $$;     # END must not stop nginx from a forked child
@@ -276,9 +282,10 @@ sub setup_server_root () {
 # Two additions: the server listens on loopback only, and the temp paths
 # point inside the server root, because Debian's nginx has /var/lib/nginx
 # compiled in.
-sub config_text ($$) {
-    my ($block, $config) = @_;
+sub config_text ($$;$) {
+    my ($block, $config, $daemon) = @_;
     my $name = $block->name;
+    $daemon //= $DaemonEnabled;
 
     my $http_config = expand_env_in_text($block->http_config, $name) // '';
     my $main_config = expand_env_in_text($block->main_config, $name) // '';
@@ -314,7 +321,7 @@ _EOC_
 
     return <<_EOC_;
 worker_processes  $Workers;
-daemon $DaemonEnabled;
+daemon $daemon;
 master_process $MasterProcessEnabled;
 error_log $ErrLogFile $log_level;
 pid       $PidFile;
@@ -386,6 +393,8 @@ sub run_nginx_command () {
 # KILL once the timeout has passed, so that a wedged nginx never hangs the
 # suite.
 sub stop_nginx () {
+    return stop_valgrind_nginx() if defined $ValgrindChild;
+
     my $pid = get_pid_from_pidfile('stop');
     return if !is_running($pid);
 
@@ -406,6 +415,90 @@ sub stop_nginx () {
         }
     }
     unlink $PidFile;
+}
+
+# --- TEST_NGINX_USE_VALGRIND=1 -----------------------------------------
+# nginx runs in the foreground as our child under memcheck (tracing through
+# the TEST_NGINX_BINARY wrapper script to nginx itself), with the real
+# module's options; ./valgrind.suppress is used when present, as there, and
+# so is t/valgrind.suppress.
+# Unlike the real module, which only prints valgrind's findings, every
+# block then gets a test "valgrind reports no errors", so that a leak or
+# an invalid access fails the suite.
+
+sub valgrind_logs () {
+    return glob("$ServRoot/valgrind.*.log");
+}
+
+sub start_valgrind_nginx ($) {
+    my ($name) = @_;
+    unlink valgrind_logs();
+
+    my @cmd = ('valgrind', '-q', '--tool=memcheck', '--leak-check=full',
+               '--show-possibly-lost=no', '--num-callers=50',
+               '--trace-children=yes', '--child-silent-after-fork=yes',
+               "--log-file=$ServRoot/valgrind.%p.log");
+    push @cmd, map { "--suppressions=$_" }
+               grep { -f } 'valgrind.suppress', 't/valgrind.suppress';
+    push @cmd, $NginxBinary, '-p', "$ServRoot/", '-c', $ConfFile;
+    warn "starting nginx: @cmd\n" if $Verbose;
+
+    my $pid = fork();
+    return -1 if !defined $pid;
+    if ($pid == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', '/dev/null';
+        exec @cmd or POSIX::_exit(127);
+    }
+    $ValgrindChild = $pid;
+    $ValgrindBlock = $name;
+
+    # memcheck takes seconds to start nginx: wait for the pid file, or
+    # for the child to give up (a configuration error)
+    my $deadline = time + 60;
+    while (time < $deadline) {
+        if (waitpid($pid, WNOHANG) == $pid) {
+            my $status = $?;
+            undef $ValgrindChild;
+            return $status || 1 << 8;
+        }
+        return 0 if -s $PidFile;
+        sleep 0.05;
+    }
+    return 1 << 8;
+}
+
+sub stop_valgrind_nginx () {
+    my $pid = $ValgrindChild;
+    undef $ValgrindChild;
+
+    kill SIGQUIT, $pid;
+    my $deadline = time + 60;   # the leak check runs at exit
+    my $gone;
+    while (time < $deadline) {
+        if (waitpid($pid, WNOHANG) != 0) {
+            $gone = 1;
+            last;
+        }
+        sleep 0.05;
+    }
+    if (!$gone) {
+        warn "WARNING: nginx under valgrind ($pid) did not exit within 60s "
+             . "of SIGQUIT; killing it\n";
+        kill SIGKILL, $pid;
+        waitpid $pid, 0;
+    }
+    unlink $PidFile;
+
+    my $report = '';
+    for my $log (valgrind_logs()) {
+        open my $in, '<', $log or next;
+        $report .= do { local $/; <$in> } // '';
+        close $in;
+    }
+    unlink valgrind_logs();
+    Test::More::is($report, '', "$ValgrindBlock - valgrind reports no errors "
+                                . "and no definite leaks");
 }
 
 sub cleanup () {
@@ -465,7 +558,10 @@ sub run_must_die ($$) {
     for my $i (0 .. $RepeatEach - 1) {
         stop_nginx();
         setup_server_root();
-        write_config_file($block, config_text($block, $block->{_skv_config}));
+        # daemon on even under valgrind: a config that does not die must
+        # not keep system() waiting
+        write_config_file($block,
+                          config_text($block, $block->{_skv_config}, 'on'));
         $ErrLogFilePos = 0;
         $Started = 1;
 
@@ -524,7 +620,8 @@ sub start_nginx_for ($$) {
     my $deadline = time + 5;
     my $status;
     while (1) {
-        $status = run_nginx_command();
+        $status = $UseValgrind ? start_valgrind_nginx($name)
+                               : run_nginx_command();
         last if $status == 0 || time >= $deadline
                 || error_log_tail() !~ /Address already in use/;
         sleep 0.2;
