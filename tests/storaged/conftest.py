@@ -43,9 +43,21 @@ def version(ms=None, logical=None, origin=0xA5):
     return "%012x%04x%016x" % (ms, logical, origin)
 
 
+# Sequence versions start at this process's start time: realistic clock
+# values, so that the background purge (which removes tombstones older than
+# --tombstone-grace by the version's milliseconds) never mistakes a test's
+# tombstone for an ancient one.
+SEQ_BASE = (int(time.time() * 1000) - EPOCH_UNIX_MS) << 16
+
+
 def seq_version(n, origin=0xA5):
     """Version number n in a strictly increasing sequence (n >= 1)."""
-    return "%016x%016x" % (n, origin)
+    return "%016x%016x" % (SEQ_BASE + n, origin)
+
+
+def seq_of(version_text):
+    """The n of a seq_version() text."""
+    return int(version_text[:16], 16) - SEQ_BASE
 
 
 class Client:

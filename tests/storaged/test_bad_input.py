@@ -1,6 +1,5 @@
 """Bad requests get the right status and a JSON error, and change nothing."""
 
-import os
 import socket
 import time
 

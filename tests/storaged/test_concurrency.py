@@ -4,7 +4,7 @@ reader ever sees a key go back to an older version."""
 import random
 import threading
 
-from conftest import Client, seq_version
+from conftest import Client, seq_of, seq_version
 
 
 def test_concurrent_writers_never_leave_older_version(node):
@@ -34,7 +34,7 @@ def test_concurrent_writers_never_leave_older_version(node):
             while not stop_reading.is_set():
                 r = cl.get("hot")
                 if r.status == 200:
-                    n = int(r.header("X-Simplekv-Version")[:16], 16)
+                    n = seq_of(r.header("X-Simplekv-Version"))
                     assert r.body == b"value-%d" % n, "value/version mismatch"
                     seen.append(n)
         except Exception as e:
@@ -57,7 +57,7 @@ def test_concurrent_writers_never_leave_older_version(node):
 
     top = max(versions)
     for n, status, cur in results:
-        cur_n = int(cur[:16], 16)
+        cur_n = seq_of(cur)
         assert status in (201, 409), (n, status)
         if status == 201:
             assert cur_n == n

@@ -1,10 +1,11 @@
 """The router <-> storaged protocol (docs/protocol.md), case by case."""
 
-import json
 import time
 import urllib.parse
 
-from conftest import Client, seq_version, version
+import pytest
+
+from conftest import SANITIZED, Client, seq_version, version
 
 V1, V2, V3 = seq_version(1), seq_version(2), seq_version(3)
 
@@ -227,6 +228,9 @@ def test_listing_empty_store_and_head(node):
     assert r.status == 200 and r.body == b""
 
 
+@pytest.mark.skipif(SANITIZED, reason="ASan's quarantine keeps freed memory "
+                    "resident, so RSS measures allocation churn, not "
+                    "buffering; the plain build's run checks the bound")
 def test_listing_streams_with_bounded_memory(daemons):
     """A listing far larger than any buffer: the daemon's peak resident
     memory (VmHWM, so a buffer freed at the end still counts) must not grow
