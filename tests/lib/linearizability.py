@@ -80,6 +80,8 @@ class Op:
     source: Dict[str, Any] = field(repr=False, default_factory=dict)
     label: int = -1          # index in the key's original history (for
                              # reports after minimize() renumbered ops)
+    optional: bool = False   # may be left out even though ret is known
+                             # (minimize() uses this for dropped writes)
 
     def __post_init__(self):
         if self.label < 0:
@@ -102,7 +104,8 @@ class Op:
         else:
             what = "get -> %s" % ("absent" if self.value is ABSENT
                                   else repr(self.value))
-        return "%s #%d %s" % (span, self.label, what)
+        return "%s #%d %s%s" % (span, self.label, what,
+                                "  (optional)" if self.optional else "")
 
 
 @dataclass
@@ -118,6 +121,7 @@ class KeyResult:
     # shows itself.
     best_prefix: List[Op] = field(default_factory=list)
     dropped: int = 0    # unknown writes no read could observe
+    left_out: int = 0   # writes minimize() left out of the listing
     order: List[Op] = field(default_factory=list)   # a witness when ok
 
     def report(self, limit: int = 400) -> str:
@@ -128,6 +132,11 @@ class KeyResult:
              None: "undecided (search budget exhausted)"}[self.linearizable],
             len(self.ops), self.steps,
             ": " + self.reason if self.reason else "")]
+        if self.left_out:
+            lines.append("  (minimized: %d writes were made optional, free "
+                         "to take effect in their interval or not at all; "
+                         "those overlapping the rest are listed as "
+                         "'optional')" % self.left_out)
         lines.append("  history (times relative to the first call):")
         for o in sorted(self.ops, key=lambda o: o.call)[:limit]:
             lines.append("    " + o.describe(origin))
@@ -263,11 +272,13 @@ def check_key(key: Any, ops: List[Op],
     ret_of = {}
     optional = set()
     for o in ops:
-        if o.ret is not None:
+        if o.ret is not None and not o.optional:
             ret_of[o.index] = o.ret
             continue
         effect = o.value if o.kind == "put" else ABSENT
         seen = last_seen.get(effect)
+        if seen is not None and o.ret is not None:
+            seen = min(seen, o.ret)
         if seen is not None and seen >= o.call:
             ret_of[o.index] = seen
             optional.add(o.index)
@@ -360,18 +371,23 @@ def check_key(key: Any, ops: List[Op],
     def _observable_now(op):
         # An unknown write is worth placing only if a read of its effect
         # can come right after it, i.e. such a read is minimal now (a
-        # call before the first pending return).  Otherwise the next op
+        # call before the first pending return of a completed operation).  Otherwise the next op
         # after it would be a write, and the same order without it is
         # just as valid: leaving it out (or placing it later) covers this
         # branch.  A delete on an absent key changes nothing at all.
+        # The scan passes the returns of optional operations: the search
+        # may drop those, after which a read behind them is minimal too.
         effect = op.value if op.kind == "put" else ABSENT
         if effect is ABSENT and state is ABSENT:
             return False
         i = nxt[0]
-        while i != -1 and is_call[i]:
+        while i != -1:
             o = op_of[i]
-            if o.kind == "get" and o.value == effect:
-                return True
+            if is_call[i]:
+                if o.kind == "get" and o.value == effect:
+                    return True
+            elif o.index not in optional:
+                break
             i = nxt[i]
         return False
 
@@ -512,8 +528,8 @@ def _quick_refutation(ops: List[Op]) -> str:
         bound = in_place.get(r.value, p.ret if p.ret is not None
                              else r.ret)
         in_place[r.value] = min(bound, r.ret)
-    done = sorted((o for o in ops if o.kind != "get" and o.ret is not None),
-                  key=lambda o: o.call)
+    done = sorted((o for o in ops if o.kind != "get" and o.ret is not None
+                   and not o.optional), key=lambda o: o.call)
     calls = [o.call for o in done]
     suffix = _prefix_best(done[::-1], lambda a, b: a.ret < b.ret)[::-1]
     for r in value_reads:
@@ -608,8 +624,8 @@ def minimize(key_result: KeyResult, time_budget: float = 20.0,
     Dropping a read is always faithful (a history that fails without a
     read fails with it).  Dropping a write is not (an absent read may have
     needed that delete), so a dropped write stays in the history that is
-    checked as an unknown-outcome write, free to be placed or left out:
-    that history is more permissive than the original, so if it fails,
+    checked, as optional: placed inside its interval or not at all.  That
+    history is more permissive than the original, so if it fails,
     the original fails, and the failure does not depend on the dropped
     writes.  A put whose value a kept read returns is never dropped, so
     the result reads on its own.  Bounded by time_budget.
@@ -628,15 +644,64 @@ def minimize(key_result: KeyResult, time_budget: float = 20.0,
             return None
         shown = [Op(i, o.kind, o.value, o.call, o.ret, o.source, o.label)
                  for i, o in enumerate(cand)]
-        loose = [Op(len(shown) + i, o.kind, o.value, o.call, None, o.source,
-                    o.label) for i, o in enumerate(dropped)]
-        if check_key(key_result.key, shown + loose,
+        # a dropped write keeps its interval but may be left out
+        loose = [Op(len(shown) + i, o.kind, o.value, o.call, o.ret, o.source,
+                    o.label, optional=True) for i, o in enumerate(dropped)]
+        # The listed operations must fail on their own (so the listing
+        # explains itself) and with the left-out writes allowed (so the
+        # failure does not come from leaving them out).
+        if check_key(key_result.key, shown,
                      max_steps).linearizable is not False:
             return None
-        r = check_key(key_result.key, shown, max_steps)
-        return r if r.linearizable is False else None
+        r = check_key(key_result.key, shown + loose, max_steps)
+        if r.linearizable is not False:
+            return None
+        # Listed: the kept operations, plus the left-out writes that
+        # overlap them in time, marked optional (the verdict and its
+        # reason are those of kept + all left-out writes as optional).
+        start = min(o.call for o in shown)
+        end = max(o.ret if o.ret is not None else o.call for o in shown)
+        r.ops = shown + [o for o in loose
+                         if o.call <= end and (o.ret is None
+                                               or o.ret >= start)]
+        r.left_out = len(loose)
+        return r
 
     best = key_result
+    # First cut the history to the shortest stretch of time that still
+    # fails (a binary search from each end: a few dozen checks), then
+    # drop single operations inside it.
+    ops.sort(key=lambda o: o.call)
+
+    def window(lo, hi):
+        cut = [o for o in ops[:lo] + ops[hi:] if o.kind != "get"]
+        return still_fails(ops[lo:hi], cut)
+
+    lo, hi = 0, len(ops)
+    a, b = 0, hi - 1            # largest lo in [a, b] that still fails
+    while a < b and time.monotonic() < deadline:
+        mid = (a + b + 1) // 2
+        if window(mid, hi) is not None:
+            a = mid
+        else:
+            b = mid - 1
+    lo = a
+    a, b = lo + 1, hi           # smallest hi in [a, b] that still fails
+    while a < b and time.monotonic() < deadline:
+        mid = (a + b) // 2
+        if window(lo, mid) is not None:
+            b = mid
+        else:
+            a = mid + 1
+    hi = b
+    if (lo, hi) != (0, len(ops)):
+        r = window(lo, hi)
+        if r is not None:
+            dropped_writes = [o for o in ops[:lo] + ops[hi:]
+                              if o.kind != "get"]
+            ops = ops[lo:hi]
+            best = r
+
     chunk = max(1, len(ops) // 2)
     while chunk >= 1 and time.monotonic() < deadline:
         i = 0
