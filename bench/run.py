@@ -4,7 +4,7 @@ router, each next to plain nginx, in ONE run so that the ratios compare
 like with like; a slow-replica case; the router's worker memory after
 10,000 requests and after the whole run.  Method: docs/benchmarks.md.
 
-    /usr/bin/python3 bench/run.py [--duration 10] [--workers N]
+    /usr/bin/python3 bench/run.py [--duration 10] [--repeat 1] [--workers N]
 
 Rows (wrk -t2 -c64 -d10s, keep-alive, 10,000 keys, 100-byte values):
   nginx static      plain nginx serving a 100-byte file
@@ -20,6 +20,7 @@ import datetime
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 
@@ -59,16 +60,6 @@ class Row:
         self.statuses = statuses    # {status: count} seen by the server
         self.probe = probe          # LatencyProbe summary, or None
 
-    def non_2xx_text(self):
-        res = self.result
-        if not res.non_2xx:
-            return "0"
-        if self.statuses is None:
-            return "%d" % res.non_2xx
-        odd = sorted((k, v) for k, v in self.statuses.items() if k >= 300)
-        return "%d (%s)" % (res.non_2xx, " ".join("%dx%d" % (v, k)
-                                                  for k, v in odd))
-
     def clean(self):
         """Every request answered, and any non-2xx an explained 409."""
         res = self.result
@@ -82,11 +73,23 @@ class Row:
         return (set(odd) == {409}
                 and odd[409] <= MAX_409_SHARE * res.requests)
 
+    def as_json(self):
+        res = self.result
+        return {"rps": round(res.rps), "p50_us": res.p50_us,
+                "p99_us": res.p99_us, "requests": res.requests,
+                "cpu_us_per_req": round(self.cpu_us_per_req, 1),
+                "non_2xx": res.non_2xx,
+                "errors": res.socket_errors + res.timeouts,
+                "statuses": self.statuses, "probe": self.probe}
+
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--duration", type=int, default=10,
                    help="seconds per wrk run (default 10)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="run every row this many times, in rounds, and "
+                        "report medians (default 1)")
     p.add_argument("--threads", type=int, default=2,
                    help="wrk threads (default 2)")
     p.add_argument("--connections", type=int, default=64,
@@ -123,7 +126,7 @@ def main():
     log = open(os.path.join(args.out, "wrk-output.txt"), "w")
     started = datetime.datetime.now(datetime.timezone.utc)
     load_before = os.getloadavg()
-    rows = {}
+    rounds = []     # one {label: Row} per round
     memory = []
     servers = []    # pids of every server (nginx masters, storaged)
 
@@ -142,10 +145,10 @@ def main():
         row = Row(res, cpu, fx.status_delta(before, statuses())
                   if statuses else None,
                   prober.summary() if prober else None)
-        rows[label] = row
+        rounds[-1][label] = row
         print("  %-20s %8.0f req/s  p99 %8s ms  %4.0f us CPU/req  non-2xx %s"
               "  errors %d" % (label, res.rps, fmt_ms(res.p99_us),
-                               row.cpu_us_per_req, row.non_2xx_text(),
+                               row.cpu_us_per_req, non_2xx_text([row]),
                                res.socket_errors + res.timeouts), flush=True)
         if row.probe:
             print("  %-20s probe: %s" % ("", row.probe), flush=True)
@@ -190,28 +193,30 @@ def main():
             fx.check_put(r2.url, "/" + k, versioned=False)
             r3_requests += 1
 
-            print("measuring: wrk -t%d -c%d -d%ds, nginx workers %d"
-                  % (args.threads, args.connections, args.duration,
-                     args.workers), flush=True)
-            measure("nginx static", plain.url + "/static100", "static")
-            measure("storaged GET", alone.url, "get", "/v1/kv/",
-                    statuses=alone_st)
-            measure("storaged PUT", alone.url, "put", "/v1/kv/", True,
-                    statuses=alone_st)
-            measure("proxy GET", plain.url, "get", statuses=alone_st)
-            measure("proxy PUT", plain.url, "put", versioned=True,
-                    statuses=alone_st)
-            r3_requests += measure("router N3W2R2 GET", r3.url, "get",
-                                   statuses=r3_st, probe=True)
-            r3_requests += measure("router N3W2R2 PUT", r3.url, "put",
-                                   statuses=r3_st)
-            measure("router N2W2R1 GET", r2.url, "get", statuses=r2_st)
-            measure("router N2W2R1 PUT", r2.url, "put", statuses=r2_st)
-            with fx.Stopped(nodes[2]):
-                r3_requests += measure("slow replica N3 GET", r3.url, "get",
+            for n in range(args.repeat):
+                print("round %d of %d: wrk -t%d -c%d -d%ds, nginx workers %d"
+                      % (n + 1, args.repeat, args.threads, args.connections,
+                         args.duration, args.workers), flush=True)
+                rounds.append({})
+                measure("nginx static", plain.url + "/static100", "static")
+                measure("storaged GET", alone.url, "get", "/v1/kv/",
+                        statuses=alone_st)
+                measure("storaged PUT", alone.url, "put", "/v1/kv/", True,
+                        statuses=alone_st)
+                measure("proxy GET", plain.url, "get", statuses=alone_st)
+                measure("proxy PUT", plain.url, "put", versioned=True,
+                        statuses=alone_st)
+                r3_requests += measure("router N3W2R2 GET", r3.url, "get",
                                        statuses=r3_st, probe=True)
-                r3_requests += measure("slow replica N3 PUT", r3.url, "put",
+                r3_requests += measure("router N3W2R2 PUT", r3.url, "put",
                                        statuses=r3_st)
+                measure("router N2W2R1 GET", r2.url, "get", statuses=r2_st)
+                measure("router N2W2R1 PUT", r2.url, "put", statuses=r2_st)
+                with fx.Stopped(nodes[2]):
+                    r3_requests += measure("slow replica N3 GET", r3.url,
+                                           "get", statuses=r3_st, probe=True)
+                    r3_requests += measure("slow replica N3 PUT", r3.url,
+                                           "put", statuses=r3_st)
             memory.append(memory_line(r3_requests,
                                       procstat.workers_kib(r3.proc.pid)))
     except KeyboardInterrupt:
@@ -225,38 +230,37 @@ def main():
             shutil.rmtree(workdir, ignore_errors=True)
 
     report = format_report(args, started, load_before, os.getloadavg(),
-                           rows, memory)
+                           rounds, memory)
     print()
     print(report, end="")
     with open(os.path.join(args.out, "results.txt"), "w") as f:
         f.write(report)
     with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump({label: {"rps": round(r.result.rps),
-                           "cpu_us_per_req": round(r.cpu_us_per_req, 1),
-                           "p50_us":
-                           r.result.p50_us, "p99_us": r.result.p99_us,
-                           "requests": r.result.requests,
-                           "non_2xx": r.result.non_2xx,
-                           "errors": r.result.socket_errors
-                           + r.result.timeouts,
-                           "statuses": r.statuses, "probe": r.probe}
-                   for label, r in rows.items()}, f, indent=1)
+        json.dump([{label: r.as_json() for label, r in rnd.items()}
+                   for rnd in rounds], f, indent=1)
     print("(wrk's full output: %s)" % os.path.join(args.out,
                                                     "wrk-output.txt"))
     return 0
 
 
-def format_report(args, started, load_before, load_after, rows, memory):
+def median(values):
+    return statistics.median(values) if values else 0.0
+
+
+def format_report(args, started, load_before, load_after, rounds, memory):
+    """One line per row: medians over the rounds; ratios are the median of
+    each round's ratio (a row against its reference of the same round)."""
     ratio_of = {row: (ref, minimum) for row, ref, minimum in TARGETS}
     ratio_of.update({row: (ref, None) for row, ref in COMPARE})
     lines = [
         "simplekv benchmark, %s" % started.strftime("%Y-%m-%d %H:%M UTC"),
         "machine: %s; loopback; wrk, nginx and storaged share the CPUs"
         % fx.machine_description(),
-        "wrk -t%d -c%d -d%ds keep-alive; %d keys, 100-byte values; nginx "
-        "worker_processes %d; storaged defaults (4 threads, durability "
-        "process)" % (args.threads, args.connections, args.duration,
-                      fx.NKEYS, args.workers),
+        "wrk -t%d -c%d -d%ds keep-alive, %d round(s), medians; %d keys, "
+        "100-byte values; nginx worker_processes %d; storaged defaults "
+        "(4 threads, durability process)"
+        % (args.threads, args.connections, args.duration, len(rounds),
+           fx.NKEYS, args.workers),
         "load average (1 min) before %.2f, after %.2f"
         % (load_before[0], load_after[0]),
         "",
@@ -265,26 +269,33 @@ def format_report(args, started, load_before, load_after, rows, memory):
             "non-2xx", "ratio (target); CPU ratio"),
     ]
     verdicts = []
-    for label, row in rows.items():
-        res = row.result
+    for label in (rounds[0] if rounds else {}):
+        runs = [rnd[label] for rnd in rounds if label in rnd]
+        rps = median([r.result.rps for r in runs])
+        errors = sum(r.result.socket_errors + r.result.timeouts
+                     for r in runs)
         ratio = ""
-        if label in ratio_of and ratio_of[label][0] in rows:
+        if label in ratio_of:
             ref, minimum = ratio_of[label]
-            ref_rps = rows[ref].result.rps
-            value = res.rps / ref_rps if ref_rps else 0.0
+            pairs = [(rnd[label], rnd[ref]) for rnd in rounds
+                     if label in rnd and ref in rnd]
+            value = median([a.result.rps / b.result.rps for a, b in pairs
+                            if b.result.rps])
             ratio = "%.2fx %s" % (value, ref)
             if minimum is not None:
-                met = value >= minimum and row.clean()
+                met = value >= minimum and all(r.clean() for r in runs)
                 ratio += " (>= %.1f: %s)" % (minimum,
                                              "met" if met else "MISSED")
                 verdicts.append(met)
-            if row.cpu_us_per_req:
-                ratio += "; %.2f" % (rows[ref].cpu_us_per_req
-                                     / row.cpu_us_per_req)
+            cpu_ratio = median([b.cpu_us_per_req / a.cpu_us_per_req
+                                for a, b in pairs if a.cpu_us_per_req])
+            if cpu_ratio:
+                ratio += "; %.2f" % cpu_ratio
         lines.append("%-20s %8.0f %7s %8s %7.0f %6d  %-14s %s" % (
-            label, res.rps, fmt_ms(res.p50_us), fmt_ms(res.p99_us),
-            row.cpu_us_per_req, res.socket_errors + res.timeouts,
-            row.non_2xx_text(), ratio))
+            label, rps, fmt_ms(median([r.result.p50_us for r in runs])),
+            fmt_ms(median([r.result.p99_us for r in runs])),
+            median([r.cpu_us_per_req for r in runs]), errors,
+            non_2xx_text(runs), ratio))
     lines.append("")
     lines.append("targets met: %d of %d (a target counts only if every "
                  "request was answered; 409s from racing writes of the "
@@ -294,16 +305,36 @@ def format_report(args, started, load_before, load_after, rows, memory):
                  "per request; CPU ratio: reference's CPU/req over the row's, "
                  "the req/s ratio CPU cost alone predicts (steadier on a "
                  "busy machine)")
-    probes = [(label, row.probe) for label, row in rows.items() if row.probe]
+    probes = [("%s%s" % (label, " (round %d)" % (n + 1)
+                         if len(rounds) > 1 else ""), row.probe)
+              for n, rnd in enumerate(rounds)
+              for label, row in rnd.items() if row.probe]
     if probes:
         lines.append("")
         lines.append("answer latency of single requests on fresh "
                      "connections, probed during a row:")
-        lines.extend("  %-20s %s" % p for p in probes)
+        lines.extend("  %-30s %s" % p for p in probes)
     lines.append("")
     lines.append("router N3W2R2 nginx workers (memory per worker):")
     lines.extend(memory)
     return "\n".join(lines) + "\n"
+
+
+def non_2xx_text(runs):
+    """Non-2xx answers of a row over all rounds, with the statuses the
+    server counted, e.g. "384 (384x409)"."""
+    total = sum(r.result.non_2xx for r in runs)
+    if not total:
+        return "0"
+    seen = {}
+    for r in runs:
+        for k, v in (r.statuses or {}).items():
+            if k >= 300:
+                seen[k] = seen.get(k, 0) + v
+    if not seen:
+        return "%d" % total
+    return "%d (%s)" % (total, " ".join("%dx%d" % (v, k)
+                                        for k, v in sorted(seen.items())))
 
 
 if __name__ == "__main__":
