@@ -8,6 +8,7 @@ tests/lib/linearizability.py reads.  Every PUT writes a value no other PUT
 writes, so a read names the write it saw.
 """
 
+import os
 import random
 import threading
 import time
@@ -54,14 +55,14 @@ class KV:
 EXPECTED = {"put": (201,), "get": (200, 404), "delete": (204,)}
 
 
-def one_op(kv, rng, keys, thread, seq, weights):
+def one_op(kv, rng, keys, thread, seq, weights, tag=""):
     """Do one random operation; return its history record."""
     kind = rng.choices(("put", "get", "delete"), weights)[0]
     key = rng.choice(keys)
     rec = {"key": key, "op": kind, "value": None, "thread": thread,
            "status": None, "error": None}
     if kind == "put":
-        rec["value"] = "t%d-%d" % (thread, seq)
+        rec["value"] = "%st%d-%d" % (tag, thread, seq)
     rec["call"] = time.monotonic_ns()
     try:
         if kind == "put":
@@ -96,6 +97,8 @@ def run_clients(base_url, keys, threads=4, duration=5.0, events=(),
     Returns the history (list of records, in completion order per
     thread)."""
     urls = [base_url] if isinstance(base_url, str) else list(base_url)
+    # Values must be unique across runs too (a cluster may be reused).
+    tag = "%s-" % os.urandom(3).hex()
     history = []
     lock = threading.Lock()
     stop = threading.Event()
@@ -108,7 +111,7 @@ def run_clients(base_url, keys, threads=4, duration=5.0, events=(),
         seq = 0
         try:
             while not stop.is_set():
-                mine.append(one_op(kv, rng, keys, n, seq, weights))
+                mine.append(one_op(kv, rng, keys, n, seq, weights, tag))
                 seq += 1
         except Exception as e:   # a bug in the test itself: surface it
             failures.append(e)
