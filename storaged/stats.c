@@ -28,7 +28,7 @@ char *
 stats_render(stats_t *s, store_t *st)
 {
     store_stats_t  ss;
-    json_t        *doc, *requests, *by_status, *cache;
+    json_t        *doc, *requests, *by_status, *cache, *log;
     uint64_t       total = 0, lookups;
     char           code[8], *text;
 
@@ -54,7 +54,13 @@ stats_render(stats_t *s, store_t *st)
                       "hit_rate", lookups > 0 ? (double) ss.cache_hits
                                                 / (double) lookups : 1.0);
 
-    doc = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
+    /* Commits that reached the kernel, and those flushed to disk: in
+     * --durability fsync every commit is a sync, in process mode only
+     * checkpoints and log switches are. */
+    log = json_pack("{s:I, s:I}", "writes", (json_int_t) ss.log_writes,
+                    "syncs", (json_int_t) ss.log_syncs);
+
+    doc = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o}",
                     "version", STORAGED_VERSION_STRING,
                     "uptime_seconds", (json_int_t) (time(NULL) - s->started),
                     "keys", (json_int_t) ss.keys,
@@ -63,7 +69,8 @@ stats_render(stats_t *s, store_t *st)
                     "tombstones_purged", (json_int_t) ss.tombstones_purged,
                     "deadlock_retries", (json_int_t) ss.deadlock_retries,
                     "requests", requests,
-                    "cache", cache);
+                    "cache", cache,
+                    "log", log);
     if (doc == NULL) {
         return NULL;
     }

@@ -927,6 +927,7 @@ void
 store_get_stats(store_t *st, store_stats_t *out)
 {
     DB_MPOOL_STAT *ms = NULL;
+    DB_LOG_STAT   *ls = NULL;
 
     memset(out, 0, sizeof(*out));
     out->keys = atomic_load(&st->keys);
@@ -938,6 +939,11 @@ store_get_stats(store_t *st, store_stats_t *out)
         out->cache_hits = ms->st_cache_hit;
         out->cache_misses = ms->st_cache_miss;
         free(ms);
+    }
+    if (st->env->log_stat(st->env, &ls, 0) == 0 && ls != NULL) {
+        out->log_writes = ls->st_wcount;
+        out->log_syncs = ls->st_scount;
+        free(ls);
     }
 }
 

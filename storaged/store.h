@@ -58,6 +58,8 @@ typedef struct {
     uint64_t bytes;       /* sum of live value sizes */
     uint64_t cache_hits;
     uint64_t cache_misses;
+    uint64_t log_writes;  /* write(2)s of the transaction log */
+    uint64_t log_syncs;   /* fsyncs of the transaction log */
     uint64_t deadlock_retries;
     uint64_t tombstones_purged;
 } store_stats_t;

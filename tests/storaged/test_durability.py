@@ -114,6 +114,25 @@ def test_kill9_loses_no_acknowledged_write(daemons, durability):
         s["keys"] + s["tombstones"] >= len(acked) + 1
 
 
+@pytest.mark.parametrize("durability", ["process", "fsync"])
+def test_durability_mode_decides_log_syncs(daemons, durability):
+    """fsync mode flushes the log at every commit; process mode writes it
+    to the kernel at every commit but does not flush it."""
+    d = daemons.start(durability=durability)
+    c = Client(d.port)
+    before = c.request("GET", "/v1/stats").json()["log"]
+    for i in range(50):
+        assert c.put("s%d" % i, b"v", seq_version(i + 1)).status == 201
+    after = c.request("GET", "/v1/stats").json()["log"]
+    writes = after["writes"] - before["writes"]
+    syncs = after["syncs"] - before["syncs"]
+    assert writes >= 50
+    if durability == "fsync":
+        assert syncs >= 50
+    else:
+        assert syncs < 5
+
+
 def test_repeated_crashes(daemons):
     d = daemons.start()
     all_acked = {}
