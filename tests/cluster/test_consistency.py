@@ -136,7 +136,7 @@ def test_history_under_node_faults_is_linearizable(cluster_factory,
         pytest.fail("%s\nhistory saved in %s\n%s\n\nminimal failing "
                     "sub-history:\n%s" % (
                         result.summary(), path, worst.report(limit=200),
-                        lin.minimize(worst).report()))
+                        lin.minimize(worst, time_budget=8).report()))
 
     # And the checker can see a fault in this very history: one stale
     # read planted in it must be caught.

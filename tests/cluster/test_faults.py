@@ -55,7 +55,7 @@ def test_kill9_one_node_under_load_gives_no_client_errors(cluster_factory):
         "\n".join(describe(r, origin) for r in bad[:20]))
     result = lin.check(hist)
     assert result.linearizable, lin.minimize(
-        result.smallest_failure()).report()
+        result.smallest_failure(), time_budget=8).report()
 
 
 def take_down(c, names, how):
