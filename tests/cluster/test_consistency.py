@@ -89,8 +89,7 @@ def stale_read_mutation(hist):
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_history_under_node_faults_is_linearizable(cluster_factory,
-                                                   tmp_path, case):
+def test_history_under_node_faults_is_linearizable(cluster_factory, case):
     nodes, n, w, r, scenario, options = CASES[case]
     c = cluster_factory(n_nodes=nodes, replicas=n, w=w, r=r, **options)
     marks = []
