@@ -6,7 +6,8 @@
  * (uri_seen: the request state is allocated there), then calls
  * handle_request() several times:
  *   1st call   headers known: only refusals that spare reading a body
- *              (shutting down, 401, 413 from Content-Length) answer here;
+ *              (shutting down, 401, a PUT's bad key or version, 413 from
+ *              Content-Length) answer here;
  *   next calls body chunks (upload_data), appended to a buffer bounded by
  *              --max-value-size;
  *   last call  *upload_data_size == 0: route, validate, execute, answer.
@@ -73,6 +74,7 @@ typedef enum {
 typedef struct {
     bool           started;    /* the first handler call has run */
     bool           answered;   /* a response is queued; ignore the rest */
+    bool           is_put;     /* a PUT /v1/kv/ request: keep its body */
     char          *query;      /* raw query string of /v1/keys, or NULL */
     bool           too_large;  /* body passed the limit: discard, then 413 */
     size_t         discarded;  /* bytes dropped since it did */
@@ -379,6 +381,14 @@ parse_version_header(struct MHD_Connection *c, skv_version_t *out)
 
     v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, HDR_VERSION);
     return v != NULL && skv_version_parse(v, strlen(v), out) == SKV_OK;
+}
+
+static enum MHD_Result
+version_error(http_server_t *srv, struct MHD_Connection *c, request_t *req)
+{
+    return send_error(srv, c, req, MHD_HTTP_BAD_REQUEST, "bad version",
+                      "X-Simplekv-Version must be 32 lowercase hex digits, "
+                      "not all zero");
 }
 
 static enum MHD_Result
@@ -696,6 +706,8 @@ static enum MHD_Result
 first_call(http_server_t *srv, struct MHD_Connection *c, request_t *req,
            const char *url, const char *method)
 {
+    skv_status_t s;
+
     if (atomic_load(&srv->stopping)) {
         return send_error(srv, c, req, MHD_HTTP_SERVICE_UNAVAILABLE,
                           "shutting down", "storaged is stopping");
@@ -707,6 +719,17 @@ first_call(http_server_t *srv, struct MHD_Connection *c, request_t *req,
                           "is required");
     }
     if (route_of(url) == ROUTE_KV && is_method(method, MHD_HTTP_METHOD_PUT)) {
+        /* A PUT that will be refused anyway is refused before its value
+         * is read (dispatch checks the same again at the end). */
+        req->is_put = true;
+        s = skv_key_decode(url + KV_PREFIX_LEN, strlen(url + KV_PREFIX_LEN),
+                           req->key, &req->key_len);
+        if (s != SKV_OK) {
+            return key_error(srv, c, req, s);
+        }
+        if (!parse_version_header(c, &req->version)) {
+            return version_error(srv, c, req);
+        }
         return begin_put(srv, c, req);
     }
     return MHD_YES;
@@ -741,10 +764,7 @@ dispatch(http_server_t *srv, struct MHD_Connection *c, request_t *req,
             return do_get(srv, c, req);
         }
         if (!parse_version_header(c, &req->version)) {
-            return send_error(srv, c, req, MHD_HTTP_BAD_REQUEST,
-                              "bad version",
-                              "X-Simplekv-Version must be 32 lowercase hex "
-                              "digits, not all zero");
+            return version_error(srv, c, req);
         }
         if (is_method(method, MHD_HTTP_METHOD_DELETE)) {
             return do_delete(srv, c, req);
@@ -792,6 +812,11 @@ handle_request(void *cls, struct MHD_Connection *c, const char *url,
         *upload_data_size = 0;
         if (req->answered) {
             return MHD_YES;     /* already refused: discard */
+        }
+        if (!req->is_put) {
+            /* Only a PUT has a use for a body: drop others, boundedly. */
+            req->discarded += size;
+            return req->discarded > DISCARD_MIN ? MHD_NO : MHD_YES;
         }
         return append_body(srv, req, upload_data, size);
     }

@@ -141,6 +141,18 @@ def test_value_too_large_refused_before_body(daemons):
     assert c.get("big").status == 404
 
 
+@pytest.mark.parametrize("path,ver,status", [
+    ("/v1/kv/ok", "nope", 400), ("/v1/kv/%zz", None, 400),
+    ("/v1/kv/" + "k" * 1025, None, 414),
+])
+def test_bad_put_refused_before_body(shared_node, path, ver, status):
+    d, c = shared_node
+    head = ("PUT %s HTTP/1.1\r\nHost: x\r\nX-Simplekv-Version: %s\r\n"
+            "Content-Length: 100000000\r\n\r\n" % (path, ver or V1))
+    reply = raw_exchange(d.port, head.encode(), wait=5)
+    assert reply.startswith(b"HTTP/1.1 %d" % status), reply
+
+
 def test_chunked_value_too_large(daemons):
     d = daemons.start(extra_args=["--max-value-size", "4k"])
     c = Client(d.port)
