@@ -134,7 +134,7 @@ def test_history_under_node_faults_is_linearizable(cluster_factory, case):
         worst = result.smallest_failure()
         pytest.fail("%s\nhistory saved in %s\n%s\n\nminimal failing "
                     "sub-history:\n%s" % (
-                        result.summary(), path, worst.report(limit=200),
+                        result.summary(), path, worst.report(limit=40),
                         lin.minimize(worst, time_budget=8).report()))
 
     # And the checker can see a fault in this very history: one stale
