@@ -18,20 +18,13 @@
 #include "skv_http.h"
 #include "skv_keyarg.h"
 
-/* "/<encoded key>" for the router's client API. */
-static void
-key_path(const skv_keyarg_t *key, char *buf, size_t cap)
-{
-    snprintf(buf, cap, "/%s", key->enc);
-}
-
 int
 skv_cmd_put(const skv_opts_t *opts, int argc, char **argv)
 {
     skv_keyarg_t key;
     skv_req_t    req;
     struct stat  st;
-    char         path[SKV_KEY_ENCODED_MAX + 2];
+    char         path[SKV_KEYARG_TARGET_MAX];
     char         ctype[512];
     const char  *file;
     FILE        *in;
@@ -73,7 +66,7 @@ skv_cmd_put(const skv_opts_t *opts, int argc, char **argv)
         size = (curl_off_t) (st.st_size - (pos > 0 ? pos : 0));
     }
 
-    key_path(&key, path, sizeof(path));
+    skv_keyarg_target(&key, path, sizeof(path));
     rc = skv_req_init(&req, opts, "PUT", path);
     if (rc == SKV_EXIT_OK) {
         skv_req_upload(&req, in, size);
@@ -213,7 +206,7 @@ skv_cmd_get(const skv_opts_t *opts, int argc, char **argv)
     skv_keyarg_t key;
     skv_req_t    req;
     output_t     out;
-    char         path[SKV_KEY_ENCODED_MAX + 2];
+    char         path[SKV_KEYARG_TARGET_MAX];
     int          rc;
 
     if (argc != 1) {
@@ -227,7 +220,7 @@ skv_cmd_get(const skv_opts_t *opts, int argc, char **argv)
         return SKV_EXIT_SERVER;
     }
 
-    key_path(&key, path, sizeof(path));
+    skv_keyarg_target(&key, path, sizeof(path));
     rc = skv_req_init(&req, opts, "GET", path);
     if (rc == SKV_EXIT_OK) {
         skv_req_sink(&req, out.f);
@@ -248,7 +241,7 @@ skv_cmd_rm(const skv_opts_t *opts, int argc, char **argv)
 {
     skv_keyarg_t key;
     skv_req_t    req;
-    char         path[SKV_KEY_ENCODED_MAX + 2];
+    char         path[SKV_KEYARG_TARGET_MAX];
     int          rc;
 
     if (argc != 1) {
@@ -259,7 +252,7 @@ skv_cmd_rm(const skv_opts_t *opts, int argc, char **argv)
         return rc;
     }
 
-    key_path(&key, path, sizeof(path));
+    skv_keyarg_target(&key, path, sizeof(path));
     rc = skv_req_init(&req, opts, "DELETE", path);
     if (rc == SKV_EXIT_OK) {
         if (skv_req_perform(&req) != 0 || req.status < 200

@@ -174,9 +174,15 @@ skv_cmd_ls(const skv_opts_t *opts, int argc, char **argv)
             rc = SKV_EXIT_SERVER;
             break;
         }
-        snprintf(path, cap, "/%s?list&limit=%ld%s%s", prefix.enc,
-                 opts->page_size, cursor_q ? "&after=" : "",
-                 cursor_q ? cursor_q : "");
+        if (skv_keyarg_path_safe(&prefix)) {
+            snprintf(path, cap, "/%s?list&limit=%ld%s%s", prefix.enc,
+                     opts->page_size, cursor_q ? "&after=" : "",
+                     cursor_q ? cursor_q : "");
+        } else {
+            snprintf(path, cap, "/?list&prefix=%s&limit=%ld%s%s",
+                     prefix.enc, opts->page_size, cursor_q ? "&after=" : "",
+                     cursor_q ? cursor_q : "");
+        }
         free(cursor_q);
 
         rc = skv_req_init(&req, opts, "GET", path);

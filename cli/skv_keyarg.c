@@ -105,6 +105,43 @@ skv_keyarg_parse(const char *arg, skv_keyfmt_t fmt, int allow_empty,
 }
 
 int
+skv_keyarg_path_safe(const skv_keyarg_t *key)
+{
+    static const char reserved[] = "_simplekv/";
+    size_t            seg = 0;
+
+    if (memchr(key->bytes, '\0', key->len) != NULL) {
+        return 0;
+    }
+    if (key->len >= sizeof(reserved) - 1
+        && memcmp(key->bytes, reserved, sizeof(reserved) - 1) == 0) {
+        return 0;
+    }
+
+    /* Look at each '/'-separated segment, including the last. */
+    for (size_t i = 0; i <= key->len; i++) {
+        if (i == key->len || key->bytes[i] == '/') {
+            size_t n = i - seg;
+
+            if ((n == 1 && key->bytes[seg] == '.')
+                || (n == 2 && key->bytes[seg] == '.'
+                    && key->bytes[seg + 1] == '.')) {
+                return 0;
+            }
+            seg = i + 1;
+        }
+    }
+    return 1;
+}
+
+void
+skv_keyarg_target(const skv_keyarg_t *key, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "/%s%s", skv_keyarg_path_safe(key) ? "" : "?key=",
+             key->enc);
+}
+
+int
 skv_keyarg_print(FILE *f, const unsigned char *key, size_t len,
                  skv_keyfmt_t fmt)
 {

@@ -31,6 +31,22 @@ int skv_keyarg_parse(const char *arg, skv_keyfmt_t fmt, int allow_empty,
                      skv_keyarg_t *key);
 
 /*
+ * Whether the key can be named in a URL path.  nginx refuses or rewrites
+ * some paths before the router sees them: an encoded NUL byte is refused,
+ * a "." or ".." segment (nginx decodes %2F, so every '/' in a key makes a
+ * segment) is resolved, possibly above "/" (refused) or onto another
+ * location, and a key starting with "_simplekv/" lands on the router's own
+ * locations.  Such keys go in the query string instead (/?key=...), which
+ * nginx leaves alone.
+ */
+int skv_keyarg_path_safe(const skv_keyarg_t *key);
+
+/* The request target for a key: "/<enc>" or "/?key=<enc>".  cap must be
+ * at least SKV_KEYARG_TARGET_MAX. */
+#define SKV_KEYARG_TARGET_MAX (SKV_KEY_ENCODED_MAX + 8)
+void skv_keyarg_target(const skv_keyarg_t *key, char *buf, size_t cap);
+
+/*
  * Write key bytes to f in format fmt followed by a newline (ls output).
  * Returns 0, or -1 with errno set when the write fails.
  */
