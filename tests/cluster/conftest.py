@@ -15,6 +15,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 os.pardir, "lib"))
 
+from holdproxy import HoldProxy      # noqa: E402
 from router import Router            # noqa: E402
 from skvproc import Storaged         # noqa: E402
 
@@ -36,15 +37,20 @@ class Cluster:
     of them, configured alike."""
 
     def __init__(self, base_dir, n_nodes=3, replicas=3, w=2, r=2, routers=1,
-                 **router_kw):
+                 proxied=(), **router_kw):
         self.names = [chr(ord("a") + i) for i in range(n_nodes)]
         self.nodes = {}
         for name in self.names:
             self.nodes[name] = Storaged(
                 _next_port(), os.path.join(str(base_dir), name, "data"))
+        # nodes the router reaches through a HoldProxy (tests/cluster/
+        # holdproxy.py), which can delay one chosen replica request
+        self.proxies = {name: HoldProxy(_next_port(), self.nodes[name].port)
+                        for name in proxied}
+        ports = {name: (self.proxies[name].port if name in self.proxies
+                        else self.nodes[name].port) for name in self.names}
         self.routers = [
-            Router(_next_port(),
-                   [(name, self.nodes[name].port) for name in self.names],
+            Router(_next_port(), [(name, ports[name]) for name in self.names],
                    replicas=replicas, w=w, r=r,
                    prefix=os.path.join(str(base_dir), "router%s" % (
                        i or "")), **router_kw)
@@ -64,13 +70,16 @@ class Cluster:
         # A process left over from an earlier run on one of our ports
         # would answer in place of ours: refuse to start instead.
         ports = [n.port for n in self.nodes.values()] + [
-            rt.port for rt in self.routers]
+            rt.port for rt in self.routers] + [
+            px.port for px in self.proxies.values()]
         busy = [p for p in ports if _listening(p)]
         if busy:
             raise RuntimeError("ports %s already in use: a leftover "
                                "storaged or nginx?" % busy)
         for node in self.nodes.values():
             node.start()
+        for px in self.proxies.values():
+            px.start()
         for rt in self.routers:
             rt.start()
         return self
@@ -94,9 +103,13 @@ class Cluster:
         for name in list(self.stopped):
             self.thaw(name)
         try:
+            for px in self.proxies.values():
+                px.release()
             for rt in self.routers:
                 rt.stop()
         finally:
+            for px in self.proxies.values():
+                px.stop()
             for node in self.nodes.values():
                 try:
                     node.stop()

@@ -11,6 +11,7 @@ definite leak (make test-cluster-valgrind).
 """
 
 import json
+import threading
 import time
 import urllib.parse
 
@@ -212,3 +213,63 @@ def test_restarted_node_rejoins_and_serves_what_it_missed(cluster_factory):
     resp = kv.get("rejoin-new")
     assert (resp.status_code, resp.content) == (200, b"after rejoin")
     c.restart("b")
+
+
+def test_a_delayed_replica_write_does_not_resurrect_an_observed_value(
+        cluster_factory):
+    """One replica request of a PUT reaches its nodes late, after the
+    value was read and then overwritten by a newer PUT.  The late request
+    finds newer versions there (409).  Whatever the router then does with
+    the first PUT, its value was already seen and replaced: it must not
+    come back.  (A retry of that PUT with a fresh version would write the
+    old value over the newer one: the value takes effect twice.)"""
+    c = cluster_factory(proxied=("b", "c"), replica_timeout="5s")
+    slow = c.router.slowdown
+    first, second = b"first value (delayed)", b"second value"
+    for name in ("b", "c"):
+        c.proxies[name].hold(first)
+
+    outcome = {}
+
+    def slow_put():
+        kv1 = KV(c.url, slow)
+        try:
+            outcome["put"] = kv1.put("late", first)
+        except requests.RequestException as e:
+            outcome["put"] = e
+        outcome["put_done"] = time.monotonic()
+
+    writer = threading.Thread(target=slow_put, daemon=True)
+    writer.start()
+    try:
+        for name in ("b", "c"):
+            assert c.proxies[name].held.wait(5 * slow), (
+                "the PUT never reached node %s's proxy" % name)
+        kv = KV(c.url, slow)
+        # Node a has the first value, b and c have nothing yet: the read
+        # returns it (after writing it back to b and c).
+        resp = kv.get("late")
+        assert (resp.status_code, resp.content) == (200, first), (
+            resp.status_code, resp.text[:200])
+        seen_at = time.monotonic()
+        resp = kv.put("late", second)
+        assert resp.status_code == 201, (resp.status_code, resp.text[:200])
+        assert "put_done" not in outcome, "first PUT finished early"
+    finally:
+        for name in ("b", "c"):
+            c.proxies[name].release()
+        writer.join(30 * slow)
+    assert not writer.is_alive(), "first PUT never answered"
+    first_status = getattr(outcome["put"], "status_code", outcome["put"])
+    assert outcome["put_done"] > seen_at
+
+    status = kv.session.get(c.url + "/_simplekv/status",
+                            timeout=kv.timeout).text
+    for attempt in range(3):
+        resp = kv.get("late")
+        assert resp.status_code == 200, (resp.status_code, resp.text[:200])
+        assert resp.content == second, (
+            "the first PUT (answered %s after its value had been read and "
+            "overwritten) took effect again: GET returns %r instead of %r; "
+            "router status: %s" % (first_status, resp.content, second,
+                                   " ".join(status.split())[-160:]))
