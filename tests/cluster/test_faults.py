@@ -273,3 +273,43 @@ def test_a_delayed_replica_write_does_not_resurrect_an_observed_value(
             "overwritten) took effect again: GET returns %r instead of %r; "
             "router status: %s" % (first_status, resp.content, second,
                                    " ".join(status.split())[-160:]))
+
+
+def test_a_write_after_a_completed_write_wins_across_router_clocks(
+        cluster_factory):
+    """Each router has its own version clock.  Router A is pushed a minute
+    ahead (one of its writes meets a version from the future, so its
+    clock jumps past it, as the design says); router B stays on the wall
+    clock.  A write through B that starts after a write through A has
+    completed gets a lower version: the nodes refuse it (409) and B must
+    write again with a newer one, or the later write would be invisible.
+    Guards the other side of the delayed-write test above: 409 cannot
+    simply count as an acknowledgement."""
+    c = cluster_factory(routers=2)
+    a, b = (KV(url, c.router.slowdown) for url in c.urls)
+    future_ms = int(time.time() * 1000) - 1577836800000 + 60000
+    future = "%012x%04x%016x" % (future_ms, 0, 0x5e5e5e5e)
+    for node in c.nodes.values():
+        resp = requests.put(node.url + "/v1/kv/skew-seed", data=b"seed",
+                            headers={"X-Simplekv-Version": future},
+                            timeout=5)
+        assert resp.status_code == 201, (resp.status_code, resp.text)
+    resp = a.put("skew-seed", b"through A")
+    assert resp.status_code == 201, (resp.status_code, resp.text)
+    assert a.get("skew-seed").content == b"through A"
+
+    for i in range(5):
+        first, second = ("A%d" % i).encode(), ("B%d" % i).encode()
+        assert a.put("order", first).status_code == 201
+        # A's write really carries a version from the future, so B's
+        # first attempt is below it (else this test would prove nothing)
+        held = node_record(c.nodes["a"], "order")[1]
+        assert held is not None and held >= future, (held, future)
+        resp = b.put("order", second)
+        assert resp.status_code == 201, (resp.status_code, resp.text)
+        for name, kv in (("A", a), ("B", b)):
+            resp = kv.get("order")
+            assert (resp.status_code, resp.content) == (200, second), (
+                "round %d: a PUT through router B after router A's PUT "
+                "completed; GET through %s returns %d %r" % (
+                    i, name, resp.status_code, resp.content))
