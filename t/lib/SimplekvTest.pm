@@ -16,7 +16,8 @@
 #     errors reach t/servroot/logs/error.log (see that script);
 #   * unless 'stock' is given: starts three real storaged nodes a, b, c on
 #     127.0.0.1:18501-18503 (SIMPLEKV_T_NODE_PORT moves them) with fresh
-#     data under t/servroot-storaged/, stops them when the test file ends (also on failure or Ctrl-C), and
+#     data under t/servroot-storaged/ (with 'token': requiring a bearer
+#     token, which the router is then configured to send), stops them when the test file ends (also on failure or Ctrl-C), and
 #     adds a block preprocessor that gives every block, unless it sets its
 #     own: --- main_config loading build/ngx_http_simplekv_module.so,
 #     --- http_config with the three upstreams and simplekv_node lines, and
@@ -90,6 +91,12 @@ our $NodeLines = join '', map { "    simplekv_node $_ skv_$_;\n" } @NodeNames;
 our $HttpConfig = $Upstreams . $NodeLines;
 our $LoadModule = "load_module $Module;";
 
+# With "use SimplekvTest 'token';" the nodes require a bearer token (the
+# first line of $TokenFile) and the default http_config names that file in
+# simplekv_token_file.
+our $TokenFile = "$DataRoot/token";
+our $Token;
+
 our $OwnerPid = $$;
 our %Stale;             # a node's data dir was wiped already this run
 
@@ -135,6 +142,16 @@ sub import {
     for my $file ($Module, $ProxyConf) {
         warn "SimplekvTest: $file does not exist (not built yet?); the "
              . "blocks that need it will fail\n" if !-e $file;
+    }
+
+    if ($opt{token}) {
+        make_path($DataRoot);
+        $Token = join '', map { sprintf '%02x', int rand 256 } 1 .. 24;
+        open my $out, '>', $TokenFile
+            or die "SimplekvTest: cannot write $TokenFile: $!\n";
+        print $out "$Token\n";
+        close $out;
+        $HttpConfig .= "    simplekv_token_file $TokenFile;\n";
     }
 
     start_cluster();
@@ -204,7 +221,8 @@ sub start_node {
         open STDOUT, '>>', "$DataRoot/$name.log";
         open STDERR, '>&', \*STDOUT;
         exec $Storaged, '--listen', "127.0.0.1:$node->{port}",
-             '--data', $dir
+             '--data', $dir, (defined $Token ? ('--token-file', $TokenFile)
+                                              : ())
             or POSIX::_exit(127);
     }
     $node->{pid} = $pid;
@@ -215,7 +233,8 @@ sub start_node {
             die "SimplekvTest: storaged $name exited during start-up; see "
                 . "$DataRoot/$name.log\n";
         }
-        my $res = $http->get(node_url($name) . '/v1/health');
+        my $res = $http->get(node_url($name) . '/v1/health',
+                             { headers => auth_headers() });
         return 1 if $res->{status} == 200;
         sleep 0.05;
     }
@@ -311,6 +330,10 @@ END {
 
 # --- direct access, for checks the router cannot show ------------------
 
+sub auth_headers {
+    return defined $Token ? { Authorization => "Bearer $Token" } : {};
+}
+
 sub pct_key {
     my $key = shift;
     return uri_escape($key, '^A-Za-z0-9\-._~');
@@ -320,7 +343,8 @@ sub pct_key {
 # { status, version (or undef), tombstone (0/1), content, content_type }.
 sub node_get {
     my ($name, $key) = @_;
-    my $res = $http->get(node_url($name) . '/v1/kv/' . pct_key($key));
+    my $res = $http->get(node_url($name) . '/v1/kv/' . pct_key($key),
+                         { headers => auth_headers() });
     return {
         status       => $res->{status},
         version      => $res->{headers}{'x-simplekv-version'},
@@ -337,7 +361,8 @@ sub node_put {
     my $res = $http->put(node_url($name) . '/v1/kv/' . pct_key($key), {
         content => $value,
         headers => { 'X-Simplekv-Version' => $version,
-                     'Content-Type' => $type // 'application/octet-stream' },
+                     'Content-Type' => $type // 'application/octet-stream',
+                     %{ auth_headers() } },
     });
     return $res->{status};
 }
