@@ -166,6 +166,12 @@ def build(base_root, work, dockerfile):
                 with open(os.path.join(root, "etc/apt/sources.list.d",
                                        "debian.sources"), "w") as f:
                     f.write(SOURCES)
+                # As in the Docker debian images: packages must not start
+                # services (nginx's would listen on the host's port 80).
+                with open(os.path.join(root, "usr/sbin/policy-rc.d"),
+                          "w") as f:
+                    f.write("#!/bin/sh\nexit 101\n")
+                os.chmod(os.path.join(root, "usr/sbin/policy-rc.d"), 0o755)
                 if os.path.exists(os.path.join(root, "etc/apt/sources.list")):
                     os.unlink(os.path.join(root, "etc/apt/sources.list"))
                 mount(root)
