@@ -46,6 +46,11 @@
 
 #define NGX_HTTP_SIMPLEKV_DEFAULT_CTYPE  "application/octet-stream"
 
+/* Circuit breaker: a node that timed out is skipped for this long after
+ * its last timeout, but for one probe request per interval. */
+#define NGX_HTTP_SIMPLEKV_SUSPECT_MS     5000
+#define NGX_HTTP_SIMPLEKV_PROBE_MS       200
+
 
 typedef enum {
     NGX_HTTP_SIMPLEKV_OP_GET = 0,
@@ -175,6 +180,9 @@ struct ngx_http_simplekv_ctx_s {
     unsigned                        posted:1;
     unsigned                        expired:1;
     unsigned                        too_large:1;
+    unsigned                        skipped:1;   /* this round left out a
+                                                    suspect node */
+    unsigned                        no_skip:1;   /* ask every node */
 
     /* listing: a page of at most list_limit live keys after list_after */
     ngx_uint_t                      list_limit;
@@ -236,6 +244,10 @@ ngx_int_t ngx_http_simplekv_stats_init_zone(ngx_conf_t *cf,
     ngx_http_simplekv_main_conf_t *mcf);
 void ngx_http_simplekv_stats_replica(ngx_http_simplekv_main_conf_t *mcf,
     ngx_uint_t node, ngx_http_simplekv_outcome_e outcome, ngx_msec_t ms);
+ngx_uint_t ngx_http_simplekv_node_suspect(ngx_http_simplekv_main_conf_t *mcf,
+    ngx_uint_t node);
+void ngx_http_simplekv_stats_skipped(ngx_http_simplekv_main_conf_t *mcf,
+    ngx_uint_t node);
 void ngx_http_simplekv_stats_read_repair(ngx_http_simplekv_main_conf_t *mcf);
 void ngx_http_simplekv_stats_write_retry(ngx_http_simplekv_main_conf_t *mcf);
 ngx_int_t ngx_http_simplekv_log_handler(ngx_http_request_t *r);

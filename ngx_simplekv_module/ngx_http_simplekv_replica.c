@@ -87,7 +87,8 @@ ngx_int_t
 ngx_http_simplekv_start_round(ngx_http_simplekv_ctx_t *ctx,
     ngx_http_simplekv_phase_e phase)
 {
-    ngx_uint_t           i, op;
+    u_char               ask[SKV_PLACE_MAX], skip[SKV_PLACE_MAX];
+    ngx_uint_t           i, op, needed, candidates;
     ngx_http_request_t  *r;
 
     r = ctx->request;
@@ -113,10 +114,52 @@ ngx_http_simplekv_start_round(ngx_http_simplekv_ctx_t *ctx,
         op = ctx->op;
     }
 
+    /* how many answers this round needs at least */
+    switch (phase) {
+    case NGX_HTTP_SIMPLEKV_PHASE_READ:
+        needed = ctx->lcf->read_quorum;
+        break;
+    case NGX_HTTP_SIMPLEKV_PHASE_REPAIR:
+        needed = ctx->lcf->write_quorum > ctx->holders
+                 ? ctx->lcf->write_quorum - ctx->holders : 0;
+        break;
+    case NGX_HTTP_SIMPLEKV_PHASE_LIST:
+        needed = ctx->nreplicas - ctx->lcf->write_quorum + 1;
+        break;
+    default:
+        needed = ctx->lcf->write_quorum;
+        break;
+    }
+
+    candidates = 0;
+
+    for (i = 0; i < ctx->nreplicas; i++) {
+        /* a repair goes only to the replicas not known to hold the value */
+        ask[i] = !(phase == NGX_HTTP_SIMPLEKV_PHASE_REPAIR && ctx->holds[i]);
+        skip[i] = 0;
+
+        if (ask[i]) {
+            candidates++;
+        }
+    }
+
+    /* leave out suspect nodes while the others can still make the quorum */
+    ctx->skipped = 0;
+
+    for (i = 0; i < ctx->nreplicas; i++) {
+        if (ask[i] && candidates > needed && !ctx->no_skip
+            && ngx_http_simplekv_node_suspect(ctx->mcf, ctx->order[i]))
+        {
+            skip[i] = 1;
+            ctx->skipped = 1;
+            candidates--;
+            ngx_http_simplekv_stats_skipped(ctx->mcf, ctx->order[i]);
+        }
+    }
+
     for (i = 0; i < ctx->nreplicas; i++) {
 
-        /* a repair goes only to the replicas not known to hold the value */
-        if (phase == NGX_HTTP_SIMPLEKV_PHASE_REPAIR && ctx->holds[i]) {
+        if (!ask[i] || skip[i]) {
             continue;
         }
 
@@ -873,7 +916,33 @@ ngx_http_simplekv_fail(ngx_http_simplekv_ctx_t *ctx, ngx_uint_t answered,
 {
     u_char      *p;
     ngx_str_t    detail;
+    ngx_int_t    rc;
     ngx_uint_t   status;
+
+    /*
+     * The suspect nodes left out may be needed after all: ask every node
+     * again, unless this round already used up its time (a retry would
+     * double the wait for an answer that is most likely the same).
+     */
+    if (ctx->skipped && !ctx->no_skip && !ctx->expired) {
+        ctx->no_skip = 1;
+
+        switch (ctx->phase) {
+        case NGX_HTTP_SIMPLEKV_PHASE_WRITE:
+            rc = ngx_http_simplekv_start_write(ctx);
+            break;
+        case NGX_HTTP_SIMPLEKV_PHASE_READ:
+            rc = ngx_http_simplekv_start_read(ctx);
+            break;
+        default:
+            rc = ngx_http_simplekv_start_round(ctx, ctx->phase);
+            break;
+        }
+
+        if (rc == NGX_OK) {
+            return;
+        }
+    }
 
     p = ngx_pnalloc(ctx->request->pool, 256);
     if (p == NULL) {

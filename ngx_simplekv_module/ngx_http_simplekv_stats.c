@@ -47,6 +47,11 @@ typedef struct {
     ngx_atomic_t             latency_ms_sum;
     ngx_atomic_t             latency_count;
     ngx_atomic_t             latency_bucket[NGX_HTTP_SIMPLEKV_NBUCKETS];
+
+    /* the circuit breaker (wall-clock ms, shared by all workers) */
+    ngx_atomic_t             suspect_until;
+    ngx_atomic_t             probe_after;
+    ngx_atomic_t             skipped;
 } ngx_http_simplekv_node_stats_t;
 
 
@@ -165,6 +170,73 @@ ngx_http_simplekv_stats_get(ngx_http_simplekv_main_conf_t *mcf)
 }
 
 
+static ngx_atomic_uint_t
+ngx_http_simplekv_now_ms(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (ngx_atomic_uint_t) tp->sec * 1000 + tp->msec;
+}
+
+
+/*
+ * The circuit breaker.  A node that timed out is "suspect" for a while:
+ * replica requests skip it (when the quorum can be met without it), except
+ * one probe at a time every NGX_HTTP_SIMPLEKV_PROBE_MS, whose success clears
+ * it.  Without this a frozen node would hold every keep-alive client's
+ * connection for simplekv_replica_timeout after each answer (subrequests
+ * run on the client's connection).  Timeouts only: a refused connection
+ * fails at once and costs nothing.
+ */
+ngx_uint_t
+ngx_http_simplekv_node_suspect(ngx_http_simplekv_main_conf_t *mcf,
+    ngx_uint_t node)
+{
+    ngx_atomic_uint_t                now, probe;
+    ngx_http_simplekv_stats_t       *st;
+    ngx_http_simplekv_node_stats_t  *ns;
+
+    st = ngx_http_simplekv_stats_get(mcf);
+    if (st == NULL || node >= st->nnodes) {
+        return 0;
+    }
+
+    ns = &st->nodes[node];
+    now = ngx_http_simplekv_now_ms();
+
+    if (ns->suspect_until <= now) {
+        return 0;
+    }
+
+    probe = ns->probe_after;
+
+    if (probe <= now
+        && ngx_atomic_cmp_set(&ns->probe_after, probe,
+                              now + NGX_HTTP_SIMPLEKV_PROBE_MS))
+    {
+        /* this request is the probe */
+        return 0;
+    }
+
+    return 1;
+}
+
+
+void
+ngx_http_simplekv_stats_skipped(ngx_http_simplekv_main_conf_t *mcf,
+    ngx_uint_t node)
+{
+    ngx_http_simplekv_stats_t  *st;
+
+    st = ngx_http_simplekv_stats_get(mcf);
+    if (st && node < st->nnodes) {
+        (void) ngx_atomic_fetch_add(&st->nodes[node].skipped, 1);
+    }
+}
+
+
 void
 ngx_http_simplekv_stats_replica(ngx_http_simplekv_main_conf_t *mcf,
     ngx_uint_t node, ngx_http_simplekv_outcome_e outcome, ngx_msec_t ms)
@@ -190,6 +262,8 @@ ngx_http_simplekv_stats_replica(ngx_http_simplekv_main_conf_t *mcf,
     case NGX_HTTP_SIMPLEKV_TIMEDOUT:
         (void) ngx_atomic_fetch_add(&ns->timeouts, 1);
         ns->up = 0;
+        ns->suspect_until = ngx_http_simplekv_now_ms()
+                            + NGX_HTTP_SIMPLEKV_SUSPECT_MS;
         return;
 
     default:
@@ -198,6 +272,10 @@ ngx_http_simplekv_stats_replica(ngx_http_simplekv_main_conf_t *mcf,
 
     (void) ngx_atomic_fetch_add(&ns->successes, 1);
     ns->up = 1;
+
+    if (ns->suspect_until) {
+        ns->suspect_until = 0;
+    }
 
     (void) ngx_atomic_fetch_add(&ns->latency_ms_sum, ms);
     (void) ngx_atomic_fetch_add(&ns->latency_count, 1);
@@ -376,12 +454,16 @@ ngx_http_simplekv_status_handler(ngx_http_request_t *r)
         p = (u_char *) ngx_escape_json(p, nodes[i].upstream.data,
                                        nodes[i].upstream.len);
         p = ngx_sprintf(p, "\", \"weight\": %ui, \"up\": %s, "
+                        "\"suspect\": %s, "
                         "\"successes\": %uA, \"failures\": %uA, "
-                        "\"timeouts\": %uA, \"latency_ms_sum\": %uA, "
+                        "\"timeouts\": %uA, \"skipped\": %uA, "
+                        "\"latency_ms_sum\": %uA, "
                         "\"latency_count\": %uA}",
                         nodes[i].weight, ns->up ? "true" : "false",
+                        ns->suspect_until > ngx_http_simplekv_now_ms()
+                        ? "true" : "false",
                         ns->successes, ns->failures, ns->timeouts,
-                        ns->latency_ms_sum, ns->latency_count);
+                        ns->skipped, ns->latency_ms_sum, ns->latency_count);
     }
 
     p = ngx_sprintf(p, "\n ],\n \"requests\": {");
@@ -497,9 +579,11 @@ ngx_http_simplekv_metrics_handler(ngx_http_request_t *r)
                 "simplekv_node_requests_total{node=\"%V\",outcome=\"failure\"}"
                 " %uA\n"
                 "simplekv_node_requests_total{node=\"%V\",outcome=\"timeout\"}"
+                " %uA\n"
+                "simplekv_node_requests_total{node=\"%V\",outcome=\"skipped\"}"
                 " %uA\n",
                 &nodes[i].name, ns->successes, &nodes[i].name, ns->failures,
-                &nodes[i].name, ns->timeouts);
+                &nodes[i].name, ns->timeouts, &nodes[i].name, ns->skipped);
     }
 
     p = ngx_sprintf(p, "# HELP simplekv_node_latency_seconds Latency of "
