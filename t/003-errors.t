@@ -151,7 +151,26 @@ $main::Json
 
 
 
-=== TEST 10: the default limit is 1m
+=== TEST 10: a large chunked value is refused before it is all buffered
+--- config
+    location / {
+        simplekv;
+        simplekv_max_value_size 1k;
+    }
+--- more_headers
+Transfer-Encoding: chunked
+--- request eval
+"PUT /hugeChunked\n" . CORE::join("", map { "4000\r\n" . ("h" x 16384) . "\r\n" } 1 .. 192) . "0\r\n\r\n"
+--- error_code: 413
+--- response_body_like eval
+$main::Json
+--- no_error_log
+a client request body is buffered to a temporary file
+[alert]
+
+
+
+=== TEST 11: the default limit is 1m
 --- config
     location / {
         simplekv;
@@ -163,7 +182,7 @@ $main::Json
 
 
 
-=== TEST 11: a client's X-Simplekv-Version header is ignored
+=== TEST 12: a client's X-Simplekv-Version header is ignored
 --- config
     location / {
         simplekv;
@@ -183,7 +202,7 @@ $main::Json
 
 
 
-=== TEST 12: the version storaged holds is the router's, not the client's
+=== TEST 13: the version storaged holds is the router's, not the client's
 --- config
     location / {
         simplekv;
