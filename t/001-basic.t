@@ -152,3 +152,19 @@ GET /never-written-key
 [qr/.*/s, ""]
 --- no_error_log
 [error]
+
+
+
+=== TEST 9: without a Content-Type, the value is application/octet-stream
+--- config
+    location / {
+        simplekv;
+    }
+--- request eval
+["PUT /noContentType\nuntyped", "GET /noContentType"]
+--- error_code eval
+[201, 200]
+--- response_headers eval
+["", "Content-Type: application/octet-stream"]
+--- response_body eval
+[qr/.*/s, "untyped"]

@@ -1,5 +1,6 @@
 # ETag and If-None-Match: the ETag of GET is the version PUT answered; a
-# matching If-None-Match gives 304 without a body; a new PUT changes it.
+# matching If-None-Match (also in a list, weak, or *) gives 304 without a
+# body, for GET and HEAD; a new PUT changes it.
 # The ETag is only known at run time, so --- init writes the key through
 # the router and fills in the block's headers.
 
@@ -87,7 +88,44 @@ GET /inmDeleted
 
 
 
-=== TEST 5: versions are 32 lowercase hex digits and grow with each PUT
+=== TEST 5: If-None-Match with a list, a weak tag, or * matches too
+--- config
+    location / {
+        simplekv;
+    }
+--- init
+my $etag = SimplekvTest::router_put('/inmForms', 'forms');
+$block->set_value('more_headers', [
+    qq{If-None-Match: "00000000000000000000000000000000", $etag},
+    "If-None-Match: W/$etag",
+    "If-None-Match: *",
+    qq{If-None-Match: "00000000000000000000000000000000"},
+]);
+--- request eval
+["GET /inmForms", "GET /inmForms", "GET /inmForms", "GET /inmForms"]
+--- error_code eval
+[304, 304, 304, 200]
+--- response_body eval
+["", "", "", "forms"]
+
+
+
+=== TEST 6: HEAD with a matching If-None-Match is 304 too
+--- config
+    location / {
+        simplekv;
+    }
+--- init
+my $etag = SimplekvTest::router_put('/inmHead', 'head');
+$block->set_value('more_headers', "If-None-Match: $etag");
+--- request
+HEAD /inmHead
+--- error_code: 304
+--- response_body chomp
+
+
+
+=== TEST 7: versions are 32 lowercase hex digits and grow with each PUT
 --- config
     location / {
         simplekv;

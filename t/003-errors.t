@@ -170,15 +170,17 @@ a client request body is buffered to a temporary file
 
 
 
-=== TEST 11: the default limit is 1m
+=== TEST 11: the default limit is 1m, and a 1m value round-trips
 --- config
     location / {
         simplekv;
     }
 --- request eval
-["PUT /defaultLimit\n" . ("d" x (1024 * 1024 + 1)), "PUT /defaultLimit\n" . ("d" x (1024 * 1024))]
+["PUT /defaultLimit\n" . ("d" x (1024 * 1024 + 1)), "PUT /defaultLimit\n" . ("d" x (1024 * 1024)), "GET /defaultLimit"]
 --- error_code eval
-[413, 201]
+[413, 201, 200]
+--- response_body eval
+[qr/.*/s, qr/.*/s, "d" x (1024 * 1024)]
 
 
 
