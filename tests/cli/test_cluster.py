@@ -80,6 +80,15 @@ def test_put_verbose_reports_the_version(url):
     assert "stored /versioned, version " + etag in r.err, r
 
 
+def test_url_from_environment(url):
+    r = run_skv("put", "via-env", stdin=b"env",
+                env=clean_env(SIMPLEKV_URL=url + "/"))
+    assert r.rc == 0, r
+    r = run_skv("get", "via-env", "-o", "-",
+                env=clean_env(SIMPLEKV_URL=url))
+    assert r.rc == 0 and r.out == b"env", r
+
+
 def test_empty_value(url):
     r = run_skv("put", "empty", "/dev/null", url=url)
     assert r.rc == 0, r
@@ -229,6 +238,17 @@ def test_progress_bar(url, tmp_path):
     r = run_skv("--progress", "get", "progress", "-o",
                 str(tmp_path / "out"), url=url, timeout=120)
     assert r.rc == 0 and "100%" in r.err, r
+
+    # From a pipe the size is unknown: a count and a rate, no percentage.
+    with open(src, "rb") as f:
+        data = f.read()
+    cat = subprocess.Popen([SKV, "--url", url, "--progress", "put",
+                            "progress-pipe"], stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env=clean_env())
+    out, err = cat.communicate(data, timeout=120)
+    assert cat.returncode == 0, err
+    assert b"6.0 MiB" in err and b"%" not in err and b"/s" in err, err
 
     # Small values never show one.
     r = run_skv("--progress", "put", "small", url=url, stdin=b"x")
