@@ -338,7 +338,7 @@ skv_req_fail(skv_req_t *req)
 
     copy_printable(path, PATH_SHOWN_MAX + 1, req->path, strlen(req->path));
     if (strlen(req->path) > PATH_SHOWN_MAX) {
-        strcpy(path + PATH_SHOWN_MAX, "...");
+        memcpy(path + PATH_SHOWN_MAX, "...", sizeof("..."));
     }
 
     if (req->source_errno != 0) {
