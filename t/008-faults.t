@@ -146,7 +146,39 @@ fast
 
 
 
-=== TEST 8: read repair: a node that missed a write holds it after a read
+=== TEST 8: one node frozen: a keep-alive client is not held back for long
+--- config eval
+$main::Location
+--- init
+# Subrequests run on the client's connection, so a straggler to a frozen
+# node delays that connection's next request until the replica timeout;
+# after the first timeout the node must be skipped (the module's circuit
+# breaker), so at most the first couple of requests can be slow.
+SimplekvTest::pause_node('b');
+my $ua = HTTP::Tiny->new(timeout => 10, keep_alive => 1);
+my $url = SimplekvTest::router_url();
+my ($slow, @log) = (0);
+for my $i (1 .. 8) {
+    my $m = $i % 2 ? 'PUT' : 'GET';
+    my $t0 = Time::HiRes::time();
+    my $res = $ua->request($m, "$url/keepAliveFrozen",
+                           $m eq 'PUT' ? { content => "v$i" } : {});
+    my $dt = Time::HiRes::time() - $t0;
+    $slow++ if $dt > 0.5;
+    push @log, sprintf "%s -> %s in %.3fs", $m, $res->{status}, $dt;
+    Test::More::is($res->{status}, $m eq 'PUT' ? 201 : 200, $block->name . " - $m $i succeeds");
+}
+Test::More::cmp_ok($slow, '<=', 2, $block->name . " - at most 2 of 8 requests waited for the frozen node")
+    or Test::More::diag(join "\n", @log);
+--- request
+GET /keepAliveFrozen
+--- response_body chomp
+v7
+--- timeout: 4
+
+
+
+=== TEST 9: read repair: a node that missed a write holds it after a read
 --- config eval
 $main::Location
 --- init
@@ -175,7 +207,7 @@ sub {
 
 
 
-=== TEST 9: read repair of a tombstone: a node that missed a DELETE gets it
+=== TEST 10: read repair of a tombstone: a node that missed a DELETE gets it
 --- config eval
 $main::Location
 --- init
@@ -201,7 +233,7 @@ sub {
 
 
 
-=== TEST 10: read repairs are counted
+=== TEST 11: read repairs are counted
 --- config eval
 $main::Location . "    location = /_simplekv/metrics { simplekv_metrics; }\n"
 --- init
