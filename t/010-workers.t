@@ -1,0 +1,56 @@
+# Two worker processes under a master: requests work whichever worker takes
+# them, and the status/metrics counters are shared (a shared memory zone),
+# so the worker that answers the metrics request reports every request.
+
+use lib 't/lib';
+use SimplekvTest;
+use Test::Nginx::Socket 'no_plan';
+
+master_on();
+workers(2);
+
+our $Locations = <<'_EOC_';
+    location / {
+        simplekv;
+    }
+    location = /_simplekv/metrics {
+        simplekv_metrics;
+    }
+    location = /_simplekv/status {
+        simplekv_status;
+    }
+_EOC_
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: 20 PUTs on fresh connections are all counted by either worker
+--- config eval
+$main::Locations
+--- init
+for my $i (1 .. 20) {
+    SimplekvTest::router_put("/workerKey$i", "v$i");
+}
+for my $i (1 .. 10) {
+    my $res = SimplekvTest::router_request('GET', "/workerKey$i");
+    Test::More::is($res->{content}, "v$i", $block->name . " - GET $i through any worker");
+}
+--- request eval
+["GET /_simplekv/metrics", "GET /_simplekv/metrics"]
+--- response_body_like eval
+['(?m)^simplekv_requests_total\{method="PUT",status="201"\} 20$', '(?m)^simplekv_requests_total\{method="GET",status="200"\} 10$']
+--- no_error_log
+[alert]
+[emerg]
+
+
+
+=== TEST 2: the status document agrees
+--- config eval
+$main::Locations
+--- init
+SimplekvTest::router_put("/statusWorker$_", 'x') for 1 .. 6;
+--- request
+GET /_simplekv/status
+--- response_body_like: "PUT": \{[^}]*"201": 6\b
