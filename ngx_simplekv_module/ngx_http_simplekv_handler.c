@@ -561,7 +561,7 @@ ngx_http_simplekv_answer(ngx_http_simplekv_ctx_t *ctx)
     ngx_http_simplekv_replica_t  *rep;
 
     r = ctx->request;
-    ctx->answered = 1;
+    ngx_http_simplekv_answering(ctx);
 
     if (ctx->op != NGX_HTTP_SIMPLEKV_OP_GET) {
         if (ngx_http_simplekv_send_etag(r, ctx, &ctx->version) != NGX_OK) {
@@ -638,7 +638,7 @@ void
 ngx_http_simplekv_answer_error(ngx_http_simplekv_ctx_t *ctx,
     ngx_uint_t status, const char *error, ngx_str_t *detail)
 {
-    ctx->answered = 1;
+    ngx_http_simplekv_answering(ctx);
 
     ngx_http_finalize_request(ctx->request,
         ngx_http_simplekv_send_error(ctx->request, status, error, detail));

@@ -367,7 +367,7 @@ ngx_http_simplekv_decide_list(ngx_http_simplekv_ctx_t *ctx)
 
 failed:
 
-    ctx->answered = 1;
+    ngx_http_simplekv_answering(ctx);
     ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
 }
 
@@ -504,7 +504,7 @@ ngx_http_simplekv_list_reply(ngx_http_simplekv_ctx_t *ctx,
     b->last_buf = 1;
     b->last_in_chain = 1;
 
-    ctx->answered = 1;
+    ngx_http_simplekv_answering(ctx);
 
     rc = ngx_http_simplekv_send_body(r, b, NGX_HTTP_OK, "application/json");
 

@@ -50,6 +50,13 @@
  * its last timeout, but for one probe request per interval. */
 #define NGX_HTTP_SIMPLEKV_SUSPECT_MS     5000
 #define NGX_HTTP_SIMPLEKV_PROBE_MS       200
+/* After the answer, a probe of a suspect node may hold the client's
+ * connection this long at most. */
+#define NGX_HTTP_SIMPLEKV_PROBE_GRACE_MS 50
+
+/* ngx_http_simplekv_node_suspect() */
+#define NGX_HTTP_SIMPLEKV_SKIP           1
+#define NGX_HTTP_SIMPLEKV_PROBE          2
 
 
 typedef enum {
@@ -123,6 +130,7 @@ typedef struct {
 
     unsigned                        done:1;
     unsigned                        aborted:1;
+    unsigned                        probe:1;    /* of a suspect node */
 } ngx_http_simplekv_replica_t;
 
 
@@ -222,6 +230,7 @@ ngx_int_t ngx_http_simplekv_send_body(ngx_http_request_t *r,
     ngx_buf_t *b, ngx_uint_t status, const char *type);
 
 /* ngx_http_simplekv_replica.c */
+void ngx_http_simplekv_answering(ngx_http_simplekv_ctx_t *ctx);
 ngx_int_t ngx_http_simplekv_start_write(ngx_http_simplekv_ctx_t *ctx);
 ngx_int_t ngx_http_simplekv_start_read(ngx_http_simplekv_ctx_t *ctx);
 ngx_int_t ngx_http_simplekv_start_round(ngx_http_simplekv_ctx_t *ctx,

@@ -87,8 +87,9 @@ ngx_int_t
 ngx_http_simplekv_start_round(ngx_http_simplekv_ctx_t *ctx,
     ngx_http_simplekv_phase_e phase)
 {
-    u_char               ask[SKV_PLACE_MAX], skip[SKV_PLACE_MAX];
-    ngx_uint_t           i, op, needed, candidates;
+    u_char               ask[SKV_PLACE_MAX], skip[SKV_PLACE_MAX],
+                         probe[SKV_PLACE_MAX];
+    ngx_uint_t           i, op, needed, candidates, suspect;
     ngx_http_request_t  *r;
 
     r = ctx->request;
@@ -137,6 +138,7 @@ ngx_http_simplekv_start_round(ngx_http_simplekv_ctx_t *ctx,
         /* a repair goes only to the replicas not known to hold the value */
         ask[i] = !(phase == NGX_HTTP_SIMPLEKV_PHASE_REPAIR && ctx->holds[i]);
         skip[i] = 0;
+        probe[i] = 0;
 
         if (ask[i]) {
             candidates++;
@@ -147,9 +149,16 @@ ngx_http_simplekv_start_round(ngx_http_simplekv_ctx_t *ctx,
     ctx->skipped = 0;
 
     for (i = 0; i < ctx->nreplicas; i++) {
-        if (ask[i] && candidates > needed && !ctx->no_skip
-            && ngx_http_simplekv_node_suspect(ctx->mcf, ctx->order[i]))
-        {
+        if (!ask[i] || candidates <= needed || ctx->no_skip) {
+            continue;
+        }
+
+        suspect = ngx_http_simplekv_node_suspect(ctx->mcf, ctx->order[i]);
+
+        if (suspect == NGX_HTTP_SIMPLEKV_PROBE) {
+            probe[i] = 1;
+
+        } else if (suspect == NGX_HTTP_SIMPLEKV_SKIP) {
             skip[i] = 1;
             ctx->skipped = 1;
             candidates--;
@@ -169,6 +178,8 @@ ngx_http_simplekv_start_round(ngx_http_simplekv_ctx_t *ctx,
         {
             return NGX_ERROR;
         }
+
+        ctx->slot[i]->probe = probe[i];
     }
 
     ctx->deadline.handler = ngx_http_simplekv_deadline_handler;
@@ -605,6 +616,40 @@ ngx_http_simplekv_find_header(ngx_list_t *headers, const char *name,
 }
 
 
+/*
+ * Called just before the client is answered.  Stragglers keep the client's
+ * connection (and its next request) waiting: when all that still runs are
+ * probes of suspect nodes, which most likely will not answer, they get only
+ * a short grace instead of the rest of simplekv_replica_timeout.
+ */
+void
+ngx_http_simplekv_answering(ngx_http_simplekv_ctx_t *ctx)
+{
+    ngx_uint_t                     i;
+    ngx_http_simplekv_replica_t  **all;
+
+    ctx->answered = 1;
+
+    if (ctx->running == 0 || !ctx->deadline.timer_set) {
+        return;
+    }
+
+    all = ctx->all.elts;
+
+    for (i = 0; i < ctx->all.nelts; i++) {
+        if (!all[i]->done && !all[i]->probe) {
+            return;
+        }
+    }
+
+    if (ctx->deadline.timer.key
+        > ngx_current_msec + NGX_HTTP_SIMPLEKV_PROBE_GRACE_MS)
+    {
+        ngx_add_timer(&ctx->deadline, NGX_HTTP_SIMPLEKV_PROBE_GRACE_MS);
+    }
+}
+
+
 /* Let the parent decide, from its own event context, once per event. */
 static void
 ngx_http_simplekv_post_parent(ngx_http_simplekv_ctx_t *ctx)
@@ -725,7 +770,7 @@ ngx_http_simplekv_decide_write(ngx_http_simplekv_ctx_t *ctx)
                        "simplekv write retry after %ui conflicts", conflicts);
 
         if (ngx_http_simplekv_start_write(ctx) != NGX_OK) {
-            ctx->answered = 1;
+            ngx_http_simplekv_answering(ctx);
             ngx_http_finalize_request(ctx->request,
                                       NGX_HTTP_INTERNAL_SERVER_ERROR);
         }
@@ -843,7 +888,7 @@ ngx_http_simplekv_decide_read(ngx_http_simplekv_ctx_t *ctx)
     if (ngx_http_simplekv_start_round(ctx, NGX_HTTP_SIMPLEKV_PHASE_REPAIR)
         != NGX_OK)
     {
-        ctx->answered = 1;
+        ngx_http_simplekv_answering(ctx);
         ngx_http_finalize_request(ctx->request,
                                   NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
@@ -898,7 +943,7 @@ ngx_http_simplekv_decide_repair(ngx_http_simplekv_ctx_t *ctx)
     /* a newer write overtook the value being repaired: read again */
     if (conflicts && ctx->read_tries < NGX_HTTP_SIMPLEKV_READ_TRIES) {
         if (ngx_http_simplekv_start_read(ctx) != NGX_OK) {
-            ctx->answered = 1;
+            ngx_http_simplekv_answering(ctx);
             ngx_http_finalize_request(ctx->request,
                                       NGX_HTTP_INTERNAL_SERVER_ERROR);
         }
@@ -946,7 +991,7 @@ ngx_http_simplekv_fail(ngx_http_simplekv_ctx_t *ctx, ngx_uint_t answered,
 
     p = ngx_pnalloc(ctx->request->pool, 256);
     if (p == NULL) {
-        ctx->answered = 1;
+        ngx_http_simplekv_answering(ctx);
         ngx_http_finalize_request(ctx->request,
                                   NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;

@@ -217,10 +217,10 @@ ngx_http_simplekv_node_suspect(ngx_http_simplekv_main_conf_t *mcf,
                               now + NGX_HTTP_SIMPLEKV_PROBE_MS))
     {
         /* this request is the probe */
-        return 0;
+        return NGX_HTTP_SIMPLEKV_PROBE;
     }
 
-    return 1;
+    return NGX_HTTP_SIMPLEKV_SKIP;
 }
 
 
