@@ -244,6 +244,7 @@ SimplekvTest::start_node('c');
 SimplekvTest::kill_node('b');
 my $res = SimplekvTest::router_request('GET', '/repairCounted');
 die "GET answered $res->{status}\n" if $res->{status} != 200;
+SimplekvTest::wait_for_body('/_simplekv/metrics', qr/^simplekv_read_repairs_total [1-9]/m);
 --- request
 GET /_simplekv/metrics
 --- response_body_like: (?m)^simplekv_read_repairs_total [1-9]\d*$

@@ -36,6 +36,7 @@ for my $i (1 .. 10) {
     my $res = SimplekvTest::router_request('GET', "/workerKey$i");
     Test::More::is($res->{content}, "v$i", $block->name . " - GET $i through any worker");
 }
+SimplekvTest::wait_for_body('/_simplekv/metrics', qr/^simplekv_requests_total\{method="GET",status="200"\} 10$/m);
 --- request eval
 ["GET /_simplekv/metrics", "GET /_simplekv/metrics"]
 --- response_body_like eval
@@ -51,6 +52,7 @@ for my $i (1 .. 10) {
 $main::Locations
 --- init
 SimplekvTest::router_put("/statusWorker$_", 'x') for 1 .. 6;
+SimplekvTest::wait_for_body('/_simplekv/status', qr/"PUT": \{[^}]*"201": 6\b/);
 --- request
 GET /_simplekv/status
 --- response_body_like: "PUT": \{[^}]*"201": 6\b

@@ -26,8 +26,8 @@
 #
 # Helpers for "--- init" (which the real Test::Nginx evaluates in its own
 # package, so call them fully qualified, e.g. SimplekvTest::kill_node('b')):
-# kill_node, stop_node, start_node, node_alive, node_get, node_put,
-# router_request, router_put.
+# kill_node, stop_node, start_node, pause_node, resume_node, node_alive,
+# node_get, node_put, router_request, router_put, wait_for_body, run_load.
 
 package SimplekvTest;
 
@@ -437,6 +437,21 @@ sub router_request {
     my %opt = (headers => $headers || {});
     $opt{content} = $body if defined $body;
     return $http->request($method, router_url() . $path, \%opt);
+}
+
+# Requests are counted in nginx's log phase, which for the router comes
+# after its last (background) replica subrequest has finished, i.e. a
+# moment after the client has its answer. Polls $path on the router until
+# its body matches $re (at most $seconds); returns whether it did.
+sub wait_for_body {
+    my ($path, $re, $seconds) = @_;
+    my $deadline = time + ($seconds // 3);
+    while (1) {
+        my $res = router_request('GET', $path);
+        return 1 if ($res->{content} // '') =~ $re;
+        return 0 if time >= $deadline;
+        sleep 0.05;
+    }
 }
 
 # PUT through the router; dies unless 201; returns the ETag.
