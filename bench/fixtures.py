@@ -10,7 +10,7 @@ Ports (the bench range is 20000-20499, loopback only):
 
 Everything is started inside an ExitStack, so whatever started is stopped
 again when the run ends, fails or is interrupted (bench scripts turn
-SIGTERM into KeyboardInterrupt for that).
+SIGINT and SIGTERM into KeyboardInterrupt for that).
 """
 
 import http.client
@@ -53,11 +53,14 @@ def key(i):
     return "bench-%05d" % i
 
 
-def interrupt_on_sigterm():
-    """SIGTERM (e.g. from make being stopped) unwinds like Ctrl-C, so the
-    ExitStack stops every server."""
+def interrupt_on_signals():
+    """SIGINT (Ctrl-C) and SIGTERM (e.g. make being stopped) unwind as
+    KeyboardInterrupt, so the ExitStack stops every server.  Set
+    explicitly: a shell starting the bench in the background leaves
+    SIGINT ignored, and Python then installs no handler of its own."""
     def handler(signum, frame):
-        raise KeyboardInterrupt("SIGTERM")
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+    signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
 
 

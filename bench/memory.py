@@ -48,7 +48,7 @@ def reading(requests, workers):
 
 def main():
     args = parse_args()
-    fx.interrupt_on_sigterm()
+    fx.interrupt_on_signals()
     os.makedirs(args.out, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix="skv-bench-mem-")
     log = open(os.path.join(args.out, "memory-wrk-output.txt"), "w")

@@ -117,7 +117,7 @@ def memory_line(requests, workers):
 
 def main():
     args = parse_args()
-    fx.interrupt_on_sigterm()
+    fx.interrupt_on_signals()
     os.makedirs(args.out, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix="skv-bench-")
     # nginx workers run as an unprivileged user and must read the static
