@@ -3,7 +3,8 @@
 # A test file starts with
 #
 #     use lib 't/lib';
-#     use SimplekvTest;                  # or: use SimplekvTest 'stock';
+#     use SimplekvTest;          # or 'stock' (no module, no storaged),
+#                                # or 'token' (nodes require a token)
 #     use Test::Nginx::Socket 'no_plan';
 #
 # Loading this module
@@ -17,9 +18,10 @@
 #   * unless 'stock' is given: starts three real storaged nodes a, b, c on
 #     127.0.0.1:18501-18503 (SIMPLEKV_T_NODE_PORT moves them) with fresh
 #     data under t/servroot-storaged/ (with 'token': requiring a bearer
-#     token, which the router is then configured to send), stops them when the test file ends (also on failure or Ctrl-C), and
-#     adds a block preprocessor that gives every block, unless it sets its
-#     own: --- main_config loading build/ngx_http_simplekv_module.so,
+#     token, which the router is then configured to send), stops them when
+#     the test file ends (also on failure or Ctrl-C), and adds a block
+#     preprocessor that gives every block, unless it sets its own:
+#     --- main_config loading build/ngx_http_simplekv_module.so,
 #     --- http_config with the three upstreams and simplekv_node lines, and
 #     the include of conf/simplekv_proxy.conf in --- config. Before each
 #     block it restarts any node a previous block killed.
