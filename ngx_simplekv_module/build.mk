@@ -32,17 +32,21 @@ $(NGX_SRC)/configure:
 	mv $(NGX_SRC).tmp $(NGX_SRC)
 
 $(NGX_SRC)/objs/Makefile: config $(NGX_SRC_LIST) $(NGX_SRC)/configure
-	cd $(NGX_SRC) && bash -c '. ./conf_flags && \
+	cd $(NGX_SRC) && flock ../.ngx-module.lock bash -c '. ./conf_flags && \
 	    ./configure "$${NGX_CONF_FLAGS[@]}" \
 	        --with-cc-opt="$(NGX_CC_OPT)" --with-ld-opt="$(NGX_LD_OPT)" \
 	        --add-dynamic-module="$(CURDIR)"' > configure.log 2>&1 \
 	    || { tail -30 configure.log; exit 1; }
 
+# Several `make` runs may share this tree (test suites start with `make
+# all`): one at a time compiles and links, or a half-written object gets
+# linked into the module.
+NGX_LOCK := flock $(BUILD)/.ngx-module.lock
+
 $(NGX_MODULE_SO): $(NGX_SRC)/objs/Makefile $(NGX_MODULE_SRCS) $(CORE_SRCS) $(CORE_HDRS)
-	$(MAKE) -C $(NGX_SRC) -f objs/Makefile modules
-	@# a new inode: running nginx workers keep the old mapping intact
-	cp $(NGX_SRC)/objs/ngx_http_simplekv_module.so $@.tmp
-	mv -f $@.tmp $@
+	$(NGX_LOCK) sh -c '$(MAKE) -C $(NGX_SRC) -f objs/Makefile modules \
+	    && cp $(NGX_SRC)/objs/ngx_http_simplekv_module.so $@.tmp \
+	    && mv -f $@.tmp $@'
 
 .PHONY: module
 module: $(NGX_MODULE_SO)

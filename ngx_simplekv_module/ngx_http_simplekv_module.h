@@ -50,9 +50,9 @@
  * its last timeout, but for one probe request per interval. */
 #define NGX_HTTP_SIMPLEKV_SUSPECT_MS     5000
 #define NGX_HTTP_SIMPLEKV_PROBE_MS       200
-/* After the answer, a probe of a suspect node may hold the client's
+/* After the answer, a request to a suspect node may hold the client's
  * connection this long at most. */
-#define NGX_HTTP_SIMPLEKV_PROBE_GRACE_MS 50
+#define NGX_HTTP_SIMPLEKV_PROBE_GRACE_MS 10
 
 /* ngx_http_simplekv_node_suspect() */
 #define NGX_HTTP_SIMPLEKV_SKIP           1
@@ -130,7 +130,7 @@ typedef struct {
 
     unsigned                        done:1;
     unsigned                        aborted:1;
-    unsigned                        probe:1;    /* of a suspect node */
+    unsigned                        probe:1;    /* to a suspect node */
 } ngx_http_simplekv_replica_t;
 
 
@@ -255,6 +255,8 @@ void ngx_http_simplekv_stats_replica(ngx_http_simplekv_main_conf_t *mcf,
     ngx_uint_t node, ngx_http_simplekv_outcome_e outcome, ngx_msec_t ms);
 ngx_uint_t ngx_http_simplekv_node_suspect(ngx_http_simplekv_main_conf_t *mcf,
     ngx_uint_t node);
+ngx_uint_t ngx_http_simplekv_node_is_suspect(
+    ngx_http_simplekv_main_conf_t *mcf, ngx_uint_t node);
 void ngx_http_simplekv_stats_skipped(ngx_http_simplekv_main_conf_t *mcf,
     ngx_uint_t node);
 void ngx_http_simplekv_stats_read_repair(ngx_http_simplekv_main_conf_t *mcf);

@@ -145,11 +145,25 @@ ngx_http_simplekv_start_round(ngx_http_simplekv_ctx_t *ctx,
         }
     }
 
-    /* leave out suspect nodes while the others can still make the quorum */
+    /* reads leave out suspect nodes while the others can still make the
+     * quorum */
     ctx->skipped = 0;
 
     for (i = 0; i < ctx->nreplicas; i++) {
-        if (!ask[i] || candidates <= needed || ctx->no_skip) {
+        if (!ask[i]) {
+            continue;
+        }
+
+        if (phase == NGX_HTTP_SIMPLEKV_PHASE_WRITE
+            || phase == NGX_HTTP_SIMPLEKV_PHASE_REPAIR)
+        {
+            /* writes are not skipped: the node misses nothing once back */
+            probe[i] = ngx_http_simplekv_node_is_suspect(ctx->mcf,
+                                                         ctx->order[i]);
+            continue;
+        }
+
+        if (candidates <= needed || ctx->no_skip) {
             continue;
         }
 
@@ -619,8 +633,8 @@ ngx_http_simplekv_find_header(ngx_list_t *headers, const char *name,
 /*
  * Called just before the client is answered.  Stragglers keep the client's
  * connection (and its next request) waiting: when all that still runs are
- * probes of suspect nodes, which most likely will not answer, they get only
- * a short grace instead of the rest of simplekv_replica_timeout.
+ * requests to suspect nodes, which most likely will not answer, they get
+ * only a short grace instead of the rest of simplekv_replica_timeout.
  */
 void
 ngx_http_simplekv_answering(ngx_http_simplekv_ctx_t *ctx)

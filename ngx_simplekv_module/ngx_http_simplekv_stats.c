@@ -183,9 +183,11 @@ ngx_http_simplekv_now_ms(void)
 
 /*
  * The circuit breaker.  A node that timed out is "suspect" for a while:
- * replica requests skip it (when the quorum can be met without it), except
- * one probe at a time every NGX_HTTP_SIMPLEKV_PROBE_MS, whose success clears
- * it.  Without this a frozen node would hold every keep-alive client's
+ * reads and listings skip it (when the quorum can be met without it),
+ * except one probe at a time every NGX_HTTP_SIMPLEKV_PROBE_MS; writes still
+ * go to it (so it misses nothing once it is back) but, like probes, may
+ * hold the client's connection only briefly after the answer.  Any answer
+ * from the node clears it.  Without this a frozen node would hold every keep-alive client's
  * connection for simplekv_replica_timeout after each answer (subrequests
  * run on the client's connection).  Timeouts only: a refused connection
  * fails at once and costs nothing.
@@ -221,6 +223,22 @@ ngx_http_simplekv_node_suspect(ngx_http_simplekv_main_conf_t *mcf,
     }
 
     return NGX_HTTP_SIMPLEKV_SKIP;
+}
+
+
+/* Suspect now, without taking a probe slot (writes go to suspects too). */
+ngx_uint_t
+ngx_http_simplekv_node_is_suspect(ngx_http_simplekv_main_conf_t *mcf,
+    ngx_uint_t node)
+{
+    ngx_http_simplekv_stats_t  *st;
+
+    st = ngx_http_simplekv_stats_get(mcf);
+    if (st == NULL || node >= st->nnodes) {
+        return 0;
+    }
+
+    return st->nodes[node].suspect_until > ngx_http_simplekv_now_ms();
 }
 
 
