@@ -77,7 +77,28 @@ GET /load0
 
 
 
-=== TEST 4: two nodes killed: PUT and GET are 503 JSON, quickly
+=== TEST 4: a node killed and restarted during concurrent load: no errors
+--- config eval
+$main::Location
+--- init
+# the restarted node is behind stale keep-alive connections in nginx's pool
+my %r = SimplekvTest::run_load(clients => 4, seconds => 4, after => 1,
+                               during => sub {
+                                   SimplekvTest::kill_node('a');
+                                   Time::HiRes::sleep(1);
+                                   SimplekvTest::start_node('a');
+                               });
+Test::More::cmp_ok($r{total}, '>', 20, $block->name . " - the clients made requests ($r{total})");
+Test::More::is(scalar @{ $r{errors} }, 0, $block->name . " - no client-visible errors")
+    or Test::More::diag(join "\n", @{ $r{errors} }[0 .. ($#{ $r{errors} } < 9 ? $#{ $r{errors} } : 9)]);
+--- request
+GET /load1
+--- error_code_like: ^(?:200|404)$
+--- timeout: 5
+
+
+
+=== TEST 5: two nodes killed: PUT and GET are 503 JSON, quickly
 --- config eval
 $main::Location
 --- init
@@ -96,7 +117,7 @@ SimplekvTest::kill_node('b');
 
 
 
-=== TEST 5: the 503 for a write says how many replicas acknowledged
+=== TEST 6: the 503 for a write says how many replicas acknowledged
 --- config eval
 $main::Location
 --- init
@@ -111,7 +132,7 @@ value
 
 
 
-=== TEST 6: two nodes frozen (SIGSTOP): 504 JSON within the replica timeout
+=== TEST 7: two nodes frozen (SIGSTOP): 504 JSON within the replica timeout
 --- config eval
 $main::Location
 --- init
@@ -127,7 +148,7 @@ SimplekvTest::pause_node('c');
 
 
 
-=== TEST 7: one node frozen: answers come from the other two, without waiting
+=== TEST 8: one node frozen: answers come from the other two, without waiting
 --- config eval
 $main::Location
 --- init
@@ -146,7 +167,7 @@ fast
 
 
 
-=== TEST 8: one node frozen: a keep-alive client is not held back for long
+=== TEST 9: one node frozen: a keep-alive client is not held back for long
 --- config eval
 $main::Location
 --- init
@@ -178,7 +199,7 @@ v7
 
 
 
-=== TEST 9: read repair: a node that missed a write holds it after a read
+=== TEST 10: read repair: a node that missed a write holds it after a read
 --- config eval
 $main::Location
 --- init
@@ -207,7 +228,7 @@ sub {
 
 
 
-=== TEST 10: read repair of a tombstone: a node that missed a DELETE gets it
+=== TEST 11: read repair of a tombstone: a node that missed a DELETE gets it
 --- config eval
 $main::Location
 --- init
@@ -233,7 +254,7 @@ sub {
 
 
 
-=== TEST 11: read repairs are counted
+=== TEST 12: read repairs are counted
 --- config eval
 $main::Location . "    location = /_simplekv/metrics { simplekv_metrics; }\n"
 --- init
