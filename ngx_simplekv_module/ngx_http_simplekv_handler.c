@@ -448,7 +448,22 @@ ngx_http_simplekv_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         return ngx_http_simplekv_next_body_filter(r, in);
     }
 
-    ctx->too_large = 1;
+    if (!ctx->too_large) {
+        ctx->too_large = 1;
+
+        /*
+         * What was kept so far is dropped too: those buffers still point
+         * into the reader's buffer, which it reuses only once they are
+         * consumed (else "busy buffers after request body flush").
+         */
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            if (ngx_buf_in_memory(cl->buf)) {
+                cl->buf->pos = cl->buf->last;
+            }
+        }
+
+        r->request_body->bufs = NULL;
+    }
 
     /* dropped, but consumed: the reader reuses its buffer only then */
     for (cl = in; cl; cl = cl->next) {
