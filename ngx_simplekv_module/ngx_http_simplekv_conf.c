@@ -145,6 +145,16 @@ ngx_http_simplekv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->client_max_body_size = 0;
 
+    /* replica answers are held in memory, up to the snippet's buffer */
+    if (conf->max_value_size > NGX_HTTP_SIMPLEKV_SNIPPET_BUFFER) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "simplekv_max_value_size %uz is larger than the "
+                           "16m subrequest_output_buffer_size of "
+                           "conf/simplekv_proxy.conf: raise it there too, "
+                           "or reads of larger values will fail",
+                           conf->max_value_size);
+    }
+
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_simplekv_module);
 
     if (mcf->nodes.nelts == 0) {
@@ -186,6 +196,21 @@ ngx_http_simplekv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            "else a read may miss an acknowledged write",
                            conf->write_quorum, conf->read_quorum,
                            conf->replicas);
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * Versions come from each router's own clock, not from a quorum read
+     * before every write, so a write learns that a newer write completed
+     * before it only from a replica both wrote to: any two write quorums
+     * must overlap.
+     */
+    if (2 * conf->write_quorum <= conf->replicas) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "simplekv_write_quorum %ui must be more than half "
+                           "of simplekv_replicas %ui, else a write could be "
+                           "ordered before one that completed earlier",
+                           conf->write_quorum, conf->replicas);
         return NGX_CONF_ERROR;
     }
 

@@ -38,6 +38,9 @@
 
 #define NGX_HTTP_SIMPLEKV_STORAGE_PREFIX "/v1/kv/"
 
+/* subrequest_output_buffer_size in conf/simplekv_proxy.conf */
+#define NGX_HTTP_SIMPLEKV_SNIPPET_BUFFER (16 * 1024 * 1024)
+
 /* 409 retries of one client write; each retry uses a newer version. */
 #define NGX_HTTP_SIMPLEKV_WRITE_TRIES    3
 /* Read rounds (first read + re-reads after a repair lost to a newer
@@ -130,6 +133,8 @@ typedef struct {
 
     unsigned                        done:1;
     unsigned                        aborted:1;
+    unsigned                        unsent:1;   /* failed before the request
+                                                   reached the node */
     unsigned                        probe:1;    /* to a suspect node */
 } ngx_http_simplekv_replica_t;
 

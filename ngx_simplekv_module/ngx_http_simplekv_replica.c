@@ -439,6 +439,10 @@ ngx_http_simplekv_classify(ngx_http_simplekv_replica_t *rep,
 
     if (rc != NGX_OK || status == 0) {
         rep->outcome = NGX_HTTP_SIMPLEKV_FAILED;
+
+        /* a write that never reached the node certainly was not applied */
+        rep->unsent = (sr->upstream == NULL || !sr->upstream->request_sent);
+
         ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
                       "simplekv: node \"%V\" failed (%i) for a key of %uz "
                       "bytes", &nodes[rep->node].name, rc, rep->ctx->key_len);
@@ -726,20 +730,28 @@ ngx_http_simplekv_wake(ngx_http_request_t *r)
 static void
 ngx_http_simplekv_decide_write(ngx_http_simplekv_ctx_t *ctx)
 {
-    ngx_uint_t                    i, acks, conflicts, timedout, w;
+    ngx_uint_t                    i, acks, superseded, conflicts, unknown,
+                                  timedout, w;
     ngx_http_simplekv_replica_t  *rep;
 
     acks = 0;
+    superseded = 0;
     conflicts = 0;
+    unknown = 0;
     timedout = 0;
     w = ctx->lcf->write_quorum;
 
     for (i = 0; i < ctx->nreplicas; i++) {
         rep = ctx->slot[i];
 
-        if (rep == NULL || !rep->done) {
-            if (rep && ctx->expired) {
+        if (rep == NULL) {
+            continue;
+        }
+
+        if (!rep->done) {
+            if (ctx->expired) {
                 timedout++;
+                unknown++;
             }
             continue;
         }
@@ -748,36 +760,68 @@ ngx_http_simplekv_decide_write(ngx_http_simplekv_ctx_t *ctx)
         case NGX_HTTP_SIMPLEKV_ACK:
             acks++;
             break;
+
         case NGX_HTTP_SIMPLEKV_CONFLICT:
             conflicts++;
+
+            /*
+             * A newer version from this router's own clock was issued
+             * after this write's: that write began after this one did, so
+             * this one can take effect just before it.
+             */
+            if (rep->version.origin == ctx->version.origin) {
+                superseded++;
+            }
+
             break;
+
         case NGX_HTTP_SIMPLEKV_TIMEDOUT:
             timedout++;
+            unknown++;
             break;
+
         default:
+            if (!rep->unsent) {
+                unknown++;
+            }
             break;
         }
     }
 
     /*
-     * With W > N/2 two write quorums always share a replica, so W acks
-     * mean no newer write had completed before this one: a 409 elsewhere
-     * is a concurrent write.  With a smaller W a 409 may come from a write
-     * that completed earlier (from a router whose clock is ahead), and this
-     * write must not be ordered before it: retry with a newer version.
+     * The write is complete once W replicas hold its version or a newer
+     * one written after it began (W > N/2, checked at nginx -t, so two
+     * write quorums always share a replica: a write that completed before
+     * this one began would have refused it there).
      */
-    if (acks >= w && (conflicts == 0 || 2 * w > ctx->nreplicas)) {
+    if (acks + superseded >= w) {
         ngx_http_simplekv_answer(ctx);
         return;
     }
 
-    /* can the replicas still running make up the quorum? */
-    if (!ctx->expired && acks < w && acks + ctx->pending >= w) {
-        return;
+    if (!ctx->expired && ctx->pending) {
+
+        /* the replicas still running can make up the quorum */
+        if (acks + superseded + ctx->pending >= w) {
+            return;
+        }
+
+        /* wait to learn whether a retry is safe */
+        if (conflicts && acks == 0 && unknown == 0) {
+            return;
+        }
     }
 
-    if (conflicts && ctx->write_tries < NGX_HTTP_SIMPLEKV_WRITE_TRIES) {
-        /* the clock has observed the newer versions: the next is newer */
+    /*
+     * Refused by a newer version that may have completed before this write
+     * began (another router's clock runs ahead): retry with a version newer
+     * than every one seen, but only if no replica can have applied this
+     * one.  Applied once and possibly read, a retry would make the value
+     * take effect twice, around a newer write.
+     */
+    if (conflicts && acks == 0 && unknown == 0 && ctx->pending == 0
+        && ctx->write_tries < NGX_HTTP_SIMPLEKV_WRITE_TRIES)
+    {
         ngx_http_simplekv_stats_write_retry(ctx->mcf);
 
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
@@ -792,7 +836,7 @@ ngx_http_simplekv_decide_write(ngx_http_simplekv_ctx_t *ctx)
         return;
     }
 
-    ngx_http_simplekv_fail(ctx, acks, w, timedout, "write");
+    ngx_http_simplekv_fail(ctx, acks + superseded, w, timedout, "write");
 }
 
 
