@@ -29,7 +29,8 @@ static ngx_int_t ngx_http_simplekv_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 
 
-static ngx_str_t  ngx_http_simplekv_allow = ngx_string("GET, HEAD, PUT, DELETE");
+static ngx_str_t  ngx_http_simplekv_allow =
+    ngx_string("GET, HEAD, PUT, DELETE");
 
 static ngx_http_request_body_filter_pt  ngx_http_simplekv_next_body_filter;
 
@@ -373,7 +374,8 @@ ngx_http_simplekv_parse_key(ngx_http_request_t *r,
     enc_len = skv_key_encode(ctx->key, key_len, NULL, 0);
 
     ctx->storage_uri.data = ngx_pnalloc(r->pool,
-                         sizeof(NGX_HTTP_SIMPLEKV_STORAGE_PREFIX) - 1 + enc_len);
+                            sizeof(NGX_HTTP_SIMPLEKV_STORAGE_PREFIX) - 1
+                            + enc_len);
     if (ctx->storage_uri.data == NULL) {
         *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         return NGX_DECLINED;

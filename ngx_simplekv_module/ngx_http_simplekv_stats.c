@@ -187,10 +187,10 @@ ngx_http_simplekv_now_ms(void)
  * except one probe at a time every NGX_HTTP_SIMPLEKV_PROBE_MS; writes still
  * go to it (so it misses nothing once it is back) but, like probes, may
  * hold the client's connection only briefly after the answer.  Any answer
- * from the node clears it.  Without this a frozen node would hold every keep-alive client's
- * connection for simplekv_replica_timeout after each answer (subrequests
- * run on the client's connection).  Timeouts only: a refused connection
- * fails at once and costs nothing.
+ * from the node clears it.  Without this a frozen node would hold every
+ * keep-alive client's connection for simplekv_replica_timeout after each
+ * answer (subrequests run on the client's connection).  Timeouts only: a
+ * refused connection fails at once and costs nothing.
  */
 ngx_uint_t
 ngx_http_simplekv_node_suspect(ngx_http_simplekv_main_conf_t *mcf,
