@@ -1,7 +1,10 @@
-# Versions and 409 retries: a write that meets a newer version on a
-# quorum of replicas (here planted directly on two storaged nodes, as a
+# Versions and 409 retries: a write refused everywhere because a newer
+# version is stored (here planted directly on the storaged nodes, as a
 # router with a clock far ahead would leave it) is retried with a version
-# newer than the one seen, and wins; the retry is counted.
+# newer than the one seen, and wins; the retry is counted.  A write that
+# some replica applied is never retried (the value could take effect
+# twice): with the newer version on two replicas only, the write is 503,
+# "may or may not have been applied".
 
 use lib 't/lib';
 use SimplekvTest;
@@ -29,13 +32,13 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: newer versions on two replicas: the PUT is retried and wins
+=== TEST 1: a newer version on every replica: the PUT is retried and wins
 --- config eval
 $main::Location
 --- init
 my $etag = SimplekvTest::router_put('/retried', 'first');
 my $ahead = main::ahead($etag);
-SimplekvTest::node_put($_, 'retried', 'planted', $ahead) for qw(a b);
+SimplekvTest::node_put($_, 'retried', 'planted', $ahead) for qw(a b c);
 --- request eval
 ["PUT /retried\nmine", "GET /retried", "GET /_simplekv/status"]
 --- error_code eval
@@ -53,7 +56,7 @@ $main::Location
 --- init
 my $etag = SimplekvTest::router_put('/retriedDel', 'first');
 my $ahead = main::ahead($etag);
-SimplekvTest::node_put($_, 'retriedDel', 'planted', $ahead) for qw(b c);
+SimplekvTest::node_put($_, 'retriedDel', 'planted', $ahead) for qw(a b c);
 --- request eval
 ["DELETE /retriedDel", "GET /retriedDel"]
 --- error_code eval
@@ -69,7 +72,7 @@ $main::Location
 --- init
 my $etag = SimplekvTest::router_put('/newer', 'first');
 our $planted = main::ahead($etag);
-SimplekvTest::node_put($_, 'newer', 'planted', $planted) for qw(a c);
+SimplekvTest::node_put($_, 'newer', 'planted', $planted) for qw(a b c);
 --- request
 PUT /newer
 mine
@@ -77,3 +80,19 @@ mine
 --- response_headers_like eval
 'ETag: "[0-9a-f]{32}"'
 --- response_body_like: ^$
+
+
+
+=== TEST 4: a newer version on two replicas, the write applied on the third: 503, never retried
+--- config eval
+$main::Location
+--- init
+my $etag = SimplekvTest::router_put('/partly', 'first');
+my $ahead = main::ahead($etag);
+SimplekvTest::node_put($_, 'partly', 'planted', $ahead) for qw(a b);
+--- request eval
+["PUT /partly\nmine", "GET /partly"]
+--- error_code eval
+[503, 200]
+--- response_body_like eval
+[qr/may or may not have been applied/, qr/^planted$/]
