@@ -9,6 +9,7 @@ use Test::Nginx::Socket 'no_plan';
 repeat_each(2);
 
 our $Big = join "\n", map { sprintf "%07d", $_ } 1 .. 50000;    # 399999 bytes
+our $Huge = $Big x 6;                                            # 2399994 bytes
 
 run_tests();
 
@@ -111,3 +112,20 @@ $main::Big
 ["", "Content-Type: application/octet-stream\nContent-Length: 256"]
 --- response_body eval
 [qr/.*/s, CORE::join("", map { chr } 0 .. 255)]
+
+
+
+=== TEST 7: a value over nginx's default client_max_body_size (1m) is stored when simplekv_max_value_size allows it
+--- config
+    location / {
+        simplekv;
+        simplekv_max_value_size 3m;
+    }
+--- request eval
+["PUT /hugeValue\n$main::Huge", "GET /hugeValue"]
+--- error_code eval
+[201, 200]
+--- response_body eval
+["", $main::Huge]
+--- no_error_log
+[error]

@@ -222,8 +222,10 @@ sub start_node {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>>', "$DataRoot/$name.log";
         open STDERR, '>&', \*STDOUT;
+        # storaged's own limit sits above any simplekv_max_value_size the
+        # tests use, so the router's limit is the one under test
         exec $Storaged, '--listen', "127.0.0.1:$node->{port}",
-             '--data', $dir, (defined $Token ? ('--token-file', $TokenFile)
+             '--data', $dir, '--max-value-size', '8m', (defined $Token ? ('--token-file', $TokenFile)
                                               : ())
             or POSIX::_exit(127);
     }
