@@ -117,8 +117,6 @@ $main::Big
 
 === TEST 7: a value over nginx's default client_max_body_size (1m) is stored when simplekv_max_value_size allows it
 --- config
-    # nginx's default; Test::Nginx raises it for the whole server
-    client_max_body_size 1m;
     location / {
         simplekv;
         simplekv_max_value_size 3m;
