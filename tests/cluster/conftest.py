@@ -37,12 +37,13 @@ class Cluster:
     of them, configured alike."""
 
     def __init__(self, base_dir, n_nodes=3, replicas=3, w=2, r=2, routers=1,
-                 proxied=(), **router_kw):
+                 proxied=(), storaged_args=(), **router_kw):
         self.names = [chr(ord("a") + i) for i in range(n_nodes)]
         self.nodes = {}
         for name in self.names:
             self.nodes[name] = Storaged(
-                _next_port(), os.path.join(str(base_dir), name, "data"))
+                _next_port(), os.path.join(str(base_dir), name, "data"),
+                extra_args=storaged_args)
         # nodes the router reaches through a HoldProxy (tests/cluster/
         # holdproxy.py), which can delay one chosen replica request
         self.proxies = {name: HoldProxy(_next_port(), self.nodes[name].port)
