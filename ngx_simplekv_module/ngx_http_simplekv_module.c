@@ -221,6 +221,10 @@ ngx_http_simplekv_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (ngx_http_simplekv_init_replica_filter() != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     /* upstream blocks may follow simplekv_node: check them only now */
     if (ngx_http_simplekv_check_upstreams(cf) != NGX_OK) {
         return NGX_ERROR;

@@ -240,6 +240,7 @@ ngx_int_t ngx_http_simplekv_start_write(ngx_http_simplekv_ctx_t *ctx);
 ngx_int_t ngx_http_simplekv_start_read(ngx_http_simplekv_ctx_t *ctx);
 ngx_int_t ngx_http_simplekv_start_round(ngx_http_simplekv_ctx_t *ctx,
     ngx_http_simplekv_phase_e phase);
+ngx_int_t ngx_http_simplekv_init_replica_filter(void);
 ngx_http_simplekv_replica_t *ngx_http_simplekv_replica_ctx(
     ngx_http_request_t *r);
 void ngx_http_simplekv_fail(ngx_http_simplekv_ctx_t *ctx,

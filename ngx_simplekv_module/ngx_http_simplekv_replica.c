@@ -43,11 +43,48 @@ static void ngx_http_simplekv_deadline_handler(ngx_event_t *ev);
 static void ngx_http_simplekv_abort(ngx_http_simplekv_replica_t *rep);
 
 
+static ngx_int_t ngx_http_simplekv_replica_header_filter(
+    ngx_http_request_t *r);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_simplekv_next_header_filter;
+
 static ngx_str_t  ngx_http_simplekv_proxy_uri =
     ngx_string(NGX_HTTP_SIMPLEKV_PROXY_URI);
 static ngx_str_t  ngx_http_simplekv_get = ngx_string("GET");
 static ngx_str_t  ngx_http_simplekv_put = ngx_string("PUT");
 static ngx_str_t  ngx_http_simplekv_delete = ngx_string("DELETE");
+
+
+ngx_int_t
+ngx_http_simplekv_init_replica_filter(void)
+{
+    ngx_http_simplekv_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_simplekv_replica_header_filter;
+
+    return NGX_OK;
+}
+
+
+/*
+ * storaged's 204 (a tombstone stored) carries no Content-Length, as HTTP
+ * requires.  Without a length nginx sizes an in-memory subrequest answer at
+ * subrequest_output_buffer_size (16m in the snippet): 48m for every client
+ * DELETE.  The answer has no body, so say so.
+ */
+static ngx_int_t
+ngx_http_simplekv_replica_header_filter(ngx_http_request_t *r)
+{
+    if (r != r->main
+        && r->headers_out.status == NGX_HTTP_NO_CONTENT
+        && r->headers_out.content_length_n == -1
+        && ngx_http_simplekv_replica_ctx(r) != NULL)
+    {
+        r->headers_out.content_length_n = 0;
+    }
+
+    return ngx_http_simplekv_next_header_filter(r);
+}
 
 
 ngx_http_simplekv_replica_t *
