@@ -125,17 +125,23 @@ skv_clock_init(skv_clock_t *clock, uint64_t origin)
     clock->origin = origin;
 }
 
-skv_version_t
-skv_clock_next(skv_clock_t *clock, uint64_t now_ms)
+uint64_t
+skv_hlc_next(uint64_t last_hlc, uint64_t now_ms)
 {
-    uint64_t      physical = now_ms << SKV_HLC_LOGICAL_BITS;
-    skv_version_t v;
+    uint64_t physical = now_ms << SKV_HLC_LOGICAL_BITS;
 
     /* When the wall clock has not passed the last hlc (same millisecond,
      * clock stepped back, or a newer version observed), count logically;
      * a full counter simply carries into the millisecond field. */
-    clock->last_hlc =
-        physical > clock->last_hlc ? physical : clock->last_hlc + 1;
+    return physical > last_hlc ? physical : last_hlc + 1;
+}
+
+skv_version_t
+skv_clock_next(skv_clock_t *clock, uint64_t now_ms)
+{
+    skv_version_t v;
+
+    clock->last_hlc = skv_hlc_next(clock->last_hlc, now_ms);
     v.hlc = clock->last_hlc;
     v.origin = clock->origin;
     return v;

@@ -57,6 +57,13 @@ uint64_t skv_origin_random(void);
 void skv_clock_init(skv_clock_t *clock, uint64_t origin);
 
 /*
+ * The clock's one step, for callers that keep last_hlc elsewhere (the
+ * router shares one in memory between its worker processes and advances it
+ * with compare-and-swap): max(now_ms << 16, last_hlc + 1).
+ */
+uint64_t skv_hlc_next(uint64_t last_hlc, uint64_t now_ms);
+
+/*
  * The next version: hlc = max(now_ms << 16, last_hlc + 1).  Strictly greater
  * than every version this clock issued or observed, even when the wall clock
  * steps back.

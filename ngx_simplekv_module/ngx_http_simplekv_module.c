@@ -164,24 +164,68 @@ static ngx_http_variable_t  ngx_http_simplekv_vars[] = {
 };
 
 
-/* One clock per worker process: versions from different workers differ
- * by origin, so they never collide. */
-static skv_clock_t  ngx_http_simplekv_clock;
+/*
+ * The version clock.  All workers of one nginx share a single hybrid
+ * logical clock in the shared memory zone, under one origin id: versions
+ * from one router then follow the order in which its workers issued them,
+ * which lets a write that a newer write from the same router overtook on a
+ * replica (409 with the same origin) count that replica as holding it
+ * (ngx_http_simplekv_decide_write).  Where 64-bit atomics are missing, each
+ * worker keeps its own clock and origin.
+ */
+static skv_clock_t    ngx_http_simplekv_clock;
+static ngx_atomic_t  *ngx_http_simplekv_shared_hlc;
 
 
 skv_version_t
 ngx_http_simplekv_next_version(void)
 {
-    return skv_clock_next(&ngx_http_simplekv_clock, skv_clock_now_ms());
+    uint64_t        now;
+    skv_version_t   v;
+    ngx_atomic_t   *hlc, last;
+
+    now = skv_clock_now_ms();
+    hlc = ngx_http_simplekv_shared_hlc;
+
+    if (hlc == NULL) {
+        return skv_clock_next(&ngx_http_simplekv_clock, now);
+    }
+
+    do {
+        last = *hlc;
+        v.hlc = skv_hlc_next(last, now);
+    } while (!ngx_atomic_cmp_set(hlc, last, v.hlc));
+
+    v.origin = ngx_http_simplekv_clock.origin;
+
+    return v;
 }
 
 
 void
 ngx_http_simplekv_observe_version(const skv_version_t *v)
 {
-    if (!skv_version_is_zero(v)) {
-        skv_clock_observe(&ngx_http_simplekv_clock, v);
+    ngx_atomic_t  *hlc, last;
+
+    if (skv_version_is_zero(v)) {
+        return;
     }
+
+    hlc = ngx_http_simplekv_shared_hlc;
+
+    if (hlc == NULL) {
+        skv_clock_observe(&ngx_http_simplekv_clock, v);
+        return;
+    }
+
+    do {
+        last = *hlc;
+
+        if (v->hlc <= last) {
+            return;
+        }
+
+    } while (!ngx_atomic_cmp_set(hlc, last, v->hlc));
 }
 
 
@@ -269,7 +313,25 @@ ngx_http_simplekv_check_count(ngx_conf_t *cf, void *post, void *data)
 static ngx_int_t
 ngx_http_simplekv_init_process(ngx_cycle_t *cycle)
 {
+    uint64_t                        origin;
+    ngx_http_simplekv_main_conf_t  *mcf;
+
     skv_clock_init(&ngx_http_simplekv_clock, skv_origin_random());
+
+#if (NGX_PTR_SIZE == 8)
+    mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_simplekv_module);
+
+    if (mcf != NULL) {
+        ngx_http_simplekv_shared_hlc = ngx_http_simplekv_stats_clock(mcf,
+                                                                  &origin);
+        if (ngx_http_simplekv_shared_hlc != NULL) {
+            ngx_http_simplekv_clock.origin = origin;
+        }
+    }
+#else
+    (void) origin;
+    (void) mcf;
+#endif
 
     return NGX_OK;
 }

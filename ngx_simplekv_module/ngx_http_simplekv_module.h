@@ -266,6 +266,8 @@ ngx_uint_t ngx_http_simplekv_node_is_suspect(
 void ngx_http_simplekv_stats_skipped(ngx_http_simplekv_main_conf_t *mcf,
     ngx_uint_t node);
 void ngx_http_simplekv_stats_read_repair(ngx_http_simplekv_main_conf_t *mcf);
+ngx_atomic_t *ngx_http_simplekv_stats_clock(
+    ngx_http_simplekv_main_conf_t *mcf, uint64_t *origin);
 void ngx_http_simplekv_stats_write_retry(ngx_http_simplekv_main_conf_t *mcf);
 ngx_int_t ngx_http_simplekv_log_handler(ngx_http_request_t *r);
 char *ngx_http_simplekv_status(ngx_conf_t *cf, ngx_command_t *cmd,

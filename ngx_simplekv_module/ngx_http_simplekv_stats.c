@@ -61,6 +61,11 @@ typedef struct {
                                      [NGX_HTTP_SIMPLEKV_NSTATUS];
     ngx_atomic_t             read_repairs;
     ngx_atomic_t             write_retries;
+
+    /* the version clock all workers share (ngx_http_simplekv_module.c) */
+    ngx_atomic_t             clock_last_hlc;
+    uint64_t                 clock_origin;
+
     ngx_http_simplekv_node_stats_t  nodes[1];
 } ngx_http_simplekv_stats_t;
 
@@ -143,6 +148,7 @@ ngx_http_simplekv_init_shm(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     st->nnodes = mcf->nodes.nelts;
+    st->clock_origin = skv_origin_random();
 
     for (i = 0; i < st->nnodes; i++) {
         /* a node is presumed up until a reply says otherwise */
@@ -167,6 +173,27 @@ ngx_http_simplekv_stats_get(ngx_http_simplekv_main_conf_t *mcf)
     shpool = (ngx_slab_pool_t *) mcf->shm_zone->shm.addr;
 
     return shpool->data;
+}
+
+
+/*
+ * The shared version clock: its last hlc, advanced with compare-and-swap,
+ * and the origin id of this nginx instance.  NULL before the zone exists.
+ */
+ngx_atomic_t *
+ngx_http_simplekv_stats_clock(ngx_http_simplekv_main_conf_t *mcf,
+    uint64_t *origin)
+{
+    ngx_http_simplekv_stats_t  *st;
+
+    st = ngx_http_simplekv_stats_get(mcf);
+    if (st == NULL) {
+        return NULL;
+    }
+
+    *origin = st->clock_origin;
+
+    return &st->clock_last_hlc;
 }
 
 
