@@ -10,7 +10,9 @@
 
 .PHONY: run stop run-status
 
-run: $(BUILD)/storaged $(NGX_MODULE_SO)
+# deps first, as its own step: on a fresh machine the build needs them.
+run: deps
+	@$(MAKE) --no-print-directory $(BUILD)/storaged $(NGX_MODULE_SO) $(BUILD)/skv
 	@util/run-cluster.sh start
 
 stop:
