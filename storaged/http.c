@@ -925,7 +925,11 @@ http_start(const storaged_config_t *cfg, store_t *st, stats_t *stats)
         MHD_OPTION_URI_LOG_CALLBACK, uri_seen, srv,
         MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 120,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 128 * 1024,
+        /* Per-connection pool, zeroed on every request: 32 KiB holds the
+         * longest request line and headers (a 1024-byte key is at most
+         * 3072 encoded) and stays below glibc's mmap threshold, where a
+         * larger pool costs an mmap/munmap pair per request. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 32 * 1024,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int) 1024,
         MHD_OPTION_END);
     if (srv->mhd == NULL) {
