@@ -7,20 +7,7 @@
 
 #include <string.h>
 
-static int
-hex_digit(unsigned char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
+#include "skv_bytes.h"
 
 static int
 parse_hex(const char *arg, skv_keyarg_t *key)
@@ -36,8 +23,8 @@ parse_hex(const char *arg, skv_keyarg_t *key)
                                SKV_KEY_MAX);
     }
     for (size_t i = 0; i < n; i += 2) {
-        int hi = hex_digit((unsigned char) arg[i]);
-        int lo = hex_digit((unsigned char) arg[i + 1]);
+        int hi = skv_hex_digit((unsigned char) arg[i]);
+        int lo = skv_hex_digit((unsigned char) arg[i + 1]);
 
         if (hi < 0 || lo < 0) {
             return skv_usage_error("hex key: \"%.2s\" at offset %zu is not "

@@ -1,22 +1,8 @@
 /*
  * skv_key.c - percent-decoding with validation, and percent-encoding.
  */
+#include "skv_bytes.h"
 #include "skv_key.h"
-
-static int
-hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
 
 skv_status_t
 skv_key_decode(const char *enc, size_t enc_len, unsigned char *out,
@@ -33,8 +19,8 @@ skv_key_decode(const char *enc, size_t enc_len, unsigned char *out,
             if (enc_len - i < 3) {
                 return SKV_ERR_KEY_ENCODING;
             }
-            hi = hex_value((unsigned char) enc[i + 1]);
-            lo = hex_value((unsigned char) enc[i + 2]);
+            hi = skv_hex_digit((unsigned char) enc[i + 1]);
+            lo = skv_hex_digit((unsigned char) enc[i + 2]);
             if (hi < 0 || lo < 0) {
                 return SKV_ERR_KEY_ENCODING;
             }

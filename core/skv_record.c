@@ -3,27 +3,8 @@
  */
 #include <string.h>
 
+#include "skv_bytes.h"
 #include "skv_record.h"
-
-static void
-put_be64(unsigned char *p, uint64_t x)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (unsigned char) (x & 0xff);
-        x >>= 8;
-    }
-}
-
-static uint64_t
-get_be64(const unsigned char *p)
-{
-    uint64_t x = 0;
-
-    for (int i = 0; i < 8; i++) {
-        x = x << 8 | p[i];
-    }
-    return x;
-}
 
 size_t
 skv_record_header_size(const skv_record_t *rec)
@@ -47,8 +28,8 @@ skv_record_encode_header(const skv_record_t *rec, unsigned char *out,
 
     out[0] = SKV_RECORD_FORMAT;
     out[1] = (unsigned char) (rec->flags & SKV_RECORD_TOMBSTONE);
-    put_be64(out + 2, rec->version.hlc);
-    put_be64(out + 10, rec->version.origin);
+    skv_put_be64(out + 2, rec->version.hlc);
+    skv_put_be64(out + 10, rec->version.origin);
     out[18] = (unsigned char) rec->content_type_len;
     if (rec->content_type_len > 0) {
         memcpy(out + SKV_RECORD_FIXED_HEADER, rec->content_type,
@@ -76,8 +57,8 @@ skv_record_decode(const void *buf, size_t len, skv_record_t *out)
     }
 
     out->flags = p[1];
-    out->version.hlc = get_be64(p + 2);
-    out->version.origin = get_be64(p + 10);
+    out->version.hlc = skv_get_be64(p + 2);
+    out->version.origin = skv_get_be64(p + 10);
     out->content_type = (const char *) p + SKV_RECORD_FIXED_HEADER;
     out->content_type_len = ctype_len;
     out->value = p + SKV_RECORD_FIXED_HEADER + ctype_len;

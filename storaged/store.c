@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "skv_bytes.h"
 #include "skv_key.h"
 #include "skv_record.h"
 #include "store.h"
@@ -70,32 +71,12 @@ typedef struct {
 } index_entry_t;
 
 static void
-put_be64(unsigned char *p, uint64_t x)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (unsigned char) (x & 0xff);
-        x >>= 8;
-    }
-}
-
-static uint64_t
-get_be64(const unsigned char *p)
-{
-    uint64_t x = 0;
-
-    for (int i = 0; i < 8; i++) {
-        x = x << 8 | p[i];
-    }
-    return x;
-}
-
-static void
 index_encode(unsigned char out[INDEX_ENTRY_SIZE], const index_entry_t *e)
 {
     out[0] = e->tombstone ? SKV_RECORD_TOMBSTONE : 0;
-    put_be64(out + 1, e->version.hlc);
-    put_be64(out + 9, e->version.origin);
-    put_be64(out + 17, e->value_len);
+    skv_put_be64(out + 1, e->version.hlc);
+    skv_put_be64(out + 9, e->version.origin);
+    skv_put_be64(out + 17, e->value_len);
 }
 
 static int
@@ -108,9 +89,9 @@ index_decode(const DBT *data, index_entry_t *e)
     }
     e->found = true;
     e->tombstone = (p[0] & SKV_RECORD_TOMBSTONE) != 0;
-    e->version.hlc = get_be64(p + 1);
-    e->version.origin = get_be64(p + 9);
-    e->value_len = get_be64(p + 17);
+    e->version.hlc = skv_get_be64(p + 1);
+    e->version.origin = skv_get_be64(p + 9);
+    e->value_len = skv_get_be64(p + 17);
     return 0;
 }
 
