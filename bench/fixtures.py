@@ -37,6 +37,7 @@ NODE_PORTS = (20011, 20012, 20013)
 PLAIN_NGINX_PORT = 20080
 ROUTER_N3_PORT = 20081
 ROUTER_N2_PORT = 20082
+ROUTER_N3Q_PORT = 20083
 
 NKEYS = 10000
 VALUE = b"v" * 100
@@ -162,12 +163,14 @@ def start_nodes(stack, workdir):
             for name, port in zip("abc", NODE_PORTS)]
 
 
-def start_router(stack, port, nodes, n, w, r, workers, workdir):
+def start_router(stack, port, nodes, n, w, r, workers, workdir,
+                 extra_location=""):
     router = Router(port, [(name, node.port) for name, node
                            in zip("abc", nodes)],
                     replicas=n, w=w, r=r, workers=workers,
                     keepalive=KEEPALIVE, error_log_level="warn",
                     extra_server="access_log off;",
+                    extra_location=extra_location,
                     prefix=os.path.join(workdir, "router-%d" % port))
     stack.callback(router.stop)
     router.start()

@@ -37,6 +37,8 @@ TARGETS = (
     ("router N3W2R2 PUT", "proxy PUT", 0.4),
     ("router N2W2R1 GET", "proxy GET", 0.5),
     ("router N2W2R1 PUT", "proxy PUT", 0.4),
+    # the same N=3 cluster with simplekv_read_fanout quorum
+    ("router N3 quorum GET", "proxy GET", 0.5),
 )
 # Rows compared with a healthy row rather than held to a target.
 COMPARE = (
@@ -166,11 +168,16 @@ def main():
                                  args.workers, workdir)
             r2 = fx.start_router(stack, fx.ROUTER_N2_PORT, nodes, 2, 2, 1,
                                  args.workers, workdir)
+            r3q = fx.start_router(stack, fx.ROUTER_N3Q_PORT, nodes, 3, 2, 2,
+                                  args.workers, workdir,
+                                  "simplekv_read_fanout quorum;")
             servers.extend([alone.proc.pid, plain.proc.pid, r3.proc.pid,
-                            r2.proc.pid] + [n.proc.pid for n in nodes])
+                            r2.proc.pid, r3q.proc.pid]
+                           + [n.proc.pid for n in nodes])
             alone_st = lambda: fx.storaged_statuses(alone.url)   # noqa
             r3_st = lambda: fx.router_statuses(r3.url)           # noqa
             r2_st = lambda: fx.router_statuses(r2.url)           # noqa
+            r3q_st = lambda: fx.router_statuses(r3q.url)         # noqa
 
             print("preloading %d keys (100-byte values)" % fx.NKEYS,
                   flush=True)
@@ -189,6 +196,7 @@ def main():
             fx.check_get(plain.url, "/" + k, fx.VALUE)
             fx.check_get(r3.url, "/" + k, fx.VALUE)
             fx.check_get(r2.url, "/" + k, fx.VALUE)
+            fx.check_get(r3q.url, "/" + k, fx.VALUE)
             fx.check_put(plain.url, "/" + k, versioned=True)
             fx.check_put(r2.url, "/" + k, versioned=False)
             r3_requests += 1
@@ -210,6 +218,8 @@ def main():
                                        statuses=r3_st, probe=True)
                 r3_requests += measure("router N3W2R2 PUT", r3.url, "put",
                                        statuses=r3_st)
+                measure("router N3 quorum GET", r3q.url, "get",
+                        statuses=r3q_st)
                 measure("router N2W2R1 GET", r2.url, "get", statuses=r2_st)
                 measure("router N2W2R1 PUT", r2.url, "put", statuses=r2_st)
                 with fx.Stopped(nodes[2]):

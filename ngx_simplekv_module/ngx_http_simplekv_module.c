@@ -27,6 +27,13 @@ static ngx_conf_post_t  ngx_http_simplekv_count_post = {
 };
 
 
+static ngx_conf_enum_t  ngx_http_simplekv_read_fanouts[] = {
+    { ngx_string("all"), NGX_HTTP_SIMPLEKV_FANOUT_ALL },
+    { ngx_string("quorum"), NGX_HTTP_SIMPLEKV_FANOUT_QUORUM },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_command_t  ngx_http_simplekv_commands[] = {
 
     { ngx_string("simplekv_node"),
@@ -84,6 +91,13 @@ static ngx_command_t  ngx_http_simplekv_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_simplekv_loc_conf_t, replica_timeout),
       NULL },
+
+    { ngx_string("simplekv_read_fanout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_simplekv_loc_conf_t, read_fanout),
+      &ngx_http_simplekv_read_fanouts },
 
     { ngx_string("simplekv_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,

@@ -107,7 +107,13 @@ typedef struct {
     ngx_uint_t                      read_quorum;
     size_t                          max_value_size;
     ngx_msec_t                      replica_timeout;
+    ngx_uint_t                      read_fanout;
 } ngx_http_simplekv_loc_conf_t;
+
+
+/* simplekv_read_fanout: whom a read asks first */
+#define NGX_HTTP_SIMPLEKV_FANOUT_ALL     1  /* every replica */
+#define NGX_HTTP_SIMPLEKV_FANOUT_QUORUM  2  /* max(R, W) of them, then all */
 
 
 typedef struct ngx_http_simplekv_ctx_s  ngx_http_simplekv_ctx_t;
@@ -193,7 +199,9 @@ struct ngx_http_simplekv_ctx_s {
     unsigned                        posted:1;
     unsigned                        expired:1;
     unsigned                        too_large:1;
-    unsigned                        skipped:1;   /* this round left out a
+    unsigned                        skipped:1;
+    unsigned                        held_back:1; /* the read fan-out left
+                                                    healthy replicas out */   /* this round left out a
                                                     suspect node */
     unsigned                        no_skip:1;   /* ask every node */
 

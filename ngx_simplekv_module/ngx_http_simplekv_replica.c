@@ -217,6 +217,35 @@ ngx_http_simplekv_start_round(ngx_http_simplekv_ctx_t *ctx,
         }
     }
 
+    /*
+     * With simplekv_read_fanout quorum a read asks only the first max(R, W)
+     * replicas it would ask, in preference order: enough to answer at once
+     * when they agree.  The others are asked too if those fail or time out
+     * (ngx_http_simplekv_fail), and written to if they disagree (repair).
+     */
+    ctx->held_back = 0;
+
+    if (phase == NGX_HTTP_SIMPLEKV_PHASE_READ && !ctx->no_skip
+        && ctx->lcf->read_fanout == NGX_HTTP_SIMPLEKV_FANOUT_QUORUM)
+    {
+        needed = ngx_max(ctx->lcf->read_quorum, ctx->lcf->write_quorum);
+
+        for (i = 0; i < ctx->nreplicas; i++) {
+            if (!ask[i] || skip[i]) {
+                continue;
+            }
+
+            if (needed) {
+                needed--;
+                continue;
+            }
+
+            skip[i] = 1;
+            ctx->skipped = 1;
+            ctx->held_back = 1;
+        }
+    }
+
     for (i = 0; i < ctx->nreplicas; i++) {
 
         if (!ask[i] || skip[i]) {
@@ -1060,11 +1089,14 @@ ngx_http_simplekv_fail(ngx_http_simplekv_ctx_t *ctx, ngx_uint_t answered,
     ngx_uint_t   status;
 
     /*
-     * The suspect nodes left out may be needed after all: ask every node
-     * again, unless this round already used up its time (a retry would
-     * double the wait for an answer that is most likely the same).
+     * The nodes left out may be needed after all: ask every node again,
+     * unless this round already used up its time on suspect nodes (a retry
+     * would double the wait for an answer that is most likely the same).
+     * Healthy replicas held back by the read fan-out are always asked: a
+     * replica that froze before the circuit breaker knew must not fail a
+     * read the others can answer.
      */
-    if (ctx->skipped && !ctx->no_skip && !ctx->expired) {
+    if (ctx->skipped && !ctx->no_skip && (!ctx->expired || ctx->held_back)) {
         ctx->no_skip = 1;
 
         switch (ctx->phase) {

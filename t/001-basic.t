@@ -168,3 +168,22 @@ GET /never-written-key
 ["", "Content-Type: application/octet-stream"]
 --- response_body eval
 [qr/.*/s, "untyped"]
+
+
+
+=== TEST 10: with simplekv_read_fanout quorum, reads answer from two of three replicas
+--- config
+    location / {
+        simplekv;
+        simplekv_read_fanout quorum;
+    }
+--- more_headers eval
+["Content-Type: text/plain", ""]
+--- request eval
+["PUT /fanoutKey\nasked by quorum", "GET /fanoutKey"]
+--- error_code eval
+[201, 200]
+--- response_body eval
+[qr/.*/s, "asked by quorum"]
+--- no_error_log
+[error]

@@ -209,3 +209,29 @@ $SimplekvTest::Upstreams
 [201, 200]
 --- response_body eval
 [qr/.*/s, "heavy"]
+
+
+
+=== TEST 15: an unknown simplekv_read_fanout is refused
+--- config
+    location / {
+        simplekv;
+        simplekv_read_fanout some;
+    }
+--- must_die
+--- error_log
+invalid value "some"
+
+
+
+=== TEST 16: a write quorum of half the replicas or less is refused, even with W + R > N
+--- config
+    location / {
+        simplekv;
+        simplekv_replicas 3;
+        simplekv_write_quorum 1;
+        simplekv_read_quorum 3;
+    }
+--- must_die
+--- error_log
+simplekv_write_quorum 1 must be more than half of simplekv_replicas 3

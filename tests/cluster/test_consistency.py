@@ -55,6 +55,8 @@ def scenario_none(c, d):
     return []
 
 
+QUORUM_READS = "simplekv_read_fanout quorum;"
+
 CASES = {
     # name: (nodes, N, W, R, scenario, cluster options)
     "N3W2R2-nofault": (3, 3, 2, 2, scenario_none, {}),
@@ -66,6 +68,12 @@ CASES = {
     # clients spread over both routers.
     "N3W2R2-2routers-kill9": (3, 3, 2, 2, scenario_kill_restart,
                               {"routers": 2, "workers": 2}),
+    # Reads that ask only max(R, W) replicas first (simplekv_read_fanout
+    # quorum), under a crash and under a freeze of an asked replica.
+    "N3W2R2-quorumreads-kill9": (3, 3, 2, 2, scenario_kill_restart,
+                                 {"extra_location": QUORUM_READS}),
+    "N3W2R2-quorumreads-sigstop": (3, 3, 2, 2, scenario_freeze,
+                                   {"extra_location": QUORUM_READS}),
 }
 
 
