@@ -7,11 +7,12 @@
 #   make test-cluster-valgrind  the fault tests with nginx under valgrind
 #                               memcheck (errors and definite leaks fail)
 
-TEST_TARGETS += test-cluster
+TEST_TARGETS += test-cluster test-cluster-valgrind
 
 .PHONY: test-cluster test-cluster-valgrind
 test-cluster:
 	$(PYTHON) -m pytest -q tests/cluster
 
 test-cluster-valgrind:
-	SKV_VALGRIND=1 $(PYTHON) -m pytest -q tests/cluster/test_faults.py
+	SKV_VALGRIND=1 $(PYTHON) -m pytest -q tests/cluster/test_faults.py \
+		tests/cluster/test_values.py tests/cluster/test_read_fanout.py

@@ -57,5 +57,5 @@ def test_quorum_fanout_reads_succeed_with_a_frozen_replica(cluster_factory):
         assert r.status_code == 200, (k, r.status_code, r.text)
         assert r.content == k.encode()
         # at worst one round lost to the frozen replica (1 s) before the
-        # others answer
-        assert took < 2.5, (k, took)
+        # others answer (nginx under valgrind is slower at the rest)
+        assert took < 1.5 + c.router.slowdown, (k, took)
