@@ -14,11 +14,12 @@ size) come from the caller, so every row runs with the same ones.
 """
 
 import os
-import signal
 import subprocess
 import time
 import urllib.error
 import urllib.request
+
+from router import stop_nginx   # tests/lib, put on sys.path by fixtures
 
 NGINX = os.environ.get("SKV_NGINX", "/usr/sbin/nginx")
 STATIC_BODY = b"s" * 99 + b"\n"   # 100 bytes, like the stored values
@@ -116,15 +117,7 @@ class PlainNginx:
         """SIGQUIT (graceful), then SIGTERM, then SIGKILL, each bounded."""
         if self.proc is None:
             return
-        for sig, wait in ((signal.SIGQUIT, timeout), (signal.SIGTERM, 10),
-                          (signal.SIGKILL, 10)):
-            if self.proc.poll() is not None:
-                break
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(wait)
-            except subprocess.TimeoutExpired:
-                continue
+        stop_nginx(self.proc, timeout)
         self._close_out()
 
     def _close_out(self):

@@ -39,6 +39,22 @@ VALGRIND_SUPPRESSIONS = os.path.join(TOP, "tests", "cluster",
                                      "valgrind.supp")
 
 
+
+def stop_nginx(proc, timeout):
+    """Graceful stop of an nginx master (SIGQUIT: finish requests, workers
+    exit), then SIGTERM, then SIGKILL, each after a bounded wait.  Shared
+    with the benchmark's plain nginx (bench/plain_nginx.py)."""
+    for sig, wait in ((signal.SIGQUIT, timeout), (signal.SIGTERM, 10),
+                      (signal.SIGKILL, 10)):
+        if proc.poll() is not None:
+            break
+        proc.send_signal(sig)
+        try:
+            proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            continue
+
+
 class RouterError(RuntimeError):
     pass
 
@@ -253,15 +269,7 @@ class Router:
             return None
         if timeout is None:
             timeout = 120 if self.valgrind else 15
-        for sig, wait in ((signal.SIGQUIT, timeout), (signal.SIGTERM, 10),
-                          (signal.SIGKILL, 10)):
-            if self.proc.poll() is not None:
-                break
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(wait)
-            except subprocess.TimeoutExpired:
-                continue
+        stop_nginx(self.proc, timeout)
         self._close_out()
         return self.proc.returncode
 
