@@ -27,6 +27,10 @@ skv_strerror(skv_status_t status)
         return "buffer too small";
     case SKV_ERR_LINE_SYNTAX:
         return "malformed key listing line";
+    case SKV_ERR_TOKEN_EMPTY:
+        return "the token (first line of the token file) is empty";
+    case SKV_ERR_TOKEN_SYNTAX:
+        return "the token holds a control character or an inner space";
     }
     return "unknown error";
 }

@@ -18,7 +18,9 @@ typedef enum {
     SKV_ERR_RECORD_CORRUPT,   /* unknown format byte or flags */
     SKV_ERR_CONTENT_TYPE,     /* content type longer than SKV_CONTENT_TYPE_MAX */
     SKV_ERR_NOSPACE,          /* output buffer too small */
-    SKV_ERR_LINE_SYNTAX       /* malformed key-listing line */
+    SKV_ERR_LINE_SYNTAX,      /* malformed key-listing line */
+    SKV_ERR_TOKEN_EMPTY,      /* token file's first line is blank */
+    SKV_ERR_TOKEN_SYNTAX      /* token holds a control byte or inner space */
 } skv_status_t;
 
 /* A short, stable, lowercase description ("key too long"). Never NULL. */
