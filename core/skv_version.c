@@ -128,12 +128,36 @@ skv_clock_init(skv_clock_t *clock, uint64_t origin)
 uint64_t
 skv_hlc_next(uint64_t last_hlc, uint64_t now_ms)
 {
-    uint64_t physical = now_ms << SKV_HLC_LOGICAL_BITS;
+    uint64_t physical;
+
+    /* A wall clock past the 48-bit field (year 10889) stays at its top. */
+    if (now_ms > SKV_HLC_MS_MAX) {
+        now_ms = SKV_HLC_MS_MAX;
+    }
+    physical = now_ms << SKV_HLC_LOGICAL_BITS;
 
     /* When the wall clock has not passed the last hlc (same millisecond,
      * clock stepped back, or a newer version observed), count logically;
-     * a full counter simply carries into the millisecond field. */
-    return physical > last_hlc ? physical : last_hlc + 1;
+     * a full counter simply carries into the millisecond field.  At the
+     * very top the clock saturates instead of wrapping to 0. */
+    if (physical > last_hlc) {
+        return physical;
+    }
+    return last_hlc == UINT64_MAX ? UINT64_MAX : last_hlc + 1;
+}
+
+bool
+skv_version_too_far_ahead(const skv_version_t *v, uint64_t now_ms,
+                          uint64_t max_skew_ms)
+{
+    uint64_t limit;
+
+    if (skv_version_is_zero(v)) {
+        return false;
+    }
+    limit = now_ms > UINT64_MAX - max_skew_ms ? UINT64_MAX
+                                              : now_ms + max_skew_ms;
+    return skv_version_ms(v) > limit;
 }
 
 skv_version_t

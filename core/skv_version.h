@@ -22,6 +22,8 @@
 /* Unix time in ms of 2020-01-01T00:00:00Z, the clock's epoch. */
 #define SKV_EPOCH_UNIX_MS 1577836800000ULL
 #define SKV_HLC_LOGICAL_BITS 16
+/* The largest millisecond count the hlc can hold (48 bits). */
+#define SKV_HLC_MS_MAX (UINT64_MAX >> SKV_HLC_LOGICAL_BITS)
 
 typedef struct {
     uint64_t hlc;
@@ -57,20 +59,40 @@ uint64_t skv_origin_random(void);
 void skv_clock_init(skv_clock_t *clock, uint64_t origin);
 
 /*
+ * True when the version's time part (skv_version_ms) is more than
+ * max_skew_ms ahead of now_ms (both in ms since SKV_EPOCH_UNIX_MS): such a
+ * version was not made by a sane clock and must be neither stored nor
+ * adopted, or it would outrank every later write of its key.  The zero
+ * version is never ahead; max_skew_ms 0 allows no skew at all (callers
+ * that mean "no check" do not call this).
+ */
+bool skv_version_too_far_ahead(const skv_version_t *v, uint64_t now_ms,
+                               uint64_t max_skew_ms);
+
+/*
  * The clock's one step, for callers that keep last_hlc elsewhere (the
  * router shares one in memory between its worker processes and advances it
- * with compare-and-swap): max(now_ms << 16, last_hlc + 1).
+ * with compare-and-swap): max(now_ms << 16, last_hlc + 1), with now_ms
+ * capped at SKV_HLC_MS_MAX.
+ *
+ * Saturating: an all-ones last_hlc yields all ones again instead of
+ * wrapping to 0.  The result is then no longer greater than last_hlc, so a
+ * clock that has adopted the highest possible version repeats it; only a
+ * version far in the future leads there, which is why such versions are
+ * refused (skv_version_too_far_ahead) rather than observed.
  */
 uint64_t skv_hlc_next(uint64_t last_hlc, uint64_t now_ms);
 
 /*
- * The next version: hlc = max(now_ms << 16, last_hlc + 1).  Strictly greater
- * than every version this clock issued or observed, even when the wall clock
- * steps back.
+ * The next version: hlc = skv_hlc_next(last, now_ms).  Strictly greater
+ * than every version this clock issued or observed, even when the wall
+ * clock steps back, until the hlc reaches all ones, where it saturates (see
+ * skv_hlc_next).
  */
 skv_version_t skv_clock_next(skv_clock_t *clock, uint64_t now_ms);
 
-/* Remember a version seen elsewhere so the next one issued is newer. */
+/* Remember a version seen elsewhere so the next one issued is newer: takes
+ * the larger hlc, so it never wraps either. */
 void skv_clock_observe(skv_clock_t *clock, const skv_version_t *seen);
 
 #endif

@@ -147,6 +147,72 @@ test_now_and_origin(void **state)
     assert_true(skv_origin_random() != skv_origin_random());
 }
 
+static void
+test_hlc_saturates(void **state)
+{
+    skv_clock_t   clock;
+    skv_version_t seen = {UINT64_MAX, 3}, v;
+
+    (void) state;
+    /* The step itself: all ones stays all ones, never wraps to 0. */
+    assert_true(skv_hlc_next(UINT64_MAX, 1000) == UINT64_MAX);
+    assert_true(skv_hlc_next(UINT64_MAX - 1, 1000) == UINT64_MAX);
+    assert_true(skv_hlc_next(UINT64_MAX, UINT64_MAX) == UINT64_MAX);
+    /* A wall clock beyond 48 bits is capped, not shifted out. */
+    assert_true(skv_hlc_next(0, UINT64_MAX)
+                == SKV_HLC_MS_MAX << SKV_HLC_LOGICAL_BITS);
+    assert_true(skv_hlc_next(0, (uint64_t) 1 << 50)
+                == SKV_HLC_MS_MAX << SKV_HLC_LOGICAL_BITS);
+
+    /* A clock that observed the highest version keeps issuing it. */
+    skv_clock_init(&clock, 1);
+    skv_clock_next(&clock, 1000);
+    skv_clock_observe(&clock, &seen);
+    v = skv_clock_next(&clock, 1000);
+    assert_true(v.hlc == UINT64_MAX);
+    v = skv_clock_next(&clock, 2000);
+    assert_true(v.hlc == UINT64_MAX);
+    assert_true(clock.last_hlc == UINT64_MAX);
+    /* Observing something older does not move it back. */
+    seen.hlc = 5;
+    skv_clock_observe(&clock, &seen);
+    assert_true(clock.last_hlc == UINT64_MAX);
+}
+
+static void
+test_too_far_ahead(void **state)
+{
+    const uint64_t now = 200000000000ULL; /* ~2026 */
+    skv_version_t  v = {0, 1};
+    skv_version_t  zero = {0, 0};
+    skv_version_t  top = {UINT64_MAX, UINT64_MAX};
+
+    (void) state;
+    v.hlc = now << SKV_HLC_LOGICAL_BITS;
+    assert_false(skv_version_too_far_ahead(&v, now, 60000));
+    assert_false(skv_version_too_far_ahead(&v, now, 0));
+    /* Exactly the skew ahead is still accepted; one ms more is not. */
+    v.hlc = ((now + 60000) << SKV_HLC_LOGICAL_BITS) | 0xffff;
+    assert_false(skv_version_too_far_ahead(&v, now, 60000));
+    v.hlc = (now + 60001) << SKV_HLC_LOGICAL_BITS;
+    assert_true(skv_version_too_far_ahead(&v, now, 60000));
+    /* 10 s ahead passes a 60 s skew, 2 min does not. */
+    v.hlc = (now + 10000) << SKV_HLC_LOGICAL_BITS;
+    assert_false(skv_version_too_far_ahead(&v, now, 60000));
+    v.hlc = (now + 120000) << SKV_HLC_LOGICAL_BITS;
+    assert_true(skv_version_too_far_ahead(&v, now, 60000));
+    /* Versions in the past are never ahead. */
+    v.hlc = 1;
+    assert_false(skv_version_too_far_ahead(&v, now, 0));
+    /* The planted all-ones version. */
+    assert_true(skv_version_too_far_ahead(&top, now, 60000));
+    /* A huge skew does not overflow into "ahead". */
+    assert_false(skv_version_too_far_ahead(&top, now, UINT64_MAX));
+    assert_false(skv_version_too_far_ahead(&top, UINT64_MAX, 1));
+    /* The zero version ("none") is never ahead. */
+    assert_false(skv_version_too_far_ahead(&zero, 0, 0));
+}
+
 int
 main(void)
 {
@@ -158,6 +224,8 @@ main(void)
         cmocka_unit_test(test_clock_counter_carries),
         cmocka_unit_test(test_clock_observe),
         cmocka_unit_test(test_now_and_origin),
+        cmocka_unit_test(test_hlc_saturates),
+        cmocka_unit_test(test_too_far_ahead),
     };
 
     return cmocka_run_group_tests_name("version", tests, NULL, NULL);
