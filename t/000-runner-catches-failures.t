@@ -20,19 +20,26 @@ require SimplekvTest;
 # one run of the suite at a time (the child below does not lock: we hold it)
 SimplekvTest::lock_suite();
 
-my $dir = 't/servroot-meta';
+# beside the suite's server root, on the two ports above the suite's, so
+# that a copy of the suite with moved ports and server root moves this too
+my $dir = ($SimplekvTest::ServRoot
+           ? File::Spec->rel2abs($SimplekvTest::ServRoot) : 't/servroot')
+          . '-meta';
+my $child_port = $SimplekvTest::Port + 1;
+my $silent_port = $SimplekvTest::Port + 2;
 remove_tree($dir);
 make_path($dir);
 
 # a peer that accepts connections and never answers
-my $silent = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 1986,
+my $silent = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                   LocalPort => $silent_port,
                                    Listen => 5, ReuseAddr => 1)
-    or die "cannot listen on 127.0.0.1:1986: $!\n";
+    or die "cannot listen on 127.0.0.1:$silent_port: $!\n";
 
 # not *.t: "prove -r t/" must not pick it up
 my $file = "$dir/wrong-expectations.pl";
 open my $out, '>', $file or die "$file: $!\n";
-print $out <<'_EOT_';
+my $child = <<'_EOT_';
 use lib 't/lib';
 use SimplekvTest 'stock', 'nolock';
 use Test::Nginx::Socket 'no_plan';
@@ -110,14 +117,16 @@ No such file or directory
 
 === TEST 10: a silent upstream is cut off by the timeout
 --- config
-    location = /a { proxy_pass http://127.0.0.1:1986; proxy_read_timeout 30s; }
+    location = /a { proxy_pass http://127.0.0.1:SILENT_PORT; proxy_read_timeout 30s; }
 --- request
 GET /a
 --- timeout: 1
 _EOT_
+$child =~ s/SILENT_PORT/$silent_port/g;
+print $out $child;
 close $out;
 
-local $ENV{TEST_NGINX_PORT} = 1985;
+local $ENV{TEST_NGINX_PORT} = $child_port;
 local $ENV{TEST_NGINX_SERVROOT} = File::Spec->rel2abs("$dir/servroot");
 
 my ($stdout, $stderr) = ('', '');
@@ -143,7 +152,9 @@ my @expect_fail = (
      'forbidden log line'],
     [qr/TEST 9: must_die on a valid config - die as expected/,
      'must_die on a valid config'],
-    [qr/TEST 10: .*timed out/, 'silent server'],
+    # both runners word it so, with the name after it
+    [qr/ERROR: client socket timed out - \S+ TEST 10: a silent upstream /,
+     'silent server'],
 );
 for my $case (@expect_fail) {
     my ($re, $what) = @$case;

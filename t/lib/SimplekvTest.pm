@@ -40,6 +40,7 @@ use Cwd qw(abs_path);
 use Fcntl qw(:flock);
 use File::Basename qw(dirname);
 use File::Path qw(make_path remove_tree);
+use File::Spec ();
 use HTTP::Tiny ();
 use IO::Socket::INET ();
 use POSIX qw(WNOHANG);
@@ -73,8 +74,17 @@ our $ProxyConf = "$Root/conf/simplekv_proxy.conf";
 # ports above it; with TEST_NGINX_PORT and TEST_NGINX_SERVROOT that lets a
 # second copy of the suite run beside the first.
 our $NodePort = $ENV{SIMPLEKV_T_NODE_PORT} || 18501;
-our $DataRoot = $NodePort == 18501 ? "$Root/t/servroot-storaged"
-                                   : "$Root/t/servroot-storaged-$NodePort";
+# nginx's port and server root as both runners read them
+our $Port = $ENV{TEST_NGINX_PORT} || 1984;
+our $ServRoot = $ENV{TEST_NGINX_SERVROOT};
+# The nodes' data and logs, and the suite's lock file: beside a moved
+# server root (<servroot>-storaged), else under t/ (per node port, so a
+# copy with only SIMPLEKV_T_NODE_PORT moved does not share them);
+# SIMPLEKV_T_DATA_ROOT names it outright.
+our $DataRoot = $ENV{SIMPLEKV_T_DATA_ROOT}
+    || ($ServRoot ? File::Spec->rel2abs($ServRoot) . '-storaged'
+        : $NodePort == 18501 ? "$Root/t/servroot-storaged"
+        : "$Root/t/servroot-storaged-$NodePort");
 
 # name -> { port, pid }
 our %Nodes = (
