@@ -2,8 +2,10 @@
  * background.c - the housekeeping thread (see background.h).
  *
  * Wakes every second for a checkpoint (a no-op unless 16 MiB of log or a
- * minute passed since the last one).  Every min(grace / 2, 10) seconds,
- * but at least every second, it sweeps the index for tombstones to purge,
+ * minute passed since the last one).  Only when a tombstone grace was set
+ * (--tombstone-grace; purging is off by default, see docs/protocol.md):
+ * every min(grace / 2, 10) seconds, but at most every second, it sweeps
+ * the index for tombstones to purge,
  * in slices of PURGE_SLICE entries with a pause between slices, so that it
  * never competes long with request threads.  Stops promptly:
  * background_stop signals the condition variable it sleeps on.
@@ -100,7 +102,7 @@ background_main(void *arg)
         if (store_checkpoint(bg->st, err) != STORE_OK) {
             fprintf(stderr, "storaged: %s\n", err);
         }
-        if (tick % interval == 0) {
+        if (bg->grace_ms > 0 && tick % interval == 0) {
             purge_sweep(bg);
         }
     }

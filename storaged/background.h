@@ -13,6 +13,7 @@
 
 typedef struct background background_t;
 
+/* tombstone_grace_ms 0: never purge tombstones (the default). */
 background_t *background_start(store_t *st, uint64_t tombstone_grace_ms);
 /* Wake the thread, wait for it to finish its current step, free it. */
 void background_stop(background_t *bg);

@@ -25,13 +25,19 @@ typedef struct {
     struct sockaddr_storage listen_addr;
     socklen_t               listen_addr_len;
     char                    listen_text[128];
+    bool                    insecure;        /* --insecure given */
 
     const char             *data_dir;
     storaged_durability_t   durability;
     unsigned                threads;
     uint64_t                cache_size;      /* bytes */
     uint64_t                max_value_size;  /* bytes */
-    uint64_t                tombstone_grace_ms;
+    uint64_t                tombstone_grace_ms;  /* 0: never purge */
+    uint64_t                max_clock_skew_ms;   /* 0: no check */
+
+    unsigned                max_connections;
+    unsigned                idle_timeout_s;          /* between requests */
+    unsigned                first_request_timeout_s; /* before the first */
 
     char                   *token;           /* NULL: no authentication */
     size_t                  token_len;
@@ -50,5 +56,12 @@ void storaged_config_free(storaged_config_t *cfg);
 
 /* "64m" -> 67108864; k/m/g suffixes are powers of 1024.  -1 on bad text. */
 int storaged_parse_size(const char *text, uint64_t *out);
+
+/* A duration in milliseconds: a number with an optional unit ms, s, m, h
+ * or d ("500ms", "60s", "2m"); a bare number is seconds.  -1 on bad text. */
+int storaged_parse_duration(const char *text, uint64_t *out_ms);
+
+/* True for 127.0.0.0/8, ::1 and IPv4-mapped 127.0.0.0/8. */
+bool storaged_is_loopback(const struct sockaddr_storage *addr);
 
 #endif

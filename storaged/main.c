@@ -96,6 +96,11 @@ main(int argc, char **argv)
         storaged_config_free(&cfg);
         return 1;
     }
+    if (cfg.token == NULL && !storaged_is_loopback(&cfg.listen_addr)) {
+        fprintf(stderr, "storaged: warning: --insecure: serving %s without "
+                        "a token; anyone who can reach it can write any "
+                        "key\n", cfg.listen_text);
+    }
     fprintf(stderr, "storaged: serving %s on %s (durability %s)\n",
             cfg.data_dir, cfg.listen_text,
             cfg.durability == STORAGED_DURABILITY_FSYNC ? "fsync"

@@ -24,8 +24,13 @@ def test_help_lists_every_option():
     assert r.returncode == 0
     for opt in ("--listen", "--data", "--durability", "--threads",
                 "--cache-size", "--token-file", "--max-value-size",
-                "--tombstone-grace", "--help", "--version"):
+                "--tombstone-grace", "--max-clock-skew", "--max-connections",
+                "--idle-timeout", "--first-request-timeout", "--insecure",
+                "--help", "--version"):
         assert opt in r.stdout
+    # Purging on age alone is not safe by itself: the help says so.
+    assert "default:\n" in r.stdout and "never" in r.stdout
+    assert "every replica" in r.stdout
 
 
 @pytest.mark.parametrize("args,message", [
@@ -43,6 +48,20 @@ def test_help_lists_every_option():
      "max-value-size"),
     (["--listen", "127.0.0.1:1", "--data", "d", "--tombstone-grace", "-1"],
      "tombstone-grace"),
+    (["--listen", "127.0.0.1:1", "--data", "d", "--tombstone-grace", "1y"],
+     "tombstone-grace"),
+    (["--listen", "127.0.0.1:1", "--data", "d", "--max-clock-skew", "5x"],
+     "max-clock-skew"),
+    (["--listen", "127.0.0.1:1", "--data", "d", "--max-clock-skew", "s"],
+     "max-clock-skew"),
+    (["--listen", "127.0.0.1:1", "--data", "d", "--max-connections", "0"],
+     "max-connections"),
+    (["--listen", "127.0.0.1:1", "--data", "d", "--idle-timeout", "0"],
+     "idle-timeout"),
+    (["--listen", "127.0.0.1:1", "--data", "d", "--idle-timeout", "2w"],
+     "idle-timeout"),
+    (["--listen", "127.0.0.1:1", "--data", "d", "--first-request-timeout",
+      "-1"], "first-request-timeout"),
     (["--listen", "127.0.0.1:1", "--data", "d", "--token-file",
       "/nonexistent/token"], "/nonexistent/token"),
     (["--bogus"], "--bogus"),
@@ -110,3 +129,61 @@ def test_tuning_options_and_bare_port(daemons, tmp_path):
     finally:
         r.terminate()
         assert r.wait(20) == 0
+
+
+@pytest.mark.parametrize("listen", ["0.0.0.0:%d", "[::]:%d",
+                                    "192.0.2.2:%d"])
+def test_non_loopback_needs_a_token(tmp_path, listen):
+    r = run("--listen", listen % next_port(), "--data", str(tmp_path / "d"))
+    assert r.returncode == 2, r
+    assert "refusing to listen" in r.stderr
+    assert "--token-file" in r.stderr and "--insecure" in r.stderr
+
+
+def test_non_loopback_with_insecure_or_token(daemons, tmp_path):
+    d = daemons.start(host="0.0.0.0", extra_args=["--insecure"])
+    assert "warning: --insecure" in d.log_text()
+    c = Client(d.port)  # reaches 0.0.0.0 through 127.0.0.1
+    assert c.put("open", b"v", seq_version(1)).status == 201
+    c.close()
+    tf = tmp_path / "token"
+    tf.write_text("t0ken\n")
+    d = daemons.start(host="0.0.0.0", extra_args=["--token-file", str(tf)],
+                      token="t0ken")
+    assert "warning" not in d.log_text()
+    assert Client(d.port).request("GET", "/v1/kv/open").status == 401
+    assert Client(d.port, token="t0ken").put(
+        "t", b"v", seq_version(1)).status == 201
+
+
+def test_any_loopback_address_needs_no_token(daemons):
+    d = daemons.start(host="127.0.0.2")
+    c = Client(d.port, host="127.0.0.2")
+    assert c.put("lo", b"v", seq_version(1)).status == 201
+    assert "warning" not in d.log_text()
+
+
+def test_token_file_is_trimmed_at_both_ends(daemons, tmp_path):
+    """The router and storaged read a token file the same way
+    (core/skv_token.h): white space around the first line is not part of
+    the token."""
+    tf = tmp_path / "token"
+    tf.write_text(" \t s3cret \r\nsecond line\n")
+    d = daemons.start(extra_args=["--token-file", str(tf)], token="s3cret")
+    assert Client(d.port, token="s3cret").put(
+        "k", b"v", seq_version(1)).status == 201
+    assert Client(d.port, token=" \t s3cret").request(
+        "GET", "/v1/kv/k").status == 401
+
+
+@pytest.mark.parametrize("text,message", [
+    ("two words\n", "inner space"), ("tab\there\n", "inner space"),
+    ("  \r\n", "empty"), ("\nlater\n", "empty"),
+])
+def test_bad_token_files_are_refused(tmp_path, text, message):
+    tf = tmp_path / "token"
+    tf.write_text(text)
+    r = run("--listen", "127.0.0.1:%d" % next_port(), "--data",
+            str(tmp_path / "d"), "--token-file", str(tf))
+    assert r.returncode == 2, r
+    assert message in r.stderr and str(tf) in r.stderr

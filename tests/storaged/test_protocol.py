@@ -339,7 +339,9 @@ def test_ipv6_loopback(daemons):
 
 
 def test_tombstones_are_purged_after_grace(daemons):
-    d = daemons.start(extra_args=["--tombstone-grace", "1"])
+    # "fresh" is an hour ahead: allow that much clock skew.
+    d = daemons.start(extra_args=["--tombstone-grace", "1",
+                                  "--max-clock-skew", "2h"])
     c = Client(d.port)
     old = version(ms=int(time.time() * 1000) - 1577836800000 - 60000)
     c.put("keep", b"v", V1)
@@ -359,3 +361,19 @@ def test_tombstones_are_purged_after_grace(daemons):
     s = c.request("GET", "/v1/stats").json()
     assert s["tombstones_purged"] >= 1 and s["tombstones"] == 1
     assert [k for k, *_ in _listing(c)] == [b"fresh", b"keep"]
+
+
+def test_tombstones_are_kept_by_default(daemons):
+    """Purging is off unless --tombstone-grace is given: purging on age
+    alone resurrects deleted keys on a replica that was down longer than
+    the grace.  (The background sweep used to run every 10 s.)"""
+    d = daemons.start()
+    c = Client(d.port)
+    ancient = version(ms=int(time.time() * 1000) - 1577836800000
+                      - 30 * 86400 * 1000)
+    assert c.delete("old", ancient).status == 204
+    time.sleep(11)
+    r = c.get("old")
+    assert r.status == 404 and r.header("X-Simplekv-Tombstone") == "1"
+    s = c.request("GET", "/v1/stats").json()
+    assert s["tombstones_purged"] == 0 and s["tombstones"] == 1
