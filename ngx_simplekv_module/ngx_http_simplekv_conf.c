@@ -7,9 +7,14 @@
  */
 
 #include "ngx_http_simplekv_module.h"
+#include "skv_token.h"
 
 
 static ngx_int_t ngx_http_simplekv_build_placement(ngx_conf_t *cf,
+    ngx_http_simplekv_main_conf_t *mcf);
+static ngx_int_t ngx_http_simplekv_check_upstreams(ngx_conf_t *cf,
+    ngx_http_simplekv_main_conf_t *mcf);
+static ngx_int_t ngx_http_simplekv_check_sites(ngx_conf_t *cf,
     ngx_http_simplekv_main_conf_t *mcf);
 
 
@@ -33,12 +38,18 @@ ngx_http_simplekv_create_main_conf(ngx_conf_t *cf)
 
     if (ngx_array_init(&mcf->nodes, cf->pool, 4,
                        sizeof(ngx_http_simplekv_node_t))
-        != NGX_OK)
+        != NGX_OK
+        || ngx_array_init(&mcf->locations, cf->pool, 4,
+                          sizeof(ngx_http_simplekv_site_t))
+           != NGX_OK
+        || ngx_array_init(&mcf->replica_locations, cf->pool, 2,
+                          sizeof(ngx_http_simplekv_site_t))
+           != NGX_OK)
     {
         return NULL;
     }
 
-    mcf->used = 0;
+    mcf->max_clock_skew = NGX_CONF_UNSET_MSEC;
 
     return mcf;
 }
@@ -48,6 +59,8 @@ char *
 ngx_http_simplekv_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_simplekv_main_conf_t  *mcf = conf;
+
+    ngx_conf_init_msec_value(mcf->max_clock_skew, 60000);
 
     if (mcf->nodes.nelts == 0) {
         return NGX_CONF_OK;
@@ -114,6 +127,7 @@ ngx_http_simplekv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_simplekv_loc_conf_t *conf = child;
 
     ngx_http_core_loc_conf_t       *clcf;
+    ngx_http_simplekv_site_t       *site;
     ngx_http_simplekv_main_conf_t  *mcf;
 
     /* not inherited: `simplekv` installs a content handler in its own
@@ -148,16 +162,6 @@ ngx_http_simplekv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->client_max_body_size = 0;
 
-    /* replica answers are held in memory, up to the snippet's buffer */
-    if (conf->max_value_size > NGX_HTTP_SIMPLEKV_SNIPPET_BUFFER) {
-        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "simplekv_max_value_size %uz is larger than the "
-                           "16m subrequest_output_buffer_size of "
-                           "conf/simplekv_proxy.conf: raise it there too, "
-                           "or reads of larger values will fail",
-                           conf->max_value_size);
-    }
-
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_simplekv_module);
 
     if (mcf->nodes.nelts == 0) {
@@ -166,6 +170,17 @@ ngx_http_simplekv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            "at the http level");
         return NGX_CONF_ERROR;
     }
+
+    /* checked against its server's replica location at postconfiguration */
+    site = ngx_array_push(&mcf->locations);
+    if (site == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    site->server = ngx_http_conf_get_module_srv_conf(cf,
+                                                     ngx_http_core_module);
+    site->clcf = clcf;
+    site->lcf = conf;
 
     if (conf->replicas > mcf->nodes.nelts) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -295,19 +310,20 @@ ngx_http_simplekv_node(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 /*
  * simplekv_token_file PATH;  The shared secret storaged requires.  Read
- * once at configuration time (a reload re-reads it); surrounding white
- * space is ignored.
+ * once at configuration time (a reload re-reads it) the way storaged reads
+ * its --token-file (core/skv_token.c): the first line, trimmed.
  */
 char *
 ngx_http_simplekv_token_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_simplekv_main_conf_t *mcf = conf;
 
-    u_char           *p, *start, *end;
-    size_t            size;
+    u_char           *buf;
+    size_t            size, start, len;
     ssize_t           n;
     ngx_str_t        *value, path;
     ngx_file_t        file;
+    skv_status_t      st;
     ngx_file_info_t   fi;
 
     if (mcf->authorization.data) {
@@ -332,78 +348,44 @@ ngx_http_simplekv_token_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_fd_info_n " \"%V\" failed", &path);
-        goto failed;
+    n = -1;
+    buf = NULL;
+    size = 0;
+
+    if (ngx_fd_info(file.fd, &fi) != NGX_FILE_ERROR) {
+        size = (size_t) ngx_file_size(&fi);
+        buf = (size > 0 && size <= 4096) ? ngx_pnalloc(cf->pool, size)
+                                         : NULL;
+        n = buf ? ngx_read_file(&file, buf, size, 0) : -1;
     }
-
-    size = (size_t) ngx_file_size(&fi);
-
-    if (size == 0 || size > 4096) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "token file \"%V\" must hold 1..4096 bytes",
-                           &path);
-        goto failed;
-    }
-
-    start = ngx_pnalloc(cf->pool, sizeof("Bearer ") - 1 + size);
-    if (start == NULL) {
-        goto failed;
-    }
-
-    p = ngx_cpymem(start, "Bearer ", sizeof("Bearer ") - 1);
-
-    n = ngx_read_file(&file, p, size, 0);
-    if (n != (ssize_t) size) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "could not read token file \"%V\"", &path);
-        goto failed;
-    }
-
-    end = p + size;
-
-    while (end > p && (end[-1] == '\n' || end[-1] == '\r'
-                       || end[-1] == ' ' || end[-1] == '\t'))
-    {
-        end--;
-    }
-
-    while (p < end && (*p == ' ' || *p == '\t')) {
-        p++;
-    }
-
-    if (p == end) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "token file \"%V\" holds only white space", &path);
-        goto failed;
-    }
-
-    for (n = 0; p + n < end; n++) {
-        if (p[n] < 0x21 || p[n] > 0x7e) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "token file \"%V\" must hold one printable "
-                               "ASCII word", &path);
-            goto failed;
-        }
-    }
-
-    /* the token may have been preceded by blanks: close the gap */
-    n = end - p;
-    ngx_memmove(start + sizeof("Bearer ") - 1, p, (size_t) n);
-
-    mcf->authorization.data = start;
-    mcf->authorization.len = sizeof("Bearer ") - 1 + (size_t) n;
 
     ngx_close_file(file.fd);
+
+    if (n != (ssize_t) size || buf == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "could not read token file \"%V\" (it must hold "
+                           "1..4096 bytes)", &path);
+        return NGX_CONF_ERROR;
+    }
+
+    st = skv_token_parse((const char *) buf, size, &start, &len);
+    if (st != SKV_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "token file \"%V\": %s",
+                           &path, skv_strerror(st));
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->authorization.len = sizeof("Bearer ") - 1 + len;
+    mcf->authorization.data = ngx_pnalloc(cf->pool, mcf->authorization.len);
+    if (mcf->authorization.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(ngx_cpymem(mcf->authorization.data, "Bearer ",
+                          sizeof("Bearer ") - 1),
+               buf + start, len);
 
     return NGX_CONF_OK;
-
-failed:
-
-    ngx_close_file(file.fd);
-
-    return NGX_CONF_ERROR;
 }
 
 
@@ -412,17 +394,13 @@ ngx_http_simplekv(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_simplekv_loc_conf_t *lcf = conf;
 
-    ngx_http_core_loc_conf_t       *clcf;
-    ngx_http_simplekv_main_conf_t  *mcf;
+    ngx_http_core_loc_conf_t  *clcf;
 
     if (lcf->enable != NGX_CONF_UNSET) {
         return "is duplicate";
     }
 
     lcf->enable = 1;
-
-    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_simplekv_module);
-    mcf->used = 1;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_simplekv_handler;
@@ -432,21 +410,132 @@ ngx_http_simplekv(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
+ * simplekv_replica_location;  Marks the internal location replica requests
+ * go through (conf/simplekv_proxy.conf), so that `nginx -t` can check that
+ * every server with a simplekv location has one, with a buffer that holds
+ * the largest value.
+ */
+char *
+ngx_http_simplekv_replica_location(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_simplekv_site_t       *site;
+    ngx_http_simplekv_main_conf_t  *mcf;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_simplekv_module);
+
+    site = ngx_array_push(&mcf->replica_locations);
+    if (site == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    site->server = ngx_http_conf_get_module_srv_conf(cf,
+                                                     ngx_http_core_module);
+    site->clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    site->lcf = conf;
+
+    return NGX_CONF_OK;
+}
+
+
+/* simplekv_error;  The JSON error page for what nginx itself refuses. */
+char *
+ngx_http_simplekv_error_location(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_simplekv_error_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * At postconfiguration, when every location is merged: each simplekv
+ * location's server has the replica location, and its
+ * subrequest_output_buffer_size holds simplekv_max_value_size (a replica's
+ * answer is kept in that buffer).
+ */
+static ngx_int_t
+ngx_http_simplekv_check_sites(ngx_conf_t *cf,
+    ngx_http_simplekv_main_conf_t *mcf)
+{
+    ngx_uint_t                 i, j;
+    ngx_http_simplekv_site_t  *site, *replica, *rsites;
+
+    site = mcf->locations.elts;
+    rsites = mcf->replica_locations.elts;
+
+    for (i = 0; i < mcf->locations.nelts; i++) {
+        replica = NULL;
+
+        for (j = 0; j < mcf->replica_locations.nelts; j++) {
+            if (rsites[j].server == site[i].server) {
+                replica = &rsites[j];
+                break;
+            }
+        }
+
+        if (replica == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "simplekv location \"%V\" is in a server without "
+                          "the replica location: include "
+                          "conf/simplekv_proxy.conf in that server{}",
+                          &site[i].clcf->name);
+            return NGX_ERROR;
+        }
+
+        if (site[i].lcf->max_value_size
+            > replica->clcf->subrequest_output_buffer_size)
+        {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "simplekv_max_value_size %uz of location \"%V\" is "
+                          "larger than the subrequest_output_buffer_size %uz "
+                          "of the replica location: reads of such values "
+                          "would fail; raise it there (conf/"
+                          "simplekv_proxy.conf) or lower the limit",
+                          site[i].lcf->max_value_size, &site[i].clcf->name,
+                          replica->clcf->subrequest_output_buffer_size);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_simplekv_check_conf(ngx_conf_t *cf)
+{
+    ngx_http_simplekv_main_conf_t  *mcf;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_simplekv_module);
+
+    if (ngx_http_simplekv_check_upstreams(cf, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_simplekv_check_sites(cf, mcf);
+}
+
+
+/*
  * Every simplekv_node must name an upstream{} block: implicit upstreams
  * (a bare host name) have no keepalive pool and would hide a typo until
  * the first request.  Runs at postconfiguration, when all upstream blocks
  * are known.
  */
-ngx_int_t
-ngx_http_simplekv_check_upstreams(ngx_conf_t *cf)
+static ngx_int_t
+ngx_http_simplekv_check_upstreams(ngx_conf_t *cf,
+    ngx_http_simplekv_main_conf_t *mcf)
 {
     ngx_uint_t                      i, j, found;
     ngx_http_simplekv_node_t       *nodes;
     ngx_http_upstream_srv_conf_t  **uscfp;
     ngx_http_upstream_main_conf_t  *umcf;
-    ngx_http_simplekv_main_conf_t  *mcf;
 
-    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_simplekv_module);
     umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_upstream_module);
 
     nodes = mcf->nodes.elts;

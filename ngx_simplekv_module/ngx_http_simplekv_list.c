@@ -12,7 +12,7 @@
  * node that returned a full page - past it such a node may hold keys not
  * fetched yet.  Memory is bounded by nodes x page size, never by the
  * number of keys.  The listing fails (503) when W or more nodes do not
- * answer, since it could then miss acknowledged writes.
+ * answer, since it could then miss acknowledged writes (decide.c).
  */
 
 #include "ngx_http_simplekv_module.h"
@@ -40,70 +40,17 @@ static int ngx_libc_cdecl ngx_http_simplekv_entry_cmp(const void *one,
     const void *two);
 static int ngx_http_simplekv_key_cmp(const u_char *a, size_t alen,
     const u_char *b, size_t blen);
+static ngx_int_t ngx_http_simplekv_list_arg(ngx_http_request_t *r,
+    const char *name, ngx_str_t *value, ngx_uint_t *present,
+    ngx_str_t *detail);
+static ngx_int_t ngx_http_simplekv_list_uri(ngx_http_simplekv_ctx_t *ctx,
+    u_char *prefix, size_t prefix_len, u_char *after, size_t after_len);
+static ngx_int_t ngx_http_simplekv_list_collect(ngx_http_simplekv_ctx_t *ctx,
+    ngx_http_simplekv_replica_t *rep, ngx_array_t *entries,
+    ngx_http_simplekv_entry_t **full);
 static ngx_int_t ngx_http_simplekv_list_reply(ngx_http_simplekv_ctx_t *ctx,
     ngx_array_t *entries, u_char *bound, size_t bound_len,
     ngx_uint_t bounded);
-
-
-/* Is this a listing: does the query string have a `list` argument? */
-ngx_int_t
-ngx_http_simplekv_is_list(ngx_http_request_t *r)
-{
-    ngx_str_t   value;
-    ngx_uint_t  present;
-
-    if (r->args.len == 0) {
-        return 0;
-    }
-
-    (void) ngx_http_simplekv_list_arg(&r->args, "list", &value, &present);
-
-    return present;
-}
-
-
-/* Find name or name=value among &-separated arguments. */
-ngx_int_t
-ngx_http_simplekv_list_arg(ngx_str_t *args, const char *name,
-    ngx_str_t *value, ngx_uint_t *present)
-{
-    u_char  *p, *last, *end, *eq;
-    size_t   len;
-
-    *present = 0;
-    value->len = 0;
-    value->data = NULL;
-
-    len = ngx_strlen(name);
-    p = args->data;
-    last = p + args->len;
-
-    while (p < last) {
-        end = ngx_strlchr(p, last, '&');
-        if (end == NULL) {
-            end = last;
-        }
-
-        eq = ngx_strlchr(p, end, '=');
-
-        if ((size_t) ((eq ? eq : end) - p) == len
-            && ngx_strncmp(p, name, len) == 0)
-        {
-            *present = 1;
-
-            if (eq) {
-                value->data = eq + 1;
-                value->len = end - (eq + 1);
-            }
-
-            return NGX_OK;
-        }
-
-        p = end + 1;
-    }
-
-    return NGX_DECLINED;
-}
 
 
 static ngx_int_t
@@ -124,34 +71,70 @@ ngx_http_simplekv_decode_arg(ngx_http_request_t *r, ngx_str_t *enc,
 }
 
 
+/* The value of a listing argument given at most once. */
+static ngx_int_t
+ngx_http_simplekv_list_arg(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value, ngx_uint_t *present, ngx_str_t *detail)
+{
+    ngx_uint_t  count;
+
+    (void) ngx_http_simplekv_arg(&r->args, name, value, &count);
+
+    *present = (count > 0);
+
+    if (count > 1) {
+        detail->data = ngx_pnalloc(r->pool, 64);
+        if (detail->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        detail->len = ngx_sprintf(detail->data, "%s= is given more than "
+                                  "once", name) - detail->data;
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
 /*
- * Parse the prefix, limit and cursor and ask every node.  Returns NGX_DONE
- * when the subrequests are on their way; anything else is what the content
- * handler returns (an error answer was sent).
+ * Parse the prefix, limit and cursor, and aim the listing at every node.
+ * NGX_DECLINED: bad arguments, with the client's status, error and detail
+ * set; NGX_ERROR: no memory.
  */
 ngx_int_t
-ngx_http_simplekv_start_list(ngx_http_simplekv_ctx_t *ctx)
+ngx_http_simplekv_list_parse(ngx_http_simplekv_ctx_t *ctx,
+    ngx_uint_t *status, const char **error, ngx_str_t *detail)
 {
-    u_char               *p, *prefix, *after;
-    size_t                prefix_len, after_len, len;
-    ngx_int_t             n;
-    ngx_str_t             raw, value, detail;
-    ngx_uint_t            i, present;
-    ngx_http_request_t   *r;
+    u_char              *prefix, *after;
+    size_t               prefix_len, after_len;
+    ngx_int_t            n, rc;
+    ngx_str_t            raw, value;
+    ngx_uint_t           i, present;
+    ngx_http_request_t  *r;
 
     r = ctx->request;
+    *status = NGX_HTTP_BAD_REQUEST;
+    *error = "bad key";
 
     prefix = ngx_pnalloc(r->pool, 2 * SKV_KEY_MAX);
     if (prefix == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     after = prefix + SKV_KEY_MAX;
 
-    (void) ngx_http_simplekv_raw_key(r, &raw);
+    if (ngx_http_simplekv_path_key(r, &raw) != NGX_OK) {
+        ngx_str_set(detail, "the request path does not begin with this "
+                            "location's prefix as written; use ?prefix=");
+        return NGX_DECLINED;
+    }
 
     /* prefix= may carry bytes nginx refuses in a path (%00) */
-    (void) ngx_http_simplekv_list_arg(&r->args, "prefix", &value, &present);
+    rc = ngx_http_simplekv_list_arg(r, "prefix", &value, &present, detail);
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
     if (present) {
         raw = value;
@@ -160,23 +143,25 @@ ngx_http_simplekv_start_list(ngx_http_simplekv_ctx_t *ctx)
     if (ngx_http_simplekv_decode_arg(r, &raw, prefix, &prefix_len, 1)
         != NGX_OK)
     {
-        ngx_str_set(&detail, "the prefix is not a valid percent-encoded key "
-                             "prefix of at most 1024 bytes");
-        return ngx_http_simplekv_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                            "bad key", &detail);
+        ngx_str_set(detail, "the prefix is not a valid percent-encoded key "
+                            "prefix of at most 1024 bytes");
+        return NGX_DECLINED;
     }
 
+    *error = "bad limit";
     ctx->list_limit = NGX_HTTP_SIMPLEKV_LIST_DEFAULT;
 
-    (void) ngx_http_simplekv_list_arg(&r->args, "limit", &value, &present);
+    rc = ngx_http_simplekv_list_arg(r, "limit", &value, &present, detail);
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
     if (present) {
         n = ngx_atoi(value.data, value.len);
 
         if (n < 1 || n > NGX_HTTP_SIMPLEKV_LIST_MAX) {
-            ngx_str_set(&detail, "limit must be 1..10000");
-            return ngx_http_simplekv_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                                "bad limit", &detail);
+            ngx_str_set(detail, "limit must be 1..10000");
+            return NGX_DECLINED;
         }
 
         ctx->list_limit = (ngx_uint_t) n;
@@ -185,27 +170,55 @@ ngx_http_simplekv_start_list(ngx_http_simplekv_ctx_t *ctx)
     ctx->list_node_limit = ngx_min(ctx->list_limit,
                                    NGX_HTTP_SIMPLEKV_NODE_LINES);
 
+    *error = "bad cursor";
     after_len = 0;
 
-    (void) ngx_http_simplekv_list_arg(&r->args, "after", &value, &present);
+    rc = ngx_http_simplekv_list_arg(r, "after", &value, &present, detail);
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
     if (present
         && ngx_http_simplekv_decode_arg(r, &value, after, &after_len, 1)
            != NGX_OK)
     {
-        ngx_str_set(&detail, "after must be a cursor from a previous page");
-        return ngx_http_simplekv_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                            "bad cursor", &detail);
+        ngx_str_set(detail, "after must be a cursor from a previous page");
+        return NGX_DECLINED;
     }
 
-    /* /v1/keys?prefix=<enc>&after=<enc>&limit=<n>, in canonical encoding */
+    if (ngx_http_simplekv_list_uri(ctx, prefix, prefix_len, after,
+                                   after_len)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* every node holds part of the key space */
+    ctx->nreplicas = ctx->mcf->nodes.nelts;
+
+    for (i = 0; i < ctx->nreplicas; i++) {
+        ctx->order[i] = i;
+    }
+
+    return NGX_OK;
+}
+
+
+/* /v1/keys?prefix=<enc>&after=<enc>&limit=<n>, in canonical encoding */
+static ngx_int_t
+ngx_http_simplekv_list_uri(ngx_http_simplekv_ctx_t *ctx, u_char *prefix,
+    size_t prefix_len, u_char *after, size_t after_len)
+{
+    u_char  *p;
+    size_t   len;
+
     len = sizeof("/v1/keys?prefix=&after=&limit=") - 1 + NGX_INT_T_LEN
           + skv_key_encode(prefix, prefix_len, NULL, 0)
           + skv_key_encode(after, after_len, NULL, 0);
 
-    p = ngx_pnalloc(r->pool, len);
+    p = ngx_pnalloc(ctx->request->pool, len);
     if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     ctx->storage_uri.data = p;
@@ -218,78 +231,27 @@ ngx_http_simplekv_start_list(ngx_http_simplekv_ctx_t *ctx)
 
     ctx->storage_uri.len = p - ctx->storage_uri.data;
 
-    /* every node holds part of the key space */
-    ctx->nreplicas = ctx->mcf->nodes.nelts;
-
-    for (i = 0; i < ctx->nreplicas; i++) {
-        ctx->order[i] = i;
-    }
-
-    if (ngx_http_simplekv_start_round(ctx, NGX_HTTP_SIMPLEKV_PHASE_LIST)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return NGX_DONE;
+    return NGX_OK;
 }
 
 
-/* Wait for every node (or the deadline), then merge. */
-void
-ngx_http_simplekv_decide_list(ngx_http_simplekv_ctx_t *ctx)
+/* Merge the nodes' listings into the page and send it (decide.c calls
+ * this once enough nodes answered); returns what to finalize with. */
+ngx_int_t
+ngx_http_simplekv_list_answer(ngx_http_simplekv_ctx_t *ctx)
 {
-    u_char                       *p, *last, *eol, *bound;
+    u_char                       *bound;
     size_t                        bound_len;
-    ngx_uint_t                    i, lines, answered, timedout, bounded;
+    ngx_uint_t                    i, bounded;
     ngx_array_t                   entries;
-    skv_keyline_t                *kl;
-    ngx_http_request_t           *r;
-    ngx_http_simplekv_entry_t    *e;
+    ngx_http_simplekv_entry_t    *last;
     ngx_http_simplekv_replica_t  *rep;
 
-    if (ctx->pending && !ctx->expired) {
-        return;
-    }
-
-    r = ctx->request;
-    answered = 0;
-    timedout = 0;
-
-    for (i = 0; i < ctx->nreplicas; i++) {
-        rep = ctx->slot[i];
-
-        if (rep == NULL) {
-            continue;
-        }
-
-        if (rep->done && rep->outcome == NGX_HTTP_SIMPLEKV_LISTED) {
-            answered++;
-
-        } else if (!rep->done
-                   || rep->outcome == NGX_HTTP_SIMPLEKV_TIMEDOUT)
-        {
-            timedout++;
-        }
-    }
-
-    if (ctx->nreplicas - answered >= ctx->lcf->write_quorum) {
-        ngx_http_simplekv_fail(ctx, answered,
-                               ctx->nreplicas - ctx->lcf->write_quorum + 1,
-                               timedout, "listing");
-        return;
-    }
-
-    if (ngx_array_init(&entries, r->pool, 64,
+    if (ngx_array_init(&entries, ctx->request->pool, 64,
                        sizeof(ngx_http_simplekv_entry_t))
         != NGX_OK)
     {
-        goto failed;
-    }
-
-    kl = ngx_palloc(r->pool, sizeof(skv_keyline_t));
-    if (kl == NULL) {
-        goto failed;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     bound = NULL;
@@ -300,75 +262,96 @@ ngx_http_simplekv_decide_list(ngx_http_simplekv_ctx_t *ctx)
         rep = ctx->slot[i];
 
         if (rep == NULL || !rep->done
-            || rep->outcome != NGX_HTTP_SIMPLEKV_LISTED)
+            || rep->reply.kind != SKV_REPLY_LISTED)
         {
             continue;
         }
 
-        p = rep->body.data;
-        last = p + rep->body.len;
-        lines = 0;
-        e = NULL;
-
-        while (p < last) {
-            eol = ngx_strlchr(p, last, '\n');
-            if (eol == NULL) {
-                eol = last;
-            }
-
-            if (skv_keyline_parse((const char *) p, eol - p, kl) != SKV_OK) {
-                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                              "simplekv: a malformed key listing line from "
-                              "a node");
-                goto failed;
-            }
-
-            e = ngx_array_push(&entries);
-            if (e == NULL) {
-                goto failed;
-            }
-
-            e->key = ngx_pnalloc(r->pool, kl->key_len + 1);
-            if (e->key == NULL) {
-                goto failed;
-            }
-
-            ngx_memcpy(e->key, kl->key, kl->key_len);
-            e->key_len = kl->key_len;
-            e->version = kl->version;
-            e->tombstone = kl->tombstone;
-
-            lines++;
-            p = eol + 1;
+        if (ngx_http_simplekv_list_collect(ctx, rep, &entries, &last)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         /* a full page: this node may have more keys after its last one */
-        if (lines >= ctx->list_node_limit && e) {
-            if (!bounded
-                || ngx_http_simplekv_key_cmp(e->key, e->key_len, bound,
-                                             bound_len) < 0)
-            {
-                bound = e->key;
-                bound_len = e->key_len;
-            }
-
-            bounded = 1;
+        if (last == NULL) {
+            continue;
         }
+
+        if (!bounded
+            || ngx_http_simplekv_key_cmp(last->key, last->key_len, bound,
+                                         bound_len) < 0)
+        {
+            bound = last->key;
+            bound_len = last->key_len;
+        }
+
+        bounded = 1;
     }
 
-    if (ngx_http_simplekv_list_reply(ctx, &entries, bound, bound_len,
-                                     bounded)
-        != NGX_OK)
-    {
-        goto failed;
+    return ngx_http_simplekv_list_reply(ctx, &entries, bound, bound_len,
+                                        bounded);
+}
+
+
+/*
+ * Add one node's key lines to the entries.  *full is its last entry when
+ * the node returned a full page (it may hold more keys past it), else
+ * NULL.
+ */
+static ngx_int_t
+ngx_http_simplekv_list_collect(ngx_http_simplekv_ctx_t *ctx,
+    ngx_http_simplekv_replica_t *rep, ngx_array_t *entries,
+    ngx_http_simplekv_entry_t **full)
+{
+    u_char                     *p, *last, *eol;
+    ngx_uint_t                  lines;
+    skv_keyline_t               kl;
+    ngx_http_simplekv_entry_t  *e;
+
+    p = rep->body.data;
+    last = p + rep->body.len;
+    lines = 0;
+    e = NULL;
+    *full = NULL;
+
+    while (p < last) {
+        eol = ngx_strlchr(p, last, '\n');
+        if (eol == NULL) {
+            eol = last;
+        }
+
+        if (skv_keyline_parse((const char *) p, eol - p, &kl) != SKV_OK) {
+            ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
+                          "simplekv: a malformed key listing line from "
+                          "a node");
+            return NGX_ERROR;
+        }
+
+        e = ngx_array_push(entries);
+        if (e == NULL) {
+            return NGX_ERROR;
+        }
+
+        e->key = ngx_pnalloc(ctx->request->pool, kl.key_len + 1);
+        if (e->key == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(e->key, kl.key, kl.key_len);
+        e->key_len = kl.key_len;
+        e->version = kl.version;
+        e->tombstone = kl.tombstone;
+
+        lines++;
+        p = eol + 1;
     }
 
-    return;
+    if (lines >= ctx->list_node_limit) {
+        *full = e;
+    }
 
-failed:
-
-    ngx_http_simplekv_answering(ctx);
-    ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    return NGX_OK;
 }
 
 
@@ -411,7 +394,6 @@ ngx_http_simplekv_list_reply(ngx_http_simplekv_ctx_t *ctx,
 {
     u_char                     *p, *cursor;
     size_t                      size, cursor_len;
-    ngx_int_t                   rc;
     ngx_buf_t                  *b;
     ngx_uint_t                  i, count, more;
     ngx_http_request_t         *r;
@@ -430,7 +412,7 @@ ngx_http_simplekv_list_reply(ngx_http_simplekv_ctx_t *ctx,
 
     b = ngx_create_temp_buf(r->pool, size);
     if (b == NULL) {
-        return NGX_ERROR;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     p = ngx_cpymem(b->last, "{\"keys\": [", sizeof("{\"keys\": [") - 1);
@@ -504,11 +486,5 @@ ngx_http_simplekv_list_reply(ngx_http_simplekv_ctx_t *ctx,
     b->last_buf = 1;
     b->last_in_chain = 1;
 
-    ngx_http_simplekv_answering(ctx);
-
-    rc = ngx_http_simplekv_send_body(r, b, NGX_HTTP_OK, "application/json");
-
-    ngx_http_finalize_request(r, rc);
-
-    return NGX_OK;
+    return ngx_http_simplekv_send_body(r, b, NGX_HTTP_OK, "application/json");
 }

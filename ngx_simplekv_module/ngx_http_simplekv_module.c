@@ -1,8 +1,8 @@
 /*
  * ngx_http_simplekv_module.c - the simplekv router's module definition:
  * its directives, the $simplekv_* variables that the internal proxy
- * location (conf/simplekv_proxy.conf) uses, and the per-worker clock that
- * issues write versions.
+ * location (conf/simplekv_proxy.conf) uses, and what runs at
+ * postconfiguration and worker start.
  *
  * The variables are NOCACHEABLE and read the subrequest's own ctx: nginx
  * subrequests share their parent's variable cache, so a cached variable
@@ -47,6 +47,27 @@ static ngx_command_t  ngx_http_simplekv_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_simplekv_token_file,
       NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("simplekv_max_clock_skew"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_simplekv_main_conf_t, max_clock_skew),
+      NULL },
+
+    { ngx_string("simplekv_replica_location"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_simplekv_replica_location,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("simplekv_error"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_simplekv_error_location,
+      NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
@@ -178,71 +199,6 @@ static ngx_http_variable_t  ngx_http_simplekv_vars[] = {
 };
 
 
-/*
- * The version clock.  All workers of one nginx share a single hybrid
- * logical clock in the shared memory zone, under one origin id: versions
- * from one router then follow the order in which its workers issued them,
- * which lets a write that a newer write from the same router overtook on a
- * replica (409 with the same origin) count that replica as holding it
- * (ngx_http_simplekv_decide_write).  Where 64-bit atomics are missing, each
- * worker keeps its own clock and origin.
- */
-static skv_clock_t    ngx_http_simplekv_clock;
-static ngx_atomic_t  *ngx_http_simplekv_shared_hlc;
-
-
-skv_version_t
-ngx_http_simplekv_next_version(void)
-{
-    uint64_t        now;
-    skv_version_t   v;
-    ngx_atomic_t   *hlc, last;
-
-    now = skv_clock_now_ms();
-    hlc = ngx_http_simplekv_shared_hlc;
-
-    if (hlc == NULL) {
-        return skv_clock_next(&ngx_http_simplekv_clock, now);
-    }
-
-    do {
-        last = *hlc;
-        v.hlc = skv_hlc_next(last, now);
-    } while (!ngx_atomic_cmp_set(hlc, last, v.hlc));
-
-    v.origin = ngx_http_simplekv_clock.origin;
-
-    return v;
-}
-
-
-void
-ngx_http_simplekv_observe_version(const skv_version_t *v)
-{
-    ngx_atomic_t  *hlc, last;
-
-    if (skv_version_is_zero(v)) {
-        return;
-    }
-
-    hlc = ngx_http_simplekv_shared_hlc;
-
-    if (hlc == NULL) {
-        skv_clock_observe(&ngx_http_simplekv_clock, v);
-        return;
-    }
-
-    do {
-        last = *hlc;
-
-        if (v->hlc <= last) {
-            return;
-        }
-
-    } while (!ngx_atomic_cmp_set(hlc, last, v->hlc));
-}
-
-
 static ngx_int_t
 ngx_http_simplekv_add_variables(ngx_conf_t *cf)
 {
@@ -283,12 +239,13 @@ ngx_http_simplekv_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    /* upstream blocks may follow simplekv_node: check them only now */
-    if (ngx_http_simplekv_check_upstreams(cf) != NGX_OK) {
+    /* upstream blocks may follow simplekv_node, and locations are merged
+     * only now */
+    if (ngx_http_simplekv_check_conf(cf) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    if (ngx_http_simplekv_stats_init_zone(cf, mcf) != NGX_OK) {
+    if (ngx_http_simplekv_shm_add(cf, mcf) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -327,25 +284,11 @@ ngx_http_simplekv_check_count(ngx_conf_t *cf, void *post, void *data)
 static ngx_int_t
 ngx_http_simplekv_init_process(ngx_cycle_t *cycle)
 {
-    uint64_t                        origin;
     ngx_http_simplekv_main_conf_t  *mcf;
 
-    skv_clock_init(&ngx_http_simplekv_clock, skv_origin_random());
-
-#if (NGX_PTR_SIZE == 8)
     mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_simplekv_module);
 
-    if (mcf != NULL) {
-        ngx_http_simplekv_shared_hlc = ngx_http_simplekv_stats_clock(mcf,
-                                                                  &origin);
-        if (ngx_http_simplekv_shared_hlc != NULL) {
-            ngx_http_simplekv_clock.origin = origin;
-        }
-    }
-#else
-    (void) origin;
-    (void) mcf;
-#endif
+    ngx_http_simplekv_clock_init(cycle, mcf);
 
     return NGX_OK;
 }

@@ -2,20 +2,29 @@
  * ngx_http_simplekv_module.h - types shared by the files of the simplekv
  * router module.
  *
- * The module is split by concern:
- *   ngx_http_simplekv_module.c   module definition, directives, variables,
- *                                per-worker clock
- *   ngx_http_simplekv_conf.c     configuration: create/merge, directive
- *                                parsers, validation at `nginx -t`
- *   ngx_http_simplekv_handler.c  client request lifecycle: key, method,
- *                                body, the answer and JSON errors
- *   ngx_http_simplekv_replica.c  fan-out to replicas as subrequests,
- *                                quorum bookkeeping, 409 retry, read repair,
- *                                per-replica deadline
- *   ngx_http_simplekv_list.c     GET /<prefix>?list: merging the nodes'
- *                                sorted key listings into pages
- *   ngx_http_simplekv_stats.c    shared-memory counters, status (JSON) and
- *                                metrics (Prometheus) locations
+ * One concern per file; calls go one way (docs/router.md has the diagram):
+ *
+ *   module.c    module definition: directives, variables, init
+ *   conf.c      configuration: create/merge, directive parsers, checks at
+ *               `nginx -t`
+ *   handler.c   a client request: method, key, body, the first round
+ *   decide.c    on every wake-up: asks the quorum decisions
+ *               (core/skv_quorum.c) what to do and does it: answer, retry,
+ *               repair, read again, fail
+ *   key.c       the key (or listing prefix) and query arguments of a request
+ *   body.c      the request body filter: the hard cap on a PUT's value
+ *   list.c      GET /<prefix>?list: merging the nodes' listings into a page
+ *   reply.c     what the client receives: values, ETags, JSON errors, the
+ *               error pages for requests nginx itself refused
+ *   fanout.c    rounds of replica requests: whom to ask, recording their
+ *               outcomes, waking the parent, the round's deadline
+ *   replica.c   one replica request (a subrequest) and its header filter
+ *   outcome.c   what one replica's answer means (a skv_reply_t)
+ *   breaker.c   the circuit breaker for slow or frozen nodes
+ *   clock.c     the version clock shared by all workers
+ *   shm.c       the shared memory zone: fixed layout, valid across reloads
+ *   stats.c     counters
+ *   status.c    the status (JSON) and metrics (Prometheus) locations
  */
 
 #ifndef _NGX_HTTP_SIMPLEKV_MODULE_H_INCLUDED_
@@ -28,6 +37,7 @@
 
 #include "skv_key.h"
 #include "skv_placement.h"
+#include "skv_quorum.h"
 #include "skv_record.h"
 #include "skv_version.h"
 
@@ -35,11 +45,9 @@
 /* The internal location of conf/simplekv_proxy.conf; every replica
  * subrequest goes there. */
 #define NGX_HTTP_SIMPLEKV_PROXY_URI      "/_simplekv/replica"
+#define NGX_HTTP_SIMPLEKV_RESERVED       "/_simplekv/"
 
 #define NGX_HTTP_SIMPLEKV_STORAGE_PREFIX "/v1/kv/"
-
-/* subrequest_output_buffer_size in conf/simplekv_proxy.conf */
-#define NGX_HTTP_SIMPLEKV_SNIPPET_BUFFER (16 * 1024 * 1024)
 
 /* 409 retries of one client write; each retry uses a newer version. */
 #define NGX_HTTP_SIMPLEKV_WRITE_TRIES    3
@@ -57,9 +65,14 @@
  * connection this long at most. */
 #define NGX_HTTP_SIMPLEKV_PROBE_GRACE_MS 10
 
-/* ngx_http_simplekv_node_suspect() */
+/* ngx_http_simplekv_breaker_check() */
+#define NGX_HTTP_SIMPLEKV_ASK            0
 #define NGX_HTTP_SIMPLEKV_SKIP           1
 #define NGX_HTTP_SIMPLEKV_PROBE          2
+
+/* simplekv_read_fanout: whom a read asks first */
+#define NGX_HTTP_SIMPLEKV_FANOUT_ALL     1  /* every replica */
+#define NGX_HTTP_SIMPLEKV_FANOUT_QUORUM  2  /* max(R, W) of them, then all */
 
 
 typedef enum {
@@ -70,24 +83,24 @@ typedef enum {
 } ngx_http_simplekv_op_e;
 
 
-/* What became of one replica subrequest. */
 typedef enum {
-    NGX_HTTP_SIMPLEKV_PENDING = 0,
-    NGX_HTTP_SIMPLEKV_ACK,          /* write applied or already there */
-    NGX_HTTP_SIMPLEKV_CONFLICT,     /* 409: the replica holds newer */
-    NGX_HTTP_SIMPLEKV_FOUND,        /* read: value */
-    NGX_HTTP_SIMPLEKV_TOMBSTONE,    /* read: 404 with version */
-    NGX_HTTP_SIMPLEKV_MISSING,      /* read: 404, never seen */
-    NGX_HTTP_SIMPLEKV_LISTED,       /* list: a page of key lines */
-    NGX_HTTP_SIMPLEKV_FAILED,       /* error, refused, bad answer */
-    NGX_HTTP_SIMPLEKV_TIMEDOUT
-} ngx_http_simplekv_outcome_e;
+    NGX_HTTP_SIMPLEKV_PHASE_WRITE = 0,
+    NGX_HTTP_SIMPLEKV_PHASE_READ,
+    NGX_HTTP_SIMPLEKV_PHASE_REPAIR,
+    NGX_HTTP_SIMPLEKV_PHASE_LIST
+} ngx_http_simplekv_phase_e;
+
+
+/* A node's counters and circuit breaker in the shared zone (shm.c). */
+typedef struct ngx_http_simplekv_shm_node_s  ngx_http_simplekv_shm_node_t;
 
 
 typedef struct {
     ngx_str_t                       name;
     ngx_str_t                       upstream;
     ngx_uint_t                      weight;
+    /* this configuration's slot in the shared zone, NULL without one */
+    ngx_http_simplekv_shm_node_t   *shm;
 } ngx_http_simplekv_node_t;
 
 
@@ -95,8 +108,10 @@ typedef struct {
     ngx_array_t                     nodes;      /* ngx_http_simplekv_node_t */
     skv_node_t                     *placement;  /* same order as nodes */
     ngx_str_t                       authorization; /* "Bearer <token>" */
+    ngx_msec_t                      max_clock_skew;
     ngx_shm_zone_t                 *shm_zone;
-    ngx_flag_t                      used;       /* a location says simplekv */
+    ngx_array_t                     locations;  /* ngx_http_simplekv_site_t */
+    ngx_array_t                     replica_locations; /* same type */
 } ngx_http_simplekv_main_conf_t;
 
 
@@ -111,9 +126,12 @@ typedef struct {
 } ngx_http_simplekv_loc_conf_t;
 
 
-/* simplekv_read_fanout: whom a read asks first */
-#define NGX_HTTP_SIMPLEKV_FANOUT_ALL     1  /* every replica */
-#define NGX_HTTP_SIMPLEKV_FANOUT_QUORUM  2  /* max(R, W) of them, then all */
+/* A simplekv or replica location, for the checks at postconfiguration. */
+typedef struct {
+    ngx_http_core_srv_conf_t       *server;
+    ngx_http_core_loc_conf_t       *clcf;
+    ngx_http_simplekv_loc_conf_t   *lcf;
+} ngx_http_simplekv_site_t;
 
 
 typedef struct ngx_http_simplekv_ctx_s  ngx_http_simplekv_ctx_t;
@@ -124,33 +142,27 @@ typedef struct ngx_http_simplekv_ctx_s  ngx_http_simplekv_ctx_t;
 typedef struct {
     ngx_http_simplekv_ctx_t        *ctx;
     ngx_http_request_t             *request;
+    ngx_uint_t                      slot;       /* index into ctx->order */
     ngx_uint_t                      node;       /* index into mcf->nodes */
-    ngx_uint_t                      round;
+    ngx_uint_t                      round;      /* 0: after the answer */
     ngx_uint_t                      op;
     ngx_str_t                       version_text;
     ngx_str_t                       content_type;
     ngx_msec_t                      start;
 
-    ngx_http_simplekv_outcome_e     outcome;
-    ngx_uint_t                      status;
-    skv_version_t                   version;    /* zero when none */
+    skv_reply_t                     reply;
     ngx_str_t                       body;
     ngx_str_t                       body_type;
 
     unsigned                        done:1;
     unsigned                        aborted:1;
-    unsigned                        unsent:1;   /* failed before the request
-                                                   reached the node */
     unsigned                        probe:1;    /* to a suspect node */
+    unsigned                        too_large:1; /* answer over the buffer */
+    unsigned                        late_seen:1; /* late repair considered */
 } ngx_http_simplekv_replica_t;
 
 
-typedef enum {
-    NGX_HTTP_SIMPLEKV_PHASE_WRITE = 0,
-    NGX_HTTP_SIMPLEKV_PHASE_READ,
-    NGX_HTTP_SIMPLEKV_PHASE_REPAIR,
-    NGX_HTTP_SIMPLEKV_PHASE_LIST
-} ngx_http_simplekv_phase_e;
+typedef void (*ngx_http_simplekv_wake_pt)(ngx_http_simplekv_ctx_t *ctx);
 
 
 struct ngx_http_simplekv_ctx_s {
@@ -181,8 +193,6 @@ struct ngx_http_simplekv_ctx_s {
 
     /* the current round: one slot per placed replica, NULL if not asked */
     ngx_http_simplekv_replica_t    *slot[SKV_PLACE_MAX];
-    ngx_uint_t                      asked;
-    ngx_uint_t                      pending;
 
     /* every subrequest ever started, to bound stragglers */
     ngx_array_t                     all;
@@ -193,30 +203,33 @@ struct ngx_http_simplekv_ctx_s {
     ngx_uint_t                      holders;
     unsigned                        holds[SKV_PLACE_MAX];
 
-    ngx_event_t                     deadline;
+    /* handler.c's decisions: the parent's wake-up (a posted request)
+     * before the answer, and a posted event after it (late repair) */
+    ngx_http_simplekv_wake_pt       decide;
+    ngx_http_simplekv_wake_pt       late;
+    ngx_event_t                     late_event;
 
-    unsigned                        answered:1;
-    unsigned                        posted:1;
-    unsigned                        expired:1;
-    unsigned                        too_large:1;
-    unsigned                        skipped:1;
-    unsigned                        held_back:1; /* the read fan-out left
-                                                    healthy replicas out */   /* this round left out a
-                                                    suspect node */
-    unsigned                        no_skip:1;   /* ask every node */
+    ngx_event_t                     deadline;
 
     /* listing: a page of at most list_limit live keys after list_after */
     ngx_uint_t                      list_limit;
     ngx_uint_t                      list_node_limit;
+
+    unsigned                        answered:1;
+    unsigned                        posted:1;
+    unsigned                        late_posted:1;
+    unsigned                        expired:1;
+    unsigned                        too_large:1;
+    unsigned                        skipped:1;   /* this round left out a
+                                                    suspect node */
+    unsigned                        held_back:1; /* the read fan-out left
+                                                    healthy replicas out */
+    unsigned                        no_skip:1;   /* ask every node */
 };
 
 
 extern ngx_module_t  ngx_http_simplekv_module;
 
-
-/* ngx_http_simplekv_module.c */
-skv_version_t ngx_http_simplekv_next_version(void);
-void ngx_http_simplekv_observe_version(const skv_version_t *v);
 
 /* ngx_http_simplekv_conf.c */
 void *ngx_http_simplekv_create_main_conf(ngx_conf_t *cf);
@@ -228,56 +241,102 @@ char *ngx_http_simplekv_node(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_simplekv_token_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_simplekv(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-ngx_int_t ngx_http_simplekv_check_upstreams(ngx_conf_t *cf);
+char *ngx_http_simplekv_replica_location(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_simplekv_error_location(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_simplekv_check_conf(ngx_conf_t *cf);
 
 /* ngx_http_simplekv_handler.c */
 ngx_int_t ngx_http_simplekv_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_simplekv_init_body_filter(void);
-void ngx_http_simplekv_answer(ngx_http_simplekv_ctx_t *ctx);
-void ngx_http_simplekv_answer_error(ngx_http_simplekv_ctx_t *ctx,
-    ngx_uint_t status, const char *error, ngx_str_t *detail);
-ngx_int_t ngx_http_simplekv_send_error(ngx_http_request_t *r,
-    ngx_uint_t status, const char *error, ngx_str_t *detail);
-ngx_int_t ngx_http_simplekv_raw_key(ngx_http_request_t *r, ngx_str_t *raw);
-ngx_int_t ngx_http_simplekv_send_body(ngx_http_request_t *r,
-    ngx_buf_t *b, ngx_uint_t status, const char *type);
 
-/* ngx_http_simplekv_replica.c */
-void ngx_http_simplekv_answering(ngx_http_simplekv_ctx_t *ctx);
+/* ngx_http_simplekv_decide.c */
 ngx_int_t ngx_http_simplekv_start_write(ngx_http_simplekv_ctx_t *ctx);
 ngx_int_t ngx_http_simplekv_start_read(ngx_http_simplekv_ctx_t *ctx);
-ngx_int_t ngx_http_simplekv_start_round(ngx_http_simplekv_ctx_t *ctx,
-    ngx_http_simplekv_phase_e phase);
+void ngx_http_simplekv_decide(ngx_http_simplekv_ctx_t *ctx);
+void ngx_http_simplekv_decide_late(ngx_http_simplekv_ctx_t *ctx);
+void ngx_http_simplekv_finish(ngx_http_simplekv_ctx_t *ctx,
+    ngx_uint_t status, const char *error, ngx_str_t *detail);
+
+/* ngx_http_simplekv_key.c */
+ngx_int_t ngx_http_simplekv_arg(ngx_str_t *args, const char *name,
+    ngx_str_t *value, ngx_uint_t *count);
+ngx_int_t ngx_http_simplekv_is_list(ngx_http_request_t *r);
+ngx_int_t ngx_http_simplekv_path_key(ngx_http_request_t *r, ngx_str_t *raw);
+ngx_int_t ngx_http_simplekv_parse_key(ngx_http_simplekv_ctx_t *ctx,
+    ngx_uint_t *status, const char **error, ngx_str_t *detail);
+
+/* ngx_http_simplekv_body.c */
+ngx_int_t ngx_http_simplekv_init_body_filter(void);
+
+/* ngx_http_simplekv_list.c */
+ngx_int_t ngx_http_simplekv_list_parse(ngx_http_simplekv_ctx_t *ctx,
+    ngx_uint_t *status, const char **error, ngx_str_t *detail);
+ngx_int_t ngx_http_simplekv_list_answer(ngx_http_simplekv_ctx_t *ctx);
+
+/* ngx_http_simplekv_reply.c */
+ngx_int_t ngx_http_simplekv_send_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *error, ngx_str_t *detail);
+ngx_int_t ngx_http_simplekv_send_body(ngx_http_request_t *r,
+    ngx_buf_t *b, ngx_uint_t status, const char *type);
+ngx_int_t ngx_http_simplekv_send_written(ngx_http_request_t *r,
+    ngx_uint_t op, const skv_version_t *version);
+ngx_int_t ngx_http_simplekv_send_value(ngx_http_request_t *r,
+    ngx_http_simplekv_replica_t *rep);
+ngx_int_t ngx_http_simplekv_error_handler(ngx_http_request_t *r);
+
+/* ngx_http_simplekv_replica.c */
 ngx_int_t ngx_http_simplekv_init_replica_filter(void);
 ngx_http_simplekv_replica_t *ngx_http_simplekv_replica_ctx(
     ngx_http_request_t *r);
-void ngx_http_simplekv_fail(ngx_http_simplekv_ctx_t *ctx,
-    ngx_uint_t answered, ngx_uint_t needed, ngx_uint_t timedout,
-    const char *what);
+ngx_http_simplekv_replica_t *ngx_http_simplekv_replica_start(
+    ngx_http_simplekv_ctx_t *ctx, ngx_uint_t slot, ngx_uint_t op,
+    ngx_uint_t repair, ngx_uint_t round, ngx_http_post_subrequest_pt done);
 
-/* ngx_http_simplekv_list.c */
-ngx_int_t ngx_http_simplekv_is_list(ngx_http_request_t *r);
-ngx_int_t ngx_http_simplekv_list_arg(ngx_str_t *args, const char *name,
-    ngx_str_t *value, ngx_uint_t *present);
-ngx_int_t ngx_http_simplekv_start_list(ngx_http_simplekv_ctx_t *ctx);
-void ngx_http_simplekv_decide_list(ngx_http_simplekv_ctx_t *ctx);
+/* ngx_http_simplekv_fanout.c */
+ngx_int_t ngx_http_simplekv_start_round(ngx_http_simplekv_ctx_t *ctx,
+    ngx_http_simplekv_phase_e phase);
+ngx_int_t ngx_http_simplekv_late_write_back(ngx_http_simplekv_ctx_t *ctx,
+    ngx_http_simplekv_replica_t *rep);
+void ngx_http_simplekv_answering(ngx_http_simplekv_ctx_t *ctx);
+void ngx_http_simplekv_cleanup(void *data);
+
+/* ngx_http_simplekv_outcome.c */
+void ngx_http_simplekv_outcome(ngx_http_simplekv_replica_t *rep,
+    ngx_http_request_t *sr, ngx_int_t rc);
+ngx_uint_t ngx_http_simplekv_node_answered(const skv_reply_t *reply);
+
+/* ngx_http_simplekv_breaker.c */
+ngx_uint_t ngx_http_simplekv_breaker_check(ngx_http_simplekv_node_t *node,
+    ngx_uint_t take_probe);
+ngx_uint_t ngx_http_simplekv_breaker_suspect(ngx_http_simplekv_node_t *node);
+void ngx_http_simplekv_breaker_record(ngx_http_simplekv_node_t *node,
+    const skv_reply_t *reply);
+ngx_msec_t ngx_http_simplekv_now_ms(void);
+
+/* ngx_http_simplekv_clock.c */
+void ngx_http_simplekv_clock_init(ngx_cycle_t *cycle,
+    ngx_http_simplekv_main_conf_t *mcf);
+skv_version_t ngx_http_simplekv_next_version(void);
+void ngx_http_simplekv_observe_version(const skv_version_t *v,
+    ngx_http_simplekv_main_conf_t *mcf, ngx_log_t *log, ngx_str_t *node);
+
+/* ngx_http_simplekv_shm.c */
+typedef struct ngx_http_simplekv_shm_s  ngx_http_simplekv_shm_t;
+ngx_int_t ngx_http_simplekv_shm_add(ngx_conf_t *cf,
+    ngx_http_simplekv_main_conf_t *mcf);
+ngx_http_simplekv_shm_t *ngx_http_simplekv_shm(
+    ngx_http_simplekv_main_conf_t *mcf);
 
 /* ngx_http_simplekv_stats.c */
-ngx_int_t ngx_http_simplekv_stats_init_zone(ngx_conf_t *cf,
-    ngx_http_simplekv_main_conf_t *mcf);
-void ngx_http_simplekv_stats_replica(ngx_http_simplekv_main_conf_t *mcf,
-    ngx_uint_t node, ngx_http_simplekv_outcome_e outcome, ngx_msec_t ms);
-ngx_uint_t ngx_http_simplekv_node_suspect(ngx_http_simplekv_main_conf_t *mcf,
-    ngx_uint_t node);
-ngx_uint_t ngx_http_simplekv_node_is_suspect(
-    ngx_http_simplekv_main_conf_t *mcf, ngx_uint_t node);
-void ngx_http_simplekv_stats_skipped(ngx_http_simplekv_main_conf_t *mcf,
-    ngx_uint_t node);
+void ngx_http_simplekv_stats_replica(ngx_http_simplekv_node_t *node,
+    const skv_reply_t *reply, ngx_msec_t ms);
+void ngx_http_simplekv_stats_skipped(ngx_http_simplekv_node_t *node);
 void ngx_http_simplekv_stats_read_repair(ngx_http_simplekv_main_conf_t *mcf);
-ngx_atomic_t *ngx_http_simplekv_stats_clock(
-    ngx_http_simplekv_main_conf_t *mcf, uint64_t *origin);
 void ngx_http_simplekv_stats_write_retry(ngx_http_simplekv_main_conf_t *mcf);
 ngx_int_t ngx_http_simplekv_log_handler(ngx_http_request_t *r);
+
+/* ngx_http_simplekv_status.c */
 char *ngx_http_simplekv_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_simplekv_metrics(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -1,7 +1,8 @@
 # The shared secret: storaged nodes that require a bearer token, and the
 # router sending it from simplekv_token_file. Without the token, or with a
-# wrong one, no replica accepts a request (503), and a client cannot supply
-# the token itself: its Authorization header never reaches storaged.
+# wrong one, every replica refuses a request (a definite refusal: 500 with
+# a JSON error that says so, not 503), and a client cannot supply the token
+# itself: its Authorization header never reaches storaged.
 
 use lib 't/lib';
 use SimplekvTest 'token';
@@ -51,7 +52,7 @@ GET /someKey
 
 
 
-=== TEST 3: without the token, no replica accepts: 503
+=== TEST 3: without the token, every replica refuses: 500, not applied
 --- http_config eval
 $main::NoToken
 --- config
@@ -61,13 +62,14 @@ $main::NoToken
 --- request eval
 ["PUT /noToken\nvalue", "GET /noToken"]
 --- error_code eval
-[503, 503]
+[500, 500]
 --- response_body_like eval
-['^\{\s*"error"', '^\{\s*"error"']
+['^\{"error": "storage refused the router", "detail": "[^"]*token[^"]*the write was not applied"',
+ '^\{"error": "storage refused the router", "detail": "[^"]*token']
 
 
 
-=== TEST 4: with a wrong token, no replica accepts: 503
+=== TEST 4: with a wrong token, every replica refuses: 500
 --- http_config eval
 $main::NoToken . "    simplekv_token_file $main::WrongTokenFile;\n"
 --- config
@@ -77,7 +79,8 @@ $main::NoToken . "    simplekv_token_file $main::WrongTokenFile;\n"
 --- request
 PUT /wrongToken
 value
---- error_code: 503
+--- error_code: 500
+--- response_body_like: "storage refused the router"
 
 
 
@@ -93,7 +96,8 @@ $main::NoToken
 --- request
 PUT /clientToken
 value
---- error_code: 503
+--- error_code: 500
+--- response_body_like: "storage refused the router"
 
 
 

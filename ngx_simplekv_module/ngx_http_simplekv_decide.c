@@ -1,0 +1,508 @@
+/*
+ * ngx_http_simplekv_decide.c - what a request does each time its replicas
+ * answer.
+ *
+ * fanout.c wakes the request (ctx->decide before the answer, ctx->late
+ * after it); this file counts the current round's replies, asks the quorum
+ * decisions (core/skv_quorum.c) what to do, and does it: wait, answer
+ * (reply.c), retry a write with a newer version, write the newest value
+ * back (read repair), read again, or fail.  Every request that does not
+ * succeed ends in ngx_http_simplekv_finish(), once.
+ */
+
+#include "ngx_http_simplekv_module.h"
+
+
+static void ngx_http_simplekv_tally(ngx_http_simplekv_ctx_t *ctx,
+    skv_reply_t *replies, skv_tally_t *t, skv_quorum_t *q);
+static void ngx_http_simplekv_decide_write(ngx_http_simplekv_ctx_t *ctx);
+static void ngx_http_simplekv_decide_read(ngx_http_simplekv_ctx_t *ctx);
+static void ngx_http_simplekv_decide_repair(ngx_http_simplekv_ctx_t *ctx);
+static void ngx_http_simplekv_decide_list(ngx_http_simplekv_ctx_t *ctx);
+static void ngx_http_simplekv_answer(ngx_http_simplekv_ctx_t *ctx);
+static void ngx_http_simplekv_refuse(ngx_http_simplekv_ctx_t *ctx,
+    skv_tally_t *t);
+static void ngx_http_simplekv_fail(ngx_http_simplekv_ctx_t *ctx,
+    ngx_uint_t answered, ngx_uint_t needed, skv_tally_t *t,
+    const char *what);
+
+
+ngx_int_t
+ngx_http_simplekv_start_write(ngx_http_simplekv_ctx_t *ctx)
+{
+    ctx->version = ngx_http_simplekv_next_version();
+    ctx->write_tries++;
+
+    return ngx_http_simplekv_start_round(ctx, NGX_HTTP_SIMPLEKV_PHASE_WRITE);
+}
+
+
+ngx_int_t
+ngx_http_simplekv_start_read(ngx_http_simplekv_ctx_t *ctx)
+{
+    ctx->read_tries++;
+    ctx->newest = NULL;
+    ctx->holders = 0;
+    ngx_memzero(ctx->holds, sizeof(ctx->holds));
+
+    return ngx_http_simplekv_start_round(ctx, NGX_HTTP_SIMPLEKV_PHASE_READ);
+}
+
+
+/* The parent's wake-up (fanout.c): decide with what has arrived. */
+void
+ngx_http_simplekv_decide(ngx_http_simplekv_ctx_t *ctx)
+{
+    switch (ctx->phase) {
+
+    case NGX_HTTP_SIMPLEKV_PHASE_WRITE:
+        ngx_http_simplekv_decide_write(ctx);
+        break;
+
+    case NGX_HTTP_SIMPLEKV_PHASE_READ:
+        ngx_http_simplekv_decide_read(ctx);
+        break;
+
+    case NGX_HTTP_SIMPLEKV_PHASE_LIST:
+        ngx_http_simplekv_decide_list(ctx);
+        break;
+
+    default:
+        ngx_http_simplekv_decide_repair(ctx);
+        break;
+    }
+
+    /* the answer may have freed the request: ctx must not be touched */
+}
+
+
+/* The current round's replies, counted, and the quorum settings. */
+static void
+ngx_http_simplekv_tally(ngx_http_simplekv_ctx_t *ctx, skv_reply_t *replies,
+    skv_tally_t *t, skv_quorum_t *q)
+{
+    ngx_uint_t                    i;
+    ngx_http_simplekv_replica_t  *rep;
+
+    for (i = 0; i < ctx->nreplicas; i++) {
+        rep = ctx->slot[i];
+
+        if (rep == NULL) {
+            ngx_memzero(&replies[i], sizeof(skv_reply_t));
+
+        } else if (!rep->done) {
+            ngx_memzero(&replies[i], sizeof(skv_reply_t));
+            replies[i].kind = SKV_REPLY_PENDING;
+
+        } else {
+            replies[i] = rep->reply;
+        }
+    }
+
+    skv_tally(replies, ctx->nreplicas, ctx->expired, ctx->version.origin, t);
+
+    ngx_memzero(q, sizeof(skv_quorum_t));
+    q->w = ctx->lcf->write_quorum;
+    q->r = ctx->lcf->read_quorum;
+    q->expired = ctx->expired;
+}
+
+
+static void
+ngx_http_simplekv_decide_write(ngx_http_simplekv_ctx_t *ctx)
+{
+    skv_reply_t   replies[SKV_PLACE_MAX];
+    skv_tally_t   t;
+    skv_quorum_t  q;
+
+    ngx_http_simplekv_tally(ctx, replies, &t, &q);
+    q.tries_left = (ctx->write_tries < NGX_HTTP_SIMPLEKV_WRITE_TRIES);
+
+    switch (skv_decide_write(&t, &q)) {
+
+    case SKV_WAIT:
+        return;
+
+    case SKV_ANSWER:
+        ngx_http_simplekv_answer(ctx);
+        return;
+
+    case SKV_RETRY_WRITE:
+        ngx_http_simplekv_stats_write_retry(ctx->mcf);
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                       "simplekv write retry after %uz conflicts",
+                       t.conflicts);
+
+        if (ngx_http_simplekv_start_write(ctx) != NGX_OK) {
+            ngx_http_simplekv_finish(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal error", NULL);
+        }
+
+        return;
+
+    case SKV_REFUSE:
+        ngx_http_simplekv_refuse(ctx, &t);
+        return;
+
+    default:
+        ngx_http_simplekv_fail(ctx, t.acks + t.superseded, q.w, &t, "write");
+        return;
+    }
+}
+
+
+static void
+ngx_http_simplekv_decide_read(ngx_http_simplekv_ctx_t *ctx)
+{
+    ngx_uint_t    i;
+    skv_reply_t   replies[SKV_PLACE_MAX];
+    skv_tally_t   t;
+    skv_quorum_t  q;
+    skv_action_t  action;
+
+    ngx_http_simplekv_tally(ctx, replies, &t, &q);
+
+    action = skv_decide_read(&t, replies, &q);
+
+    if (action == SKV_WAIT) {
+        return;
+    }
+
+    if (action == SKV_FAIL) {
+        if (t.answered == 0 && t.unknown == 0 && t.refused
+            && t.refusal != 0)
+        {
+            /* every node that answered refused: say why */
+            ngx_http_simplekv_refuse(ctx, &t);
+            return;
+        }
+
+        ngx_http_simplekv_fail(ctx, t.answered, q.r, &t, "read");
+        return;
+    }
+
+    /* the newest version and who holds it, kept for the repair round */
+    ctx->newest = ctx->slot[t.newest];
+    ctx->holders = t.holders;
+
+    for (i = 0; i < ctx->nreplicas; i++) {
+        ctx->holds[i] = skv_reply_is_read_answer(replies[i].kind)
+                        && skv_version_cmp(&replies[i].version,
+                                           &ctx->newest->reply.version) == 0;
+    }
+
+    if (action == SKV_ANSWER
+        || ctx->newest->reply.kind == SKV_REPLY_TOO_LARGE)
+    {
+        ngx_http_simplekv_answer(ctx);
+        return;
+    }
+
+    ngx_http_simplekv_stats_read_repair(ctx->mcf);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "simplekv read repair: %uz of %uz answers hold the newest",
+                   t.holders, t.answered);
+
+    if (ngx_http_simplekv_start_round(ctx, NGX_HTTP_SIMPLEKV_PHASE_REPAIR)
+        != NGX_OK)
+    {
+        ngx_http_simplekv_finish(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                 "internal error", NULL);
+    }
+}
+
+
+static void
+ngx_http_simplekv_decide_repair(ngx_http_simplekv_ctx_t *ctx)
+{
+    skv_reply_t   replies[SKV_PLACE_MAX];
+    skv_tally_t   t;
+    skv_quorum_t  q;
+
+    ngx_http_simplekv_tally(ctx, replies, &t, &q);
+    q.prior = ctx->holders;
+    q.tries_left = (ctx->read_tries < NGX_HTTP_SIMPLEKV_READ_TRIES);
+
+    switch (skv_decide_repair(&t, &q)) {
+
+    case SKV_WAIT:
+        return;
+
+    case SKV_ANSWER:
+        ngx_http_simplekv_answer(ctx);
+        return;
+
+    case SKV_REREAD:
+        if (ngx_http_simplekv_start_read(ctx) != NGX_OK) {
+            ngx_http_simplekv_finish(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal error", NULL);
+        }
+
+        return;
+
+    default:
+        ngx_http_simplekv_fail(ctx, q.prior + t.acks, q.w, &t,
+                               "read repair");
+        return;
+    }
+}
+
+
+static void
+ngx_http_simplekv_decide_list(ngx_http_simplekv_ctx_t *ctx)
+{
+    ngx_int_t     rc;
+    skv_reply_t   replies[SKV_PLACE_MAX];
+    skv_tally_t   t;
+    skv_quorum_t  q;
+
+    ngx_http_simplekv_tally(ctx, replies, &t, &q);
+
+    switch (skv_decide_list(&t, ctx->nreplicas, &q)) {
+
+    case SKV_WAIT:
+        return;
+
+    case SKV_ANSWER:
+        ngx_http_simplekv_answering(ctx);
+        rc = ngx_http_simplekv_list_answer(ctx);
+        ngx_http_finalize_request(ctx->request, rc);
+        return;
+
+    default:
+        ngx_http_simplekv_fail(ctx, t.answered,
+                               skv_list_needed(ctx->nreplicas, q.w), &t,
+                               "listing");
+        return;
+    }
+}
+
+
+/*
+ * Replies of the read round that came after the answer (fanout.c posts
+ * this): a replica that answered with an older version gets the newest
+ * written back, outside any quorum.
+ */
+void
+ngx_http_simplekv_decide_late(ngx_http_simplekv_ctx_t *ctx)
+{
+    ngx_uint_t                    i;
+    ngx_http_simplekv_replica_t  *rep;
+
+    if (ctx->newest == NULL || ctx->phase != NGX_HTTP_SIMPLEKV_PHASE_READ) {
+        return;
+    }
+
+    for (i = 0; i < ctx->nreplicas; i++) {
+        rep = ctx->slot[i];
+
+        if (rep == NULL || !rep->done || rep->late_seen) {
+            continue;
+        }
+
+        rep->late_seen = 1;
+
+        if (!skv_needs_late_repair(&rep->reply, &ctx->newest->reply)) {
+            continue;
+        }
+
+        ngx_http_simplekv_stats_read_repair(ctx->mcf);
+
+        if (ngx_http_simplekv_late_write_back(ctx, rep) != NGX_OK) {
+            ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
+                          "simplekv: could not start a late read repair");
+        }
+    }
+}
+
+
+/* Success: the write's acknowledgement, or what the read found. */
+static void
+ngx_http_simplekv_answer(ngx_http_simplekv_ctx_t *ctx)
+{
+    ngx_str_t                     detail;
+    ngx_http_request_t           *r;
+    ngx_http_simplekv_replica_t  *rep;
+
+    r = ctx->request;
+
+    if (ctx->op != NGX_HTTP_SIMPLEKV_OP_GET) {
+        ngx_http_simplekv_answering(ctx);
+        ngx_http_finalize_request(r,
+            ngx_http_simplekv_send_written(r, ctx->op, &ctx->version));
+        return;
+    }
+
+    rep = ctx->newest;
+
+    if (rep != NULL && rep->reply.kind == SKV_REPLY_TOO_LARGE) {
+        ngx_str_set(&detail, "the stored value is larger than the "
+                             "subrequest_output_buffer_size of the replica "
+                             "location (conf/simplekv_proxy.conf)");
+        ngx_http_simplekv_finish(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                 "value too large to read", &detail);
+        return;
+    }
+
+    if (rep == NULL || rep->reply.kind != SKV_REPLY_FOUND) {
+        ngx_http_simplekv_finish(ctx, NGX_HTTP_NOT_FOUND, "not found", NULL);
+        return;
+    }
+
+    ngx_http_simplekv_answering(ctx);
+    ngx_http_finalize_request(r,
+                       ngx_http_simplekv_send_value(r, ctx->newest));
+}
+
+
+/* Every replica that answered refused the request: a write was not
+ * applied. */
+static void
+ngx_http_simplekv_refuse(ngx_http_simplekv_ctx_t *ctx, skv_tally_t *t)
+{
+    u_char      *p;
+    ngx_str_t    detail;
+    ngx_uint_t   status;
+    const char  *error;
+
+    p = ngx_pnalloc(ctx->request->pool, 256);
+    if (p == NULL) {
+        ngx_http_simplekv_finish(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                 "internal error", NULL);
+        return;
+    }
+
+    detail.data = p;
+
+    switch (t->refusal) {
+
+    case NGX_HTTP_INSUFFICIENT_STORAGE:
+        status = NGX_HTTP_INSUFFICIENT_STORAGE;
+        error = "insufficient storage";
+        p = ngx_sprintf(p, "storage nodes are out of disk space");
+        break;
+
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        status = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+        error = "value too large";
+        p = ngx_sprintf(p, "storage nodes refuse values this large (their "
+                        "--max-value-size is below simplekv_max_value_size)");
+        break;
+
+    case NGX_HTTP_UNAUTHORIZED:
+    case NGX_HTTP_FORBIDDEN:
+        status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        error = "storage refused the router";
+        p = ngx_sprintf(p, "storage nodes refused this router's token "
+                        "(simplekv_token_file and storaged --token-file "
+                        "differ)");
+        break;
+
+    case 0:
+        status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        error = "quorum not reached";
+        p = ngx_sprintf(p, "%uz of %ui replicas could not be reached, "
+                        "%ui acknowledgements needed", t->refused,
+                        ctx->nreplicas, ctx->lcf->write_quorum);
+        break;
+
+    default:
+        status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        error = "storage refused the request";
+        p = ngx_sprintf(p, "storage nodes answered %ui (see their logs)",
+                        t->refusal);
+        break;
+    }
+
+    if (ctx->phase == NGX_HTTP_SIMPLEKV_PHASE_WRITE) {
+        p = ngx_sprintf(p, "; the write was not applied");
+    }
+
+    detail.len = p - detail.data;
+
+    ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
+                  "simplekv: request for a key of %uz bytes refused: %V",
+                  ctx->key_len, &detail);
+
+    ngx_http_simplekv_finish(ctx, status, error, &detail);
+}
+
+
+/*
+ * Too few replicas answered.  The nodes left out may be needed after all:
+ * ask every node again, unless this round already used up its time on
+ * suspect nodes (a retry would double the wait for an answer that is most
+ * likely the same).  Healthy replicas held back by the read fan-out are
+ * always asked: a replica that froze before the circuit breaker knew must
+ * not fail a read the others can answer.
+ */
+static void
+ngx_http_simplekv_fail(ngx_http_simplekv_ctx_t *ctx, ngx_uint_t answered,
+    ngx_uint_t needed, skv_tally_t *t, const char *what)
+{
+    u_char      *p;
+    ngx_int_t    rc;
+    ngx_str_t    detail;
+
+    if (ctx->skipped && !ctx->no_skip && (!ctx->expired || ctx->held_back)) {
+        ctx->no_skip = 1;
+
+        rc = (ctx->phase == NGX_HTTP_SIMPLEKV_PHASE_READ)
+             ? ngx_http_simplekv_start_read(ctx)
+             : ngx_http_simplekv_start_round(ctx, ctx->phase);
+
+        if (rc == NGX_OK) {
+            return;
+        }
+    }
+
+    p = ngx_pnalloc(ctx->request->pool, 256);
+    if (p == NULL) {
+        ngx_http_simplekv_finish(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                 "internal error", NULL);
+        return;
+    }
+
+    detail.data = p;
+    p = ngx_snprintf(p, 200, "%ui of %ui replicas %s the %s, %ui needed "
+                     "(%uz timed out)", answered, ctx->nreplicas,
+                     ctx->phase == NGX_HTTP_SIMPLEKV_PHASE_WRITE
+                     ? "acknowledged" : "answered",
+                     what, needed, t->timedout);
+
+    if (ctx->phase == NGX_HTTP_SIMPLEKV_PHASE_WRITE) {
+        p = ngx_sprintf(p, (t->acks == 0 && t->unknown == 0)
+                           ? "; the write was not applied"
+                           : "; the write may or may not have been applied");
+    }
+
+    detail.len = p - detail.data;
+
+    ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
+                  "simplekv: quorum not reached for a key of %uz bytes: %V",
+                  ctx->key_len, &detail);
+
+    ngx_http_simplekv_finish(ctx, t->timedout ? NGX_HTTP_GATEWAY_TIME_OUT
+                                              : NGX_HTTP_SERVICE_UNAVAILABLE,
+                             t->timedout ? "replica timeout"
+                                         : "quorum not reached",
+                             &detail);
+}
+
+
+/* The one way a request ends without success: a JSON error, once. */
+void
+ngx_http_simplekv_finish(ngx_http_simplekv_ctx_t *ctx, ngx_uint_t status,
+    const char *error, ngx_str_t *detail)
+{
+    if (ctx->answered) {
+        return;
+    }
+
+    ngx_http_simplekv_answering(ctx);
+
+    ngx_http_finalize_request(ctx->request,
+        ngx_http_simplekv_send_error(ctx->request, status, error, detail));
+}

@@ -1,0 +1,269 @@
+/*
+ * ngx_http_simplekv_outcome.c - what one replica's answer means.
+ *
+ * A finished replica subrequest becomes an skv_reply_t: its kind, the
+ * node's status and the version it reported.  The distinction that
+ * matters most is for writes: "refused" (the node said no with a 4xx or
+ * 507, or the request never left this router) means certainly not
+ * applied; "failed" and "timed out" (an error after the request was sent)
+ * mean the write may have been applied.  docs/protocol.md lists what
+ * storaged answers.
+ */
+
+#include "ngx_http_simplekv_module.h"
+
+
+static void ngx_http_simplekv_outcome_write(ngx_http_simplekv_replica_t *rep,
+    ngx_uint_t status, ngx_table_elt_t *version);
+static void ngx_http_simplekv_outcome_read(ngx_http_simplekv_replica_t *rep,
+    ngx_http_request_t *sr, ngx_uint_t status, ngx_table_elt_t *version);
+static ngx_int_t ngx_http_simplekv_version_header(
+    ngx_http_simplekv_replica_t *rep, ngx_http_request_t *sr,
+    ngx_table_elt_t **h);
+static void ngx_http_simplekv_keep_body(ngx_http_simplekv_replica_t *rep,
+    ngx_http_request_t *sr);
+
+
+void
+ngx_http_simplekv_outcome(ngx_http_simplekv_replica_t *rep,
+    ngx_http_request_t *sr, ngx_int_t rc)
+{
+    ngx_uint_t                 status;
+    ngx_table_elt_t           *h;
+    ngx_http_simplekv_node_t  *node;
+
+    node = &((ngx_http_simplekv_node_t *) rep->ctx->mcf->nodes.elts)
+                                                                [rep->node];
+
+    if (rep->aborted || rc == NGX_HTTP_GATEWAY_TIME_OUT) {
+        rep->reply.kind = SKV_REPLY_TIMEDOUT;
+        ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
+                      "simplekv: node \"%V\" timed out for a key of %uz "
+                      "bytes", &node->name, rep->ctx->key_len);
+        return;
+    }
+
+    status = sr->headers_out.status;
+    rep->reply.status = (rc == NGX_OK) ? status : 0;
+
+    if (rc != NGX_OK || status == 0) {
+        /* a request that never reached the node certainly was not
+         * applied: refused, not unknown */
+        rep->reply.kind = (sr->upstream == NULL
+                           || !sr->upstream->request_sent)
+                          ? SKV_REPLY_REFUSED : SKV_REPLY_FAILED;
+        rep->reply.status = 0;
+
+        ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
+                      "simplekv: node \"%V\" failed (%i) for a key of %uz "
+                      "bytes", &node->name, rc, rep->ctx->key_len);
+        return;
+    }
+
+    if (ngx_http_simplekv_version_header(rep, sr, &h) != NGX_OK) {
+        /* a write refused in favour of a bad version was not applied */
+        rep->reply.kind = (status == NGX_HTTP_CONFLICT
+                           && rep->op != NGX_HTTP_SIMPLEKV_OP_GET
+                           && rep->op != NGX_HTTP_SIMPLEKV_OP_LIST)
+                          ? SKV_REPLY_REFUSED : SKV_REPLY_FAILED;
+        return;
+    }
+
+    if (rep->op == NGX_HTTP_SIMPLEKV_OP_LIST) {
+        if (status != NGX_HTTP_OK) {
+            rep->reply.kind = SKV_REPLY_FAILED;
+            ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
+                          "simplekv: node \"%V\" answered %ui to a key "
+                          "listing", &node->name, status);
+            return;
+        }
+
+        ngx_http_simplekv_keep_body(rep, sr);
+        rep->reply.kind = SKV_REPLY_LISTED;
+        return;
+    }
+
+    if (rep->op != NGX_HTTP_SIMPLEKV_OP_GET) {
+        ngx_http_simplekv_outcome_write(rep, status, h);
+        return;
+    }
+
+    ngx_http_simplekv_outcome_read(rep, sr, status, h);
+}
+
+
+static void
+ngx_http_simplekv_outcome_write(ngx_http_simplekv_replica_t *rep,
+    ngx_uint_t status, ngx_table_elt_t *version)
+{
+    ngx_http_simplekv_node_t  *node;
+
+    node = &((ngx_http_simplekv_node_t *) rep->ctx->mcf->nodes.elts)
+                                                                [rep->node];
+
+    if (status == NGX_HTTP_OK || status == NGX_HTTP_CREATED
+        || status == NGX_HTTP_NO_CONTENT)
+    {
+        rep->reply.kind = SKV_REPLY_ACK;
+        return;
+    }
+
+    if (status == NGX_HTTP_CONFLICT && version) {
+        rep->reply.kind = SKV_REPLY_CONFLICT;
+        return;
+    }
+
+    rep->reply.kind = skv_status_is_refusal(status) ? SKV_REPLY_REFUSED
+                                                    : SKV_REPLY_FAILED;
+
+    ngx_log_error(NGX_LOG_ERR, rep->request->connection->log, 0,
+                  "simplekv: node \"%V\" answered %ui to a write of a key "
+                  "of %uz bytes", &node->name, status, rep->ctx->key_len);
+}
+
+
+static void
+ngx_http_simplekv_outcome_read(ngx_http_simplekv_replica_t *rep,
+    ngx_http_request_t *sr, ngx_uint_t status, ngx_table_elt_t *version)
+{
+    ngx_http_simplekv_node_t  *node;
+
+    node = &((ngx_http_simplekv_node_t *) rep->ctx->mcf->nodes.elts)
+                                                                [rep->node];
+
+    if (status == NGX_HTTP_NOT_FOUND) {
+        rep->reply.kind = version ? SKV_REPLY_TOMBSTONE : SKV_REPLY_MISSING;
+        return;
+    }
+
+    if (status != NGX_HTTP_OK || version == NULL) {
+        rep->reply.kind = skv_status_is_refusal(status) ? SKV_REPLY_REFUSED
+                                                        : SKV_REPLY_FAILED;
+        ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
+                      "simplekv: node \"%V\" answered %ui to a read of a "
+                      "key of %uz bytes", &node->name, status,
+                      rep->ctx->key_len);
+        return;
+    }
+
+    /* the replica header filter stopped a value too large to hold */
+    if (rep->too_large) {
+        rep->reply.kind = SKV_REPLY_TOO_LARGE;
+        return;
+    }
+
+    ngx_http_simplekv_keep_body(rep, sr);
+
+    /* a connection cut short can end "successfully" with less data */
+    if (sr->headers_out.content_length_n >= 0
+        && (off_t) rep->body.len != sr->headers_out.content_length_n)
+    {
+        ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
+                      "simplekv: node \"%V\" sent a truncated value for a "
+                      "key of %uz bytes", &node->name, rep->ctx->key_len);
+        rep->reply.kind = SKV_REPLY_FAILED;
+        return;
+    }
+
+    if (sr->headers_out.content_type.len) {
+        rep->body_type = sr->headers_out.content_type;
+    }
+
+    rep->reply.kind = SKV_REPLY_FOUND;
+}
+
+
+/*
+ * The X-Simplekv-Version the node sent, if any: parsed, checked against
+ * the clock skew limit and observed by the version clock.  A version too
+ * far ahead is treated as no answer at all: it cannot have come from a
+ * sane clock, and taking it as the newest would outrank every later write.
+ */
+static ngx_int_t
+ngx_http_simplekv_version_header(ngx_http_simplekv_replica_t *rep,
+    ngx_http_request_t *sr, ngx_table_elt_t **h)
+{
+    ngx_str_t                  name = ngx_string("X-Simplekv-Version");
+    ngx_uint_t                 i;
+    ngx_list_part_t           *part;
+    ngx_table_elt_t           *e;
+    ngx_http_simplekv_ctx_t   *ctx;
+    ngx_http_simplekv_node_t  *node;
+
+    ctx = rep->ctx;
+    node = &((ngx_http_simplekv_node_t *) ctx->mcf->nodes.elts)[rep->node];
+    *h = NULL;
+
+    for (part = &sr->headers_out.headers.part; part; part = part->next) {
+        e = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (e[i].hash != 0 && e[i].key.len == name.len
+                && ngx_strncasecmp(e[i].key.data, name.data, name.len) == 0)
+            {
+                *h = &e[i];
+            }
+        }
+    }
+
+    if (*h == NULL) {
+        return NGX_OK;
+    }
+
+    if (skv_version_parse((const char *) (*h)->value.data, (*h)->value.len,
+                          &rep->reply.version)
+        != SKV_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
+                      "simplekv: node \"%V\" sent a malformed version",
+                      &node->name);
+        return NGX_ERROR;
+    }
+
+    if (skv_version_too_far_ahead(&rep->reply.version, skv_clock_now_ms(),
+                                  ctx->mcf->max_clock_skew))
+    {
+        ngx_http_simplekv_observe_version(&rep->reply.version, ctx->mcf,
+                                          sr->connection->log, &node->name);
+        ngx_memzero(&rep->reply.version, sizeof(skv_version_t));
+        return NGX_ERROR;
+    }
+
+    ngx_http_simplekv_observe_version(&rep->reply.version, ctx->mcf,
+                                      sr->connection->log, &node->name);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_simplekv_keep_body(ngx_http_simplekv_replica_t *rep,
+    ngx_http_request_t *sr)
+{
+    ngx_buf_t  *b;
+
+    if (sr->out && sr->out->buf) {
+        b = sr->out->buf;
+        rep->body.data = b->pos;
+        rep->body.len = b->last - b->pos;
+    }
+}
+
+
+/* Did the node itself answer (as opposed to no connection, a reset or a
+ * timeout)? */
+ngx_uint_t
+ngx_http_simplekv_node_answered(const skv_reply_t *reply)
+{
+    switch (reply->kind) {
+    case SKV_REPLY_FAILED:
+    case SKV_REPLY_TIMEDOUT:
+    case SKV_REPLY_PENDING:
+    case SKV_REPLY_NONE:
+        return 0;
+    case SKV_REPLY_REFUSED:
+        return reply->status != 0;
+    default:
+        return 1;
+    }
+}

@@ -1,0 +1,424 @@
+/*
+ * ngx_http_simplekv_status.c - the two views of the router's counters:
+ * simplekv_status (JSON) and simplekv_metrics (Prometheus text format).
+ *
+ * Each view walks the nodes of the worker's own configuration and reads
+ * their slots in the shared zone (shm.c), so a worker of an older
+ * configuration still finishing requests after a reload shows its own
+ * nodes and never reads past what it knows.
+ */
+
+#include "ngx_http_simplekv_shm.h"
+
+
+extern ngx_uint_t   ngx_http_simplekv_buckets[NGX_HTTP_SIMPLEKV_NBUCKETS];
+extern ngx_uint_t   ngx_http_simplekv_codes[NGX_HTTP_SIMPLEKV_NCODES];
+extern const char  *ngx_http_simplekv_methods[NGX_HTTP_SIMPLEKV_NMETHODS];
+
+
+/* Upper bounds of the text for one node (plus its escaped names, counted
+ * separately) and for everything else. */
+#define NGX_HTTP_SIMPLEKV_NODE_TEXT   (2048 + NGX_HTTP_SIMPLEKV_NBUCKETS * 160)
+#define NGX_HTTP_SIMPLEKV_NAME_USES   (NGX_HTTP_SIMPLEKV_NBUCKETS + 8)
+#define NGX_HTTP_SIMPLEKV_OTHER_TEXT  (NGX_HTTP_SIMPLEKV_NMETHODS          \
+                                       * NGX_HTTP_SIMPLEKV_NSTATUS * 96     \
+                                       + 4096)
+
+
+static ngx_int_t ngx_http_simplekv_status_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_simplekv_metrics_handler(ngx_http_request_t *r);
+static ngx_buf_t *ngx_http_simplekv_view_buf(ngx_http_request_t *r,
+    ngx_http_simplekv_main_conf_t *mcf, ngx_uint_t escape_factor);
+static u_char *ngx_http_simplekv_json_node(u_char *p,
+    ngx_http_simplekv_node_t *node);
+static u_char *ngx_http_simplekv_json_requests(u_char *p,
+    ngx_http_simplekv_shm_t *sh);
+static u_char *ngx_http_simplekv_prom_nodes(u_char *p,
+    ngx_http_simplekv_main_conf_t *mcf);
+static u_char *ngx_http_simplekv_prom_latency(u_char *p,
+    ngx_http_simplekv_main_conf_t *mcf);
+static u_char *ngx_http_simplekv_prom_requests(u_char *p,
+    ngx_http_simplekv_shm_t *sh);
+static u_char *ngx_http_simplekv_prom_label(u_char *p, ngx_str_t *value);
+
+
+char *
+ngx_http_simplekv_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_simplekv_status_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_simplekv_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_simplekv_metrics_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_simplekv_status_handler(ngx_http_request_t *r)
+{
+    u_char                         *p;
+    ngx_int_t                       rc;
+    ngx_buf_t                      *b;
+    ngx_uint_t                      i;
+    ngx_http_simplekv_node_t       *nodes;
+    ngx_http_simplekv_shm_t        *sh;
+    ngx_http_simplekv_main_conf_t  *mcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_simplekv_module);
+    sh = ngx_http_simplekv_shm(mcf);
+
+    /* JSON escaping may make a name six times longer (\u00XX) */
+    b = ngx_http_simplekv_view_buf(r, mcf, 6);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    nodes = mcf->nodes.elts;
+    p = ngx_sprintf(b->last, "{\"nodes\": [");
+
+    for (i = 0; i < mcf->nodes.nelts; i++) {
+        p = ngx_sprintf(p, "%s\n  ", i ? "," : "");
+        p = ngx_http_simplekv_json_node(p, &nodes[i]);
+    }
+
+    p = ngx_sprintf(p, "\n ],\n \"requests\": {");
+    p = ngx_http_simplekv_json_requests(p, sh);
+    p = ngx_sprintf(p, "\n },\n \"read_repairs\": %uA,\n"
+                    " \"write_retries\": %uA,\n"
+                    " \"versions_not_adopted\": %uA\n}\n",
+                    sh ? sh->read_repairs : 0,
+                    sh ? sh->write_retries : 0,
+                    sh ? sh->clock_refused : 0);
+
+    b->last = p;
+
+    return ngx_http_simplekv_send_body(r, b, NGX_HTTP_OK, "application/json");
+}
+
+
+static ngx_buf_t *
+ngx_http_simplekv_view_buf(ngx_http_request_t *r,
+    ngx_http_simplekv_main_conf_t *mcf, ngx_uint_t escape_factor)
+{
+    size_t                     size;
+    ngx_uint_t                 i;
+    ngx_http_simplekv_node_t  *nodes;
+
+    nodes = mcf->nodes.elts;
+    size = NGX_HTTP_SIMPLEKV_OTHER_TEXT;
+
+    for (i = 0; i < mcf->nodes.nelts; i++) {
+        size += NGX_HTTP_SIMPLEKV_NODE_TEXT
+                + escape_factor * NGX_HTTP_SIMPLEKV_NAME_USES
+                  * (nodes[i].name.len + nodes[i].upstream.len);
+    }
+
+    return ngx_create_temp_buf(r->pool, size);
+}
+
+
+static u_char *
+ngx_http_simplekv_json_node(u_char *p, ngx_http_simplekv_node_t *node)
+{
+    ngx_http_simplekv_shm_node_t  *ns, none;
+
+    ns = node->shm;
+
+    if (ns == NULL) {
+        ngx_memzero(&none, sizeof(none));
+        none.up = 1;
+        ns = &none;
+    }
+
+    p = ngx_sprintf(p, "{\"name\": \"");
+    p = (u_char *) ngx_escape_json(p, node->name.data, node->name.len);
+    p = ngx_sprintf(p, "\", \"upstream\": \"");
+    p = (u_char *) ngx_escape_json(p, node->upstream.data,
+                                   node->upstream.len);
+
+    return ngx_sprintf(p, "\", \"weight\": %ui, \"up\": %s, "
+                       "\"suspect\": %s, "
+                       "\"successes\": %uA, \"failures\": %uA, "
+                       "\"timeouts\": %uA, \"skipped\": %uA, "
+                       "\"latency_ms_sum\": %uA, "
+                       "\"latency_count\": %uA}",
+                       node->weight, ns->up ? "true" : "false",
+                       ngx_http_simplekv_breaker_suspect(node)
+                       ? "true" : "false",
+                       ns->successes, ns->failures, ns->timeouts,
+                       ns->skipped, ns->latency_ms_sum, ns->latency_count);
+}
+
+
+static u_char *
+ngx_http_simplekv_json_requests(u_char *p, ngx_http_simplekv_shm_t *sh)
+{
+    ngx_uint_t  m, s, first;
+
+    for (m = 0; sh && m < NGX_HTTP_SIMPLEKV_NMETHODS; m++) {
+        p = ngx_sprintf(p, "%s\n  \"%s\": {", m ? "," : "",
+                        ngx_http_simplekv_methods[m]);
+        first = 1;
+
+        for (s = 0; s < NGX_HTTP_SIMPLEKV_NSTATUS; s++) {
+            if (sh->requests[m][s] == 0) {
+                continue;
+            }
+
+            if (s < NGX_HTTP_SIMPLEKV_NCODES) {
+                p = ngx_sprintf(p, "%s\"%ui\": %uA", first ? "" : ", ",
+                                ngx_http_simplekv_codes[s],
+                                sh->requests[m][s]);
+
+            } else {
+                p = ngx_sprintf(p, "%s\"other\": %uA", first ? "" : ", ",
+                                sh->requests[m][s]);
+            }
+
+            first = 0;
+        }
+
+        p = ngx_sprintf(p, "}");
+    }
+
+    return p;
+}
+
+
+static ngx_int_t
+ngx_http_simplekv_metrics_handler(ngx_http_request_t *r)
+{
+    u_char                         *p;
+    ngx_int_t                       rc;
+    ngx_buf_t                      *b;
+    ngx_http_simplekv_shm_t        *sh;
+    ngx_http_simplekv_main_conf_t  *mcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_simplekv_module);
+    sh = ngx_http_simplekv_shm(mcf);
+
+    /* label escaping at most doubles a name */
+    b = ngx_http_simplekv_view_buf(r, mcf, 2);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = b->last;
+
+    if (sh) {
+        p = ngx_http_simplekv_prom_nodes(p, mcf);
+        p = ngx_http_simplekv_prom_latency(p, mcf);
+        p = ngx_http_simplekv_prom_requests(p, sh);
+    }
+
+    b->last = p;
+
+    return ngx_http_simplekv_send_body(r, b, NGX_HTTP_OK,
+                                       "text/plain; version=0.0.4");
+}
+
+
+static u_char *
+ngx_http_simplekv_prom_nodes(u_char *p, ngx_http_simplekv_main_conf_t *mcf)
+{
+    ngx_uint_t                     i, k;
+    ngx_atomic_uint_t              value;
+    ngx_http_simplekv_node_t      *nodes;
+    ngx_http_simplekv_shm_node_t  *ns;
+
+    static const char  *outcomes[] = {
+        "success", "failure", "timeout", "skipped"
+    };
+
+    nodes = mcf->nodes.elts;
+
+    p = ngx_sprintf(p, "# HELP simplekv_node_up Whether the node's last "
+                    "reply came in time (1) or not (0).\n"
+                    "# TYPE simplekv_node_up gauge\n");
+
+    for (i = 0; i < mcf->nodes.nelts; i++) {
+        ns = nodes[i].shm;
+        p = ngx_sprintf(p, "simplekv_node_up{node=\"");
+        p = ngx_http_simplekv_prom_label(p, &nodes[i].name);
+        p = ngx_sprintf(p, "\"} %d\n", (ns == NULL || ns->up) ? 1 : 0);
+    }
+
+    p = ngx_sprintf(p, "# HELP simplekv_node_requests_total Replica "
+                    "requests by outcome.\n"
+                    "# TYPE simplekv_node_requests_total counter\n");
+
+    for (i = 0; i < mcf->nodes.nelts; i++) {
+        ns = nodes[i].shm;
+
+        for (k = 0; ns && k < 4; k++) {
+            value = (k == 0) ? ns->successes : (k == 1) ? ns->failures
+                    : (k == 2) ? ns->timeouts : ns->skipped;
+
+            p = ngx_sprintf(p, "simplekv_node_requests_total{node=\"");
+            p = ngx_http_simplekv_prom_label(p, &nodes[i].name);
+            p = ngx_sprintf(p, "\",outcome=\"%s\"} %uA\n", outcomes[k],
+                            value);
+        }
+    }
+
+    return p;
+}
+
+
+static u_char *
+ngx_http_simplekv_prom_latency(u_char *p, ngx_http_simplekv_main_conf_t *mcf)
+{
+    ngx_uint_t                     i, j;
+    ngx_atomic_uint_t              cum;
+    ngx_http_simplekv_node_t      *nodes;
+    ngx_http_simplekv_shm_node_t  *ns;
+
+    nodes = mcf->nodes.elts;
+
+    p = ngx_sprintf(p, "# HELP simplekv_node_latency_seconds Latency of "
+                    "answered replica requests.\n"
+                    "# TYPE simplekv_node_latency_seconds histogram\n");
+
+    for (i = 0; i < mcf->nodes.nelts; i++) {
+        ns = nodes[i].shm;
+        if (ns == NULL) {
+            continue;
+        }
+
+        cum = 0;
+
+        for (j = 0; j < NGX_HTTP_SIMPLEKV_NBUCKETS; j++) {
+            cum += ns->latency_bucket[j];
+            p = ngx_sprintf(p, "simplekv_node_latency_seconds_bucket"
+                            "{node=\"");
+            p = ngx_http_simplekv_prom_label(p, &nodes[i].name);
+            p = ngx_sprintf(p, "\",le=\"%ui.%03ui\"} %uA\n",
+                            ngx_http_simplekv_buckets[j] / 1000,
+                            ngx_http_simplekv_buckets[j] % 1000, cum);
+        }
+
+        p = ngx_sprintf(p, "simplekv_node_latency_seconds_bucket{node=\"");
+        p = ngx_http_simplekv_prom_label(p, &nodes[i].name);
+        p = ngx_sprintf(p, "\",le=\"+Inf\"} %uA\n"
+                        "simplekv_node_latency_seconds_sum{node=\"",
+                        ns->latency_count);
+        p = ngx_http_simplekv_prom_label(p, &nodes[i].name);
+        p = ngx_sprintf(p, "\"} %uA.%03uA\n"
+                        "simplekv_node_latency_seconds_count{node=\"",
+                        ns->latency_ms_sum / 1000, ns->latency_ms_sum % 1000);
+        p = ngx_http_simplekv_prom_label(p, &nodes[i].name);
+        p = ngx_sprintf(p, "\"} %uA\n", ns->latency_count);
+    }
+
+    return p;
+}
+
+
+static u_char *
+ngx_http_simplekv_prom_requests(u_char *p, ngx_http_simplekv_shm_t *sh)
+{
+    ngx_uint_t  m, s;
+
+    p = ngx_sprintf(p, "# HELP simplekv_requests_total Client requests by "
+                    "method and final status.\n"
+                    "# TYPE simplekv_requests_total counter\n");
+
+    for (m = 0; m < NGX_HTTP_SIMPLEKV_NMETHODS; m++) {
+        for (s = 0; s < NGX_HTTP_SIMPLEKV_NSTATUS; s++) {
+            if (sh->requests[m][s] == 0) {
+                continue;
+            }
+
+            p = ngx_sprintf(p, "simplekv_requests_total{method=\"%s\",",
+                            ngx_http_simplekv_methods[m]);
+
+            if (s < NGX_HTTP_SIMPLEKV_NCODES) {
+                p = ngx_sprintf(p, "status=\"%ui\"} %uA\n",
+                                ngx_http_simplekv_codes[s],
+                                sh->requests[m][s]);
+
+            } else {
+                p = ngx_sprintf(p, "status=\"other\"} %uA\n",
+                                sh->requests[m][s]);
+            }
+        }
+    }
+
+    return ngx_sprintf(p, "# HELP simplekv_read_repairs_total Reads that "
+                       "wrote the newest version back.\n"
+                       "# TYPE simplekv_read_repairs_total counter\n"
+                       "simplekv_read_repairs_total %uA\n"
+                       "# HELP simplekv_write_retries_total Writes retried "
+                       "with a newer version after a 409.\n"
+                       "# TYPE simplekv_write_retries_total counter\n"
+                       "simplekv_write_retries_total %uA\n"
+                       "# HELP simplekv_versions_not_adopted_total Versions "
+                       "from replicas too far ahead of this router's clock."
+                       "\n# TYPE simplekv_versions_not_adopted_total "
+                       "counter\n"
+                       "simplekv_versions_not_adopted_total %uA\n",
+                       sh->read_repairs, sh->write_retries,
+                       sh->clock_refused);
+}
+
+
+/* A label value in the text format: backslash, quote and new line are
+ * escaped (node names come from nginx.conf and may hold any of them). */
+static u_char *
+ngx_http_simplekv_prom_label(u_char *p, ngx_str_t *value)
+{
+    size_t  i;
+
+    for (i = 0; i < value->len; i++) {
+        switch (value->data[i]) {
+        case '\\':
+            *p++ = '\\';
+            *p++ = '\\';
+            break;
+        case '"':
+            *p++ = '\\';
+            *p++ = '"';
+            break;
+        case '\n':
+            *p++ = '\\';
+            *p++ = 'n';
+            break;
+        default:
+            *p++ = value->data[i];
+            break;
+        }
+    }
+
+    return p;
+}
