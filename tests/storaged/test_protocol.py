@@ -167,7 +167,15 @@ def test_chunked_put(node):
 def _listing(c, query=""):
     r = c.request("GET", "/v1/keys" + query)
     assert r.status == 200, r
-    assert r.header("Transfer-Encoding") == "chunked"
+    if "limit=" in query:
+        # A page (the router's listings): one buffer with a length, so
+        # nginx does not reserve its whole subrequest buffer per node.
+        assert r.header("Transfer-Encoding") is None
+        assert r.header("Content-Length") == str(len(r.body))
+    else:
+        # Without a limit the listing streams, memory bounded.
+        assert r.header("Transfer-Encoding") == "chunked"
+        assert r.header("Content-Length") is None
     lines = r.body.decode("ascii").split("\n")
     assert lines[-1] == ""
     out = []

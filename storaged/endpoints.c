@@ -1,0 +1,281 @@
+/*
+ * endpoints.c - GET /v1/keys, /v1/health and /v1/stats (see endpoints.h).
+ *
+ * A listing with a `limit` (the router's pages: at most 4096 lines) is
+ * built in memory and sent with a Content-Length: a chunked answer makes
+ * nginx reserve its whole subrequest buffer per node.  The page is bounded
+ * by the limit, and limits above LIST_MEMORY_LINES stream like a listing
+ * without one: chunked, block by block from the index (listing.c), so that
+ * memory stays bounded whatever the number of keys.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "endpoints.h"
+#include "listing.h"
+#include "reply.h"
+#include "skv_keyline.h"
+
+#define LIST_BLOCK         (64 * 1024)
+#define LIST_MEMORY_LINES  10000
+
+/* A GET /v1/keys response in progress (MHD's content reader state). */
+typedef struct {
+    http_server_t *srv;
+    listing_t     *listing;
+} list_stream_t;
+
+/*
+ * Find a query argument in the raw query string.  MHD's own argument
+ * parsing would turn '+' into a space, but in a key '+' is itself; so the
+ * raw text is kept (http.c) and split here.  First occurrence wins; an
+ * argument without '=' has an empty value.
+ */
+static bool
+query_get(const char *query, const char *name, const char **val,
+          size_t *val_len)
+{
+    size_t      name_len = strlen(name);
+    const char *p = query, *end, *eq;
+
+    while (p != NULL && *p != '\0') {
+        end = strchr(p, '&');
+        if (end == NULL) {
+            end = p + strlen(p);
+        }
+        eq = memchr(p, '=', (size_t) (end - p));
+        if ((size_t) ((eq != NULL ? eq : end) - p) == name_len
+            && memcmp(p, name, name_len) == 0)
+        {
+            *val = eq != NULL ? eq + 1 : end;
+            *val_len = (size_t) (end - *val);
+            return true;
+        }
+        p = *end == '&' ? end + 1 : end;
+    }
+    return false;
+}
+
+/* Decode a prefix/after argument: key encoding, but empty is allowed. */
+static skv_status_t
+decode_arg(request_t *req, const char *name, unsigned char *out,
+           size_t *out_len)
+{
+    const char *v;
+    size_t      len;
+
+    if (!query_get(req->query, name, &v, &len) || len == 0) {
+        *out_len = 0;
+        return SKV_OK;
+    }
+    return skv_key_decode(v, len, out, out_len);
+}
+
+/* limit: absent (0) or a positive integer; -1 when malformed. */
+static int
+parse_limit(request_t *req, uint64_t *limit)
+{
+    const char *lim;
+    char       *end;
+    size_t      lim_len;
+
+    *limit = 0;
+    if (!query_get(req->query, "limit", &lim, &lim_len)) {
+        return 0;
+    }
+    errno = 0;
+    *limit = strtoull(lim, &end, 10);
+    if (lim_len == 0 || lim[0] < '0' || lim[0] > '9'
+        || end != lim + lim_len || errno != 0 || *limit == 0)
+    {
+        return -1;
+    }
+    return 0;
+}
+
+/* MHD asks for the next block of a streamed listing. */
+static ssize_t
+list_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    list_stream_t *ls = cls;
+    char           err[STORE_ERR_MAX];
+    ssize_t        n;
+
+    (void) pos;
+    n = listing_next(ls->listing, buf, max, err);
+    if (n < 0) {
+        /* The chunked stream ends without its last chunk: the client sees
+         * a truncated transfer, never a silently short listing. */
+        http_log_error(ls->srv, "listing keys: %s", err);
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    return n > 0 ? n : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void
+list_stream_free(void *cls)
+{
+    list_stream_t *ls = cls;
+
+    listing_free(ls->listing);
+    free(ls);
+}
+
+/* The chunked listing; takes the listing. */
+static struct MHD_Response *
+list_streamed(http_server_t *srv, listing_t *l)
+{
+    struct MHD_Response *resp;
+    list_stream_t       *ls;
+
+    ls = calloc(1, sizeof(*ls));
+    if (ls == NULL) {
+        listing_free(l);
+        return NULL;
+    }
+    ls->srv = srv;
+    ls->listing = l;
+    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, LIST_BLOCK,
+                                             list_stream_read, ls,
+                                             list_stream_free);
+    if (resp == NULL) {
+        list_stream_free(ls);
+    }
+    return resp;
+}
+
+/* The whole page in one buffer (*out, malloc'd); 0, or -1 with err filled
+ * (or err empty when out of memory). */
+static int
+list_in_memory(listing_t *l, char **out, size_t *out_len, char *err)
+{
+    char    *buf = NULL, *grown;
+    size_t   len = 0, cap = 0;
+    ssize_t  n;
+
+    err[0] = '\0';
+    do {
+        if (cap - len < LIST_BLOCK) {
+            cap = cap == 0 ? LIST_BLOCK : cap * 2;
+            grown = realloc(buf, cap);
+            if (grown == NULL) {
+                free(buf);
+                return -1;
+            }
+            buf = grown;
+        }
+        n = listing_next(l, buf + len, cap - len, err);
+        if (n < 0) {
+            free(buf);
+            return -1;
+        }
+        len += (size_t) n;
+    } while (n > 0);
+    *out = buf;
+    *out_len = len;
+    return 0;
+}
+
+static enum MHD_Result
+list_page(http_server_t *srv, struct MHD_Connection *c, request_t *req,
+          listing_t *l)
+{
+    struct MHD_Response *resp;
+    char                *page;
+    size_t               len;
+    char                 err[STORE_ERR_MAX];
+    int                  rc;
+
+    rc = list_in_memory(l, &page, &len, err);
+    listing_free(l);
+    if (rc != 0) {
+        if (err[0] != '\0') {
+            http_log_error(srv, "listing keys: %s", err);
+        }
+        return reply_error(srv, c, req, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                           err[0] != '\0' ? "database error"
+                                          : "out of memory",
+                           err[0] != '\0' ? err : "cannot build the page");
+    }
+    resp = MHD_create_response_from_buffer(len, page, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(page);
+        return reply_send(srv, c, req, 500, NULL);
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "text/plain; charset=us-ascii");
+    return reply_send(srv, c, req, MHD_HTTP_OK, resp);
+}
+
+enum MHD_Result
+endpoint_keys(http_server_t *srv, struct MHD_Connection *c, request_t *req)
+{
+    struct MHD_Response *resp;
+    listing_t           *l;
+    unsigned char        prefix[SKV_KEY_MAX], after[SKV_KEY_MAX];
+    size_t               prefix_len, after_len;
+    uint64_t             limit;
+
+    if (decode_arg(req, "prefix", prefix, &prefix_len) != SKV_OK) {
+        return reply_error(srv, c, req, MHD_HTTP_BAD_REQUEST, "bad prefix",
+                           "prefix must be a percent-encoded key of at "
+                           "most 1024 bytes");
+    }
+    if (decode_arg(req, "after", after, &after_len) != SKV_OK) {
+        return reply_error(srv, c, req, MHD_HTTP_BAD_REQUEST, "bad after",
+                           "after must be a percent-encoded key of at "
+                           "most 1024 bytes");
+    }
+    if (parse_limit(req, &limit) != 0) {
+        return reply_error(srv, c, req, MHD_HTTP_BAD_REQUEST, "bad limit",
+                           "limit must be a positive integer");
+    }
+    l = listing_new(srv->store, prefix, prefix_len, after, after_len, limit);
+    if (l == NULL) {
+        return reply_error(srv, c, req, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                           "out of memory", "cannot start a listing");
+    }
+    if (limit > 0 && limit <= LIST_MEMORY_LINES) {
+        return list_page(srv, c, req, l);
+    }
+    resp = list_streamed(srv, l);
+    if (resp != NULL) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                "text/plain; charset=us-ascii");
+    }
+    return reply_send(srv, c, req, MHD_HTTP_OK, resp);
+}
+
+enum MHD_Result
+endpoint_health(http_server_t *srv, struct MHD_Connection *c, request_t *req)
+{
+    if (!store_healthy(srv->store)) {
+        return reply_error(srv, c, req, MHD_HTTP_SERVICE_UNAVAILABLE,
+                           "unhealthy", "the database is not usable");
+    }
+    return reply_send(srv, c, req, MHD_HTTP_OK,
+                      reply_json(json_pack("{s:s}", "status", "ok")));
+}
+
+enum MHD_Result
+endpoint_stats(http_server_t *srv, struct MHD_Connection *c, request_t *req)
+{
+    struct MHD_Response *resp;
+    char                *text;
+
+    text = stats_render(srv->stats, srv->store);
+    if (text == NULL) {
+        return reply_error(srv, c, req, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                           "out of memory", "cannot render stats");
+    }
+    resp = MHD_create_response_from_buffer(strlen(text), text,
+                                           MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(text);
+        return reply_send(srv, c, req, 500, NULL);
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "application/json");
+    return reply_send(srv, c, req, MHD_HTTP_OK, resp);
+}

@@ -1,0 +1,19 @@
+/*
+ * endpoints.h - the read-only endpoints besides keys: GET /v1/keys (the
+ * listing), /v1/health and /v1/stats.
+ */
+#ifndef STORAGED_ENDPOINTS_H
+#define STORAGED_ENDPOINTS_H
+
+#include <microhttpd.h>
+
+#include "server.h"
+
+enum MHD_Result endpoint_keys(http_server_t *srv, struct MHD_Connection *c,
+                              request_t *req);
+enum MHD_Result endpoint_health(http_server_t *srv, struct MHD_Connection *c,
+                                request_t *req);
+enum MHD_Result endpoint_stats(http_server_t *srv, struct MHD_Connection *c,
+                               request_t *req);
+
+#endif

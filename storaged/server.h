@@ -1,0 +1,83 @@
+/*
+ * server.h - state shared by the files of storaged's HTTP layer (http.c,
+ * reply.c, kv.c, endpoints.c); nothing outside them includes it.
+ *
+ * http_server_t is the daemon (one per process); request_t is one request,
+ * allocated when libmicrohttpd has its request line and freed when the
+ * request completes.
+ */
+#ifndef STORAGED_SERVER_H
+#define STORAGED_SERVER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <microhttpd.h>
+
+#include "http.h"
+#include "skv_key.h"
+#include "skv_version.h"
+
+#define HDR_VERSION    "X-Simplekv-Version"
+#define HDR_TOMBSTONE  "X-Simplekv-Tombstone"
+#define KV_PREFIX      "/v1/kv/"
+#define KV_PREFIX_LEN  (sizeof(KV_PREFIX) - 1)
+/* A body nobody wants (or past the limit) is dropped up to this much
+ * before the connection is closed. */
+#define DISCARD_MIN    ((size_t) 1 << 20)
+
+struct http_server {
+    struct MHD_Daemon       *mhd;
+    const storaged_config_t *cfg;
+    store_t                 *store;
+    stats_t                 *stats;
+    char                    *auth_expected;  /* "Bearer <token>" or NULL */
+    size_t                   auth_len;
+    unsigned                 max_connections; /* after the fd limit */
+    atomic_bool              stopping;
+    atomic_int               inflight;
+};
+
+typedef enum {
+    ROUTE_KV,
+    ROUTE_KEYS,
+    ROUTE_HEALTH,
+    ROUTE_STATS,
+    ROUTE_UNKNOWN
+} route_t;
+
+typedef enum {
+    KV_GET,       /* GET or HEAD */
+    KV_PUT,
+    KV_DELETE
+} kv_op_t;
+
+/* Per-request state, freed by request_completed() in http.c. */
+typedef struct {
+    bool           started;    /* the first handler call has run */
+    bool           answered;   /* a response is queued; ignore the rest */
+    route_t        route;
+    kv_op_t        op;         /* for ROUTE_KV */
+    unsigned       version_headers;  /* X-Simplekv-Version lines seen */
+    char          *query;      /* raw query string of /v1/keys, or NULL */
+
+    /* A /v1/kv/ request, validated by kv_begin() on the first call. */
+    unsigned char  key[SKV_KEY_MAX];
+    size_t         key_len;
+    skv_version_t  version;          /* PUT and DELETE */
+    const char    *content_type;     /* MHD-owned, valid for the request */
+    size_t         content_type_len;
+
+    /* The body of a PUT, grown as it arrives (kv_body). */
+    uint64_t       declared_len;     /* Content-Length, 0 if none */
+    unsigned char *body;
+    size_t         body_len;
+    size_t         body_cap;
+    bool           too_large;  /* body passed the limit: discard, then 413 */
+    size_t         discarded;  /* bytes dropped since it did (or of a body
+                                  no handler wants) */
+} request_t;
+
+#endif
