@@ -19,15 +19,18 @@ from holdproxy import HoldProxy      # noqa: E402
 from router import Router            # noqa: E402
 from skvproc import Storaged         # noqa: E402
 
-# Ports 19000-19499 belong to this suite.  Every cluster gets fresh ones so
-# that a test never talks to a previous test's lingering process.
-_PORTS = itertools.count(19000)
+# Ports 19000-19499 belong to this suite (SKV_CLUSTER_PORT_BASE moves them,
+# so that a second copy can run beside it).  Every cluster gets fresh ones
+# so that a test never talks to a previous test's lingering process.
+_PORT_BASE = int(os.environ.get("SKV_CLUSTER_PORT_BASE", "19000"))
+_PORTS = itertools.count(_PORT_BASE)
 
 
 def _next_port():
     port = next(_PORTS)
-    if port > 19499:
-        raise RuntimeError("tests/cluster ran out of ports 19000-19499")
+    if port > _PORT_BASE + 499:
+        raise RuntimeError("tests/cluster ran out of ports %d-%d"
+                           % (_PORT_BASE, _PORT_BASE + 499))
     return port
 
 
