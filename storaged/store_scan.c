@@ -1,0 +1,201 @@
+/*
+ * store_scan.c - walks over the index: ordered scans for listings
+ * (store_scan) and the background purge of old tombstones.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_int.h"
+
+store_rc_t
+store_scan(store_t *st, const unsigned char *from, size_t from_len,
+           bool after, size_t max_entries, store_scan_fn fn, void *arg,
+           size_t *visited, char *err)
+{
+    DBC           *cur;
+    DBT            key, data;
+    unsigned char  kbuf[SKV_KEY_MAX], dbuf[INDEX_ENTRY_SIZE];
+    store_entry_t  entry;
+    index_entry_t  e;
+    unsigned       attempt;
+    int            ret;
+
+    *visited = 0;
+    if (from_len > SKV_KEY_MAX) {
+        snprintf(err, STORE_ERR_MAX, "scan start longer than a key");
+        return STORE_ERR_INVALID;
+    }
+    memcpy(kbuf, from, from_len);
+
+    for (attempt = 0;; attempt++) {
+        /* No transaction: a cursor outside one holds a read lock only on
+         * the page it stands on, and this one is closed before returning,
+         * so a slow listing reader never blocks writers. */
+        ret = st->index->cursor(st->index, NULL, &cur, 0);
+        if (ret != 0) {
+            return store_db_fail(st, ret, "index cursor", err);
+        }
+        memset(&key, 0, sizeof(key));
+        memset(&data, 0, sizeof(data));
+        key.data = kbuf;
+        key.ulen = sizeof(kbuf);
+        key.size = (u_int32_t) from_len;
+        key.flags = DB_DBT_USERMEM;
+        data.data = dbuf;
+        data.ulen = sizeof(dbuf);
+        data.flags = DB_DBT_USERMEM;
+
+        ret = cur->get(cur, &key, &data, from_len > 0 ? DB_SET_RANGE
+                                                      : DB_FIRST);
+        if (ret == 0 && after && key.size == from_len
+            && memcmp(kbuf, from, from_len) == 0)
+        {
+            ret = cur->get(cur, &key, &data, DB_NEXT);
+        }
+
+        while (ret == 0 && *visited < max_entries) {
+            if (store_index_decode(&data, &e) != 0) {
+                cur->close(cur);
+                snprintf(err, STORE_ERR_MAX,
+                         "corrupt index entry for a %u-byte key", key.size);
+                return STORE_ERR_CORRUPT;
+            }
+            entry.key = kbuf;
+            entry.key_len = key.size;
+            entry.version = e.version;
+            entry.tombstone = e.tombstone;
+            (*visited)++;
+            if (!fn(arg, &entry)) {
+                break;
+            }
+            ret = cur->get(cur, &key, &data, DB_NEXT);
+        }
+        cur->close(cur);
+
+        if (ret == 0 || ret == DB_NOTFOUND) {
+            return STORE_OK;
+        }
+        /* Only a deadlock before anything was visited is retried; after
+         * that the caller would see entries twice. */
+        if (!store_retryable(ret) || *visited > 0 || attempt == WRITE_RETRIES) {
+            return store_db_fail(st, ret, "listing keys", err);
+        }
+        store_retry_pause(st, attempt);
+    }
+}
+
+static void
+purge_body(store_t *st, DB_TXN *txn, DBT *k, const index_entry_t *old,
+           bool corrupt, void *arg, txn_step_t *step, char *err)
+{
+    const skv_version_t *version = arg;
+
+    (void) err;
+    step->rc = STORE_OK;
+    /* Gone, or a newer write since the scan: not ours to remove. */
+    if (corrupt || !old->found || !old->tombstone
+        || skv_version_cmp(&old->version, version) != 0)
+    {
+        return;
+    }
+    step->what = "purging a tombstone";
+    step->ret = st->records->del(st->records, txn, k, 0);
+    if (step->ret == DB_NOTFOUND) {
+        step->ret = 0;
+    }
+    if (step->ret == 0) {
+        step->ret = st->index->del(st->index, txn, k, 0);
+    }
+    step->commit = true;
+}
+
+/* Remove one tombstone if it is still the same (old) tombstone. */
+static store_rc_t
+purge_one(store_t *st, const unsigned char *key, size_t key_len,
+          const skv_version_t *version, bool *purged, char *err)
+{
+    store_rc_t rc;
+
+    rc = store_index_txn(st, key, key_len, purge_body, (void *) version, purged,
+                   err);
+    if (*purged) {
+        atomic_fetch_sub(&st->tombstones, 1);
+        atomic_fetch_add(&st->purged, 1);
+    }
+    return rc;
+}
+
+typedef struct {
+    uint64_t       cutoff_ms;
+    size_t         n;
+    /* Candidates found by the scan, purged after the cursor is closed. */
+    struct {
+        unsigned char key[SKV_KEY_MAX];
+        size_t        key_len;
+        skv_version_t version;
+    }              *cand;
+    size_t          n_cand;
+    unsigned char   last[SKV_KEY_MAX];
+    size_t          last_len;
+} purge_scan_t;
+
+static bool
+purge_visit(void *arg, const store_entry_t *entry)
+{
+    purge_scan_t *ps = arg;
+
+    memcpy(ps->last, entry->key, entry->key_len);
+    ps->last_len = entry->key_len;
+    if (entry->tombstone && skv_version_ms(&entry->version) < ps->cutoff_ms) {
+        memcpy(ps->cand[ps->n_cand].key, entry->key, entry->key_len);
+        ps->cand[ps->n_cand].key_len = entry->key_len;
+        ps->cand[ps->n_cand].version = entry->version;
+        ps->n_cand++;
+    }
+    return true;
+}
+
+store_rc_t
+store_purge_tombstones(store_t *st, uint64_t cutoff_ms, size_t max_scan,
+                       size_t *purged, bool *wrapped, char *err)
+{
+    purge_scan_t  ps;
+    size_t        visited, i;
+    bool          done;
+    store_rc_t    rc;
+
+    *purged = 0;
+    *wrapped = false;
+    memset(&ps, 0, sizeof(ps));
+    ps.cutoff_ms = cutoff_ms;
+    ps.cand = malloc(max_scan * sizeof(*ps.cand));
+    if (ps.cand == NULL) {
+        snprintf(err, STORE_ERR_MAX, "out of memory");
+        return STORE_ERR_DB;
+    }
+
+    rc = store_scan(st, st->purge_key, st->purge_key_len,
+                    st->purge_key_len > 0, max_scan, purge_visit, &ps,
+                    &visited, err);
+    if (rc == STORE_OK) {
+        if (visited < max_scan) {
+            *wrapped = true;
+            st->purge_key_len = 0;
+        } else {
+            memcpy(st->purge_key, ps.last, ps.last_len);
+            st->purge_key_len = ps.last_len;
+        }
+        for (i = 0; i < ps.n_cand; i++) {
+            rc = purge_one(st, ps.cand[i].key, ps.cand[i].key_len,
+                           &ps.cand[i].version, &done, err);
+            if (rc != STORE_OK) {
+                break;
+            }
+            *purged += done;
+        }
+    }
+    free(ps.cand);
+    return rc;
+}
+
