@@ -11,7 +11,7 @@ use File::Path qw(make_path remove_tree);
 use File::Spec ();
 use IO::Socket::INET ();
 use IPC::Run ();
-use Test::More;
+use Test::More tests => 14;
 use Time::HiRes qw(time);
 
 use lib 't/lib';
@@ -168,4 +168,3 @@ unlike($stdout, qr/^not ok \d+ - .*TEST 1: right/m,
        'nothing of the correct block fails');
 
 close $silent;
-done_testing();

@@ -3,7 +3,7 @@
 
 use lib 't/lib';
 use SimplekvTest 'stock';
-use Test::Nginx::Socket 'no_plan';
+use Test::Nginx::Socket;
 
 $ENV{SIMPLEKV_RUNNER_ENV} = 'passed through';
 env_to_nginx('SIMPLEKV_RUNNER_ENV');
@@ -11,11 +11,14 @@ master_on();
 workers(2);
 log_level('warn');
 
+plan tests => SimplekvTest::planned_tests();
+
 run_tests();
 
 __DATA__
 
 === TEST 1: a master with two workers serves
+--- skv_tests: 4
 --- config
     location = /pid {
         return 200 "worker $pid\n";
@@ -43,6 +46,7 @@ GET /pid
 
 
 === TEST 2: the warn level hides info messages but keeps warnings
+--- skv_tests: 5
 --- config
     location = /warned {
         client_body_buffer_size 1k;

@@ -5,15 +5,18 @@
 
 use lib 't/lib';
 use SimplekvTest 'stock';
-use Test::Nginx::Socket 'no_plan';
+use Test::Nginx::Socket;
 
 repeat_each(2);
+
+plan tests => SimplekvTest::planned_tests();
 
 run_tests();
 
 __DATA__
 
 === TEST 1: plain body from return
+--- skv_tests: 3
 --- config
     location = /hello {
         return 200 "hello world\n";
@@ -28,6 +31,7 @@ hello world
 
 
 === TEST 2: response headers: value, absent header, like
+--- skv_tests: 5
 --- config
     location = /h {
         add_header X-Runner yes;
@@ -46,6 +50,7 @@ X-Runner: yes
 
 
 === TEST 3: response_headers_like and response_body_like
+--- skv_tests: 4
 --- config
     location = /v {
         add_header X-Version "v-$nginx_version";
@@ -61,6 +66,7 @@ Server: nginx.*
 
 
 === TEST 4: 404 from the default root location, found in the error log
+--- skv_tests: 3
 --- config
 --- request
 GET /nonexistent.html
@@ -72,6 +78,7 @@ No such file or directory
 
 
 === TEST 5: request body is trimmed and gets a Content-Length
+--- skv_tests: 2
 --- config
     location = /len {
         return 200 "len=$http_content_length";
@@ -85,6 +92,7 @@ len=11
 
 
 === TEST 6: more_headers reach the server, Host is localhost
+--- skv_tests: 2
 --- config
     location = /hdr {
         return 200 "$http_x_foo|$host|$http_connection";
@@ -99,6 +107,7 @@ bar baz|localhost|close
 
 
 === TEST 7: hand-written chunked request body is sent as it is
+--- skv_tests: 2
 --- config
     location = /te {
         return 200 "te=$http_transfer_encoding cl=$http_content_length";
@@ -118,6 +127,7 @@ te=chunked cl=
 
 
 === TEST 8: chunked response body is decoded
+--- skv_tests: 4
 --- config
     location = /chunked {
         sub_filter 'a' 'bb';
@@ -136,6 +146,7 @@ bbbnbbnbb
 
 
 === TEST 9: HEAD gets headers and no body
+--- skv_tests: 3
 --- config
     location = /head {
         return 200 "0123456789";
@@ -149,6 +160,7 @@ Content-Length: 10
 
 
 === TEST 10: several requests in one block, arrays of expectations
+--- skv_tests: 4
 --- config
     location = /one { return 200 "one"; }
     location = /two { return 201 "two"; }
@@ -162,6 +174,7 @@ Content-Length: 10
 
 
 === TEST 11: body over client_max_body_size gets 413 before it is read
+--- skv_tests: 3
 --- config
     location = /small {
         client_max_body_size 1k;
@@ -177,6 +190,7 @@ client intended to send too large body
 
 
 === TEST 12: $TEST_NGINX_SERVER_PORT is substituted in the config
+--- skv_tests: 2
 --- config
     location = /port {
         return 200 "port $TEST_NGINX_SERVER_PORT";
@@ -189,6 +203,7 @@ port $ServerPort
 
 
 === TEST 13: init runs before the request, with $block in scope
+--- skv_tests: 2
 --- config
     location = /init {
         return 200 "$http_x_from_init";
@@ -203,6 +218,7 @@ set by init
 
 
 === TEST 14: must_die: a bad directive stops nginx, message in error.log
+--- skv_tests: 2
 --- config
     location = /bad {
         no_such_directive_here on;
@@ -214,6 +230,7 @@ unknown directive "no_such_directive_here"
 
 
 === TEST 15: http_config and main_config sections are used
+--- skv_tests: 2
 --- main_config
 env SIMPLEKV_RUNNER_TEST;
 --- http_config

@@ -9,8 +9,6 @@ use Test::Nginx::Socket 'no_plan';
 
 repeat_each(2);
 
-our $Json = qr/^\{\s*"error"\s*:\s*"[^"]+"\s*,\s*"detail"\s*:\s*".*"\s*\}\s*$/s;
-
 run_tests();
 
 __DATA__
@@ -26,7 +24,7 @@ GET /bad%zzkey
 --- response_headers
 Content-Type: application/json
 --- response_body_like eval
-$main::Json
+$SimplekvTest::Json
 --- no_error_log
 [alert]
 
@@ -44,7 +42,7 @@ value
 --- response_headers
 Content-Type: application/json
 --- response_body_like eval
-$main::Json
+$SimplekvTest::Json
 
 
 
@@ -58,7 +56,7 @@ $main::Json
 --- error_code eval
 [400, 400, 400, 400]
 --- response_body_like eval
-[$main::Json, $main::Json, $main::Json, "^\$"]
+[$SimplekvTest::Json, $SimplekvTest::Json, $SimplekvTest::Json, "^\$"]
 
 
 
@@ -72,7 +70,7 @@ $main::Json
 --- error_code eval
 [201, 200, 414, 414]
 --- response_body_like eval
-["", "^longest key\$", $main::Json, $main::Json]
+["", "^longest key\$", $SimplekvTest::Json, $SimplekvTest::Json]
 
 
 
@@ -100,7 +98,7 @@ $main::Json
 --- response_headers_like eval
 ["Allow: GET, HEAD, PUT, DELETE", "Allow: GET, HEAD, PUT, DELETE", "Allow: GET, HEAD, PUT, DELETE"]
 --- response_body_like eval
-[$main::Json, $main::Json, $main::Json]
+[$SimplekvTest::Json, $SimplekvTest::Json, $SimplekvTest::Json]
 
 
 
@@ -115,7 +113,7 @@ $main::Json
 --- error_code eval
 [413, 201, 200]
 --- response_body_like eval
-[$main::Json, "", "^x{1024}\$"]
+[$SimplekvTest::Json, "", "^x{1024}\$"]
 
 
 
@@ -129,7 +127,7 @@ $main::Json
 "PUT /hugeValue\n" . ("y" x (3 * 1024 * 1024))
 --- error_code: 413
 --- response_body_like eval
-$main::Json
+$SimplekvTest::Json
 --- no_error_log
 a client request body is buffered to a temporary file
 
@@ -147,7 +145,7 @@ Transfer-Encoding: chunked
 "PUT /bigChunked\n" . CORE::join("", map { "200\r\n" . ("z" x 512) . "\r\n" } 1 .. 4) . "0\r\n\r\n"
 --- error_code: 413
 --- response_body_like eval
-$main::Json
+$SimplekvTest::Json
 
 
 
@@ -163,7 +161,7 @@ Transfer-Encoding: chunked
 "PUT /hugeChunked\n" . CORE::join("", map { "4000\r\n" . ("h" x 16384) . "\r\n" } 1 .. 192) . "0\r\n\r\n"
 --- error_code: 413
 --- response_body_like eval
-$main::Json
+$SimplekvTest::Json
 --- no_error_log
 a client request body is buffered to a temporary file
 [alert]

@@ -20,25 +20,13 @@ add_response_body_check(sub {
     $check->($data, $block->name) if defined $data;
 });
 
-our $Locations = <<'_EOC_';
-    location / {
-        simplekv;
-    }
-    location = /_simplekv/status {
-        simplekv_status;
-    }
-    location = /_simplekv/metrics {
-        simplekv_metrics;
-    }
-_EOC_
-
 run_tests();
 
 __DATA__
 
 === TEST 1: status lists every node, up, with its counters
 --- config eval
-$main::Locations
+$SimplekvTest::DefaultLocations
 --- init
 SimplekvTest::router_put('/statusWarmup', 'x');
 SimplekvTest::wait_for_body('/_simplekv/status', qr/"PUT": \{[^}]*"201": [1-9]/);
@@ -71,7 +59,7 @@ sub {
 
 === TEST 2: metrics are Prometheus text with the node and request series
 --- config eval
-$main::Locations
+$SimplekvTest::DefaultLocations
 --- init
 SimplekvTest::router_put('/metricsWarmup', 'x');
 SimplekvTest::wait_for_body('/_simplekv/metrics', qr/^simplekv_requests_total\{method="PUT",status="201"\} [1-9]/m);
@@ -99,7 +87,7 @@ qr/^# HELP simplekv_node_up .*
 
 === TEST 3: a killed node is reported down, with failures, after traffic
 --- config eval
-$main::Locations
+$SimplekvTest::DefaultLocations
 --- init
 SimplekvTest::kill_node('b');
 SimplekvTest::router_put("/downKey$_", 'x') for 1 .. 3;
@@ -118,7 +106,7 @@ sub {
 
 === TEST 4: request counters count GET 404 and DELETE 204 too
 --- config eval
-$main::Locations
+$SimplekvTest::DefaultLocations
 --- init
 my $get = SimplekvTest::router_request('GET', '/neverThereMetric');
 my $del = SimplekvTest::router_request('DELETE', '/neverThereMetric');

@@ -9,25 +9,13 @@ use Test::Nginx::Socket 'no_plan';
 master_on();
 workers(2);
 
-our $Locations = <<'_EOC_';
-    location / {
-        simplekv;
-    }
-    location = /_simplekv/metrics {
-        simplekv_metrics;
-    }
-    location = /_simplekv/status {
-        simplekv_status;
-    }
-_EOC_
-
 run_tests();
 
 __DATA__
 
 === TEST 1: 20 PUTs on fresh connections are all counted by either worker
 --- config eval
-$main::Locations
+$SimplekvTest::DefaultLocations
 --- init
 for my $i (1 .. 20) {
     SimplekvTest::router_put("/workerKey$i", "v$i");
@@ -49,7 +37,7 @@ SimplekvTest::wait_for_body('/_simplekv/metrics', qr/^simplekv_requests_total\{m
 
 === TEST 2: the status document agrees
 --- config eval
-$main::Locations
+$SimplekvTest::DefaultLocations
 --- init
 SimplekvTest::router_put("/statusWorker$_", 'x') for 1 .. 6;
 SimplekvTest::wait_for_body('/_simplekv/status', qr/"PUT": \{[^}]*"201": 6\b/);

@@ -5,27 +5,18 @@
 
 use lib 't/lib';
 use SimplekvTest;
-use Test::Nginx::Socket 'no_plan';
+use Test::Nginx::Socket;
 
-our $Json = qr/^\{\s*"error"\s*:\s*"[^"]+"\s*,\s*"detail"\s*:\s*".*"\s*\}\s*$/s;
-
-our $Location = <<'_EOC_';
-    location / {
-        simplekv;
-        simplekv_replicas 3;
-        simplekv_write_quorum 2;
-        simplekv_read_quorum 2;
-        simplekv_replica_timeout 1s;
-    }
-_EOC_
+plan tests => SimplekvTest::planned_tests();
 
 run_tests();
 
 __DATA__
 
 === TEST 1: a prefix lists its keys in byte order, and only those
+--- skv_tests: 20
 --- config eval
-$main::Location
+$SimplekvTest::QuorumLocation
 --- request eval
 ["PUT /lst/b\n2", "PUT /lst/a\n1", "PUT /lst/c\n3", "PUT /lsu\nx",
  "GET /lst/?list"]
@@ -43,8 +34,9 @@ $main::Location
 
 
 === TEST 2: pages follow the cursor until next is null
+--- skv_tests: 24
 --- config eval
-$main::Location
+$SimplekvTest::QuorumLocation
 --- request eval
 ["PUT /pg/1\nv", "PUT /pg/2\nv", "PUT /pg/3\nv", "PUT /pg/4\nv",
  "PUT /pg/5\nv",
@@ -63,8 +55,9 @@ $main::Location
 
 
 === TEST 3: deleted keys are left out
+--- skv_tests: 15
 --- config eval
-$main::Location
+$SimplekvTest::QuorumLocation
 --- request eval
 ["PUT /del/1\nv", "PUT /del/2\nv", "PUT /del/3\nv", "DELETE /del/2",
  "GET /del/?list"]
@@ -79,8 +72,9 @@ $main::Location
 
 
 === TEST 4: binary keys round-trip: listed percent-encoded, readable back
+--- skv_tests: 9
 --- config eval
-$main::Location
+$SimplekvTest::QuorumLocation
 --- request eval
 ["PUT /bin/%01%FF%20x\nbinary", "GET /bin/?list", "GET /bin%2F%01%ff%20x"]
 --- error_code eval
@@ -94,21 +88,25 @@ $main::Location
 
 
 === TEST 5: no prefix lists from the first key; an empty range is empty
+--- skv_tests: 8
 --- config eval
-$main::Location
+$SimplekvTest::QuorumLocation
 --- request eval
-["GET /?list&limit=1", "GET /nothing-here/?list"]
+["PUT /all/1\nv", "PUT /all/2\nv",
+ "GET /?list&limit=1", "GET /nothing-here/?list"]
 --- error_code eval
-[200, 200]
+[201, 201, 200, 200]
 --- response_body_like eval
-[qr/^\{"keys": \[\n  "[^"]+"\n \],\n "next": "[^"]+"\}\n$/,
+[qr/^$/, qr/^$/,
+ qr/^\{"keys": \[\n  "[^"]+"\n \],\n "next": "[^"]+"\}\n$/,
  qr/^\{"keys": \[\],\n "next": null\}\n$/]
 
 
 
 === TEST 6: one node killed: the listing still has every key
+--- skv_tests: 2
 --- config eval
-$main::Location
+$SimplekvTest::QuorumLocation
 --- init
 SimplekvTest::router_put("/one/$_", 'v') for 1 .. 6;
 SimplekvTest::kill_node('b');
@@ -121,8 +119,9 @@ qq!{"keys": [\n  "one%2F1",\n  "one%2F2",\n  "one%2F3",\n  "one%2F4",\n  "one%2F
 
 
 === TEST 7: two nodes killed: 503 JSON, it could miss acknowledged keys
+--- skv_tests: 2
 --- config eval
-$main::Location
+$SimplekvTest::QuorumLocation
 --- init
 SimplekvTest::router_put('/two/1', 'v');
 SimplekvTest::kill_node('a');
@@ -131,14 +130,15 @@ SimplekvTest::kill_node('c');
 GET /two/?list
 --- error_code: 503
 --- response_body_like eval
-$main::Json
+$SimplekvTest::Json
 --- timeout: 4
 
 
 
 === TEST 8: bad limit and bad cursor are 400 JSON; HEAD has no body
+--- skv_tests: 15
 --- config eval
-$main::Location
+$SimplekvTest::QuorumLocation
 --- request eval
 ["GET /?list&limit=0", "GET /?list&limit=10001", "GET /?list&limit=x",
  "GET /?list&after=%ZZ", "HEAD /?list"]

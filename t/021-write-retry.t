@@ -8,17 +8,7 @@
 
 use lib 't/lib';
 use SimplekvTest;
-use Test::Nginx::Socket 'no_plan';
-
-our $Location = <<'_EOC_';
-    location / {
-        simplekv;
-        simplekv_replicas 3;
-        simplekv_write_quorum 2;
-        simplekv_read_quorum 2;
-    }
-    location = /_simplekv/status { simplekv_status; }
-_EOC_
+use Test::Nginx::Socket;
 
 # a version 5 s ahead of $etag's, with origin 1
 sub ahead {
@@ -28,13 +18,16 @@ sub ahead {
     return sprintf('%016x%016x', hex(substr($etag, 0, 16)) + (5000 << 16), 1);
 }
 
+plan tests => SimplekvTest::planned_tests();
+
 run_tests();
 
 __DATA__
 
 === TEST 1: a newer version on every replica: the PUT is retried and wins
+--- skv_tests: 9
 --- config eval
-$main::Location
+$SimplekvTest::QuorumLocation . $SimplekvTest::StatusLocations
 --- init
 my $etag = SimplekvTest::router_put('/retried', 'first');
 my $ahead = main::ahead($etag);
@@ -51,8 +44,9 @@ SimplekvTest::node_put($_, 'retried', 'planted', $ahead) for qw(a b c);
 
 
 === TEST 2: the same for a DELETE: retried, and the key reads as deleted
+--- skv_tests: 4
 --- config eval
-$main::Location
+$SimplekvTest::QuorumLocation . $SimplekvTest::StatusLocations
 --- init
 my $etag = SimplekvTest::router_put('/retriedDel', 'first');
 my $ahead = main::ahead($etag);
@@ -67,25 +61,30 @@ SimplekvTest::node_put($_, 'retriedDel', 'planted', $ahead) for qw(a b c);
 
 
 === TEST 3: the version returned after a retry is newer than the planted one
+--- skv_tests: 3
 --- config eval
-$main::Location
+$SimplekvTest::QuorumLocation . $SimplekvTest::StatusLocations
 --- init
 my $etag = SimplekvTest::router_put('/newer', 'first');
-our $planted = main::ahead($etag);
+my $planted = main::ahead($etag);
 SimplekvTest::node_put($_, 'newer', 'planted', $planted) for qw(a b c);
+# the PUT's ETag must be a version above the planted one
+$block->set_value('response_headers_like',
+    'ETag: "' . SimplekvTest::version_above_re($planted) . '"');
 --- request
 PUT /newer
 mine
 --- error_code: 201
---- response_headers_like eval
-'ETag: "[0-9a-f]{32}"'
+--- response_headers_like
+ETag: "set by init"
 --- response_body_like: ^$
 
 
 
 === TEST 4: a newer version on two replicas, the write applied on the third: 503, never retried
+--- skv_tests: 4
 --- config eval
-$main::Location
+$SimplekvTest::QuorumLocation . $SimplekvTest::StatusLocations
 --- init
 my $etag = SimplekvTest::router_put('/partly', 'first');
 my $ahead = main::ahead($etag);

@@ -5,8 +5,6 @@ use lib 't/lib';
 use SimplekvTest;
 use Test::Nginx::Socket 'no_plan';
 
-our $Json = qr/^\{\s*"error"\s*:\s*"[^"]+"\s*,\s*"detail"\s*:\s*".*"\s*\}\s*$/s;
-
 run_tests();
 
 __DATA__
@@ -53,4 +51,4 @@ __DATA__
 GET /path-key?key=other
 --- error_code: 400
 --- response_body_like eval
-$main::Json
+$SimplekvTest::Json

@@ -103,16 +103,61 @@ our $NodeLines = join '', map { "    simplekv_node $_ skv_$_;\n" } @NodeNames;
 our $HttpConfig = $Upstreams . $NodeLines;
 our $LoadModule = "load_module $Module;";
 
+# --- pieces of configuration and expectations shared by the .t files ---
+# (use them as $SimplekvTest::Json etc.: the names are not exported)
+
+# a JSON error body: {"error": "...", "detail": "..."}
+our $Json = qr/^\{\s*"error"\s*:\s*"[^"]+"\s*,\s*"detail"\s*:\s*".*"\s*\}\s*$/s;
+
+# --- config: the client API at "/" with N=3, W=2, R=2 and a replica
+# timeout of $timeout (default 1s, the module's default)
+sub quorum_location {
+    my ($timeout) = @_;
+    $timeout //= '1s';
+    return <<"_EOC_";
+    location / {
+        simplekv;
+        simplekv_replicas 3;
+        simplekv_write_quorum 2;
+        simplekv_read_quorum 2;
+        simplekv_replica_timeout $timeout;
+    }
+_EOC_
+}
+our $QuorumLocation = quorum_location();
+
+# the router's own status (JSON) and metrics (Prometheus) locations
+our $StatusLocations = <<'_EOC_';
+    location = /_simplekv/status {
+        simplekv_status;
+    }
+    location = /_simplekv/metrics {
+        simplekv_metrics;
+    }
+_EOC_
+
+# the client API with every default, and status and metrics
+our $DefaultLocations = <<'_EOC_' . $StatusLocations;
+    location / {
+        simplekv;
+    }
+_EOC_
+
 # With "use SimplekvTest 'token';" the nodes require a bearer token (the
 # first line of $TokenFile) and the default http_config names that file in
 # simplekv_token_file.
 our $TokenFile = "$DataRoot/token";
 our $Token;
 
+# nginx under valgrind (TEST_NGINX_USE_VALGRIND) answers many times more
+# slowly: client timeouts and deadlines are multiplied by this, and timing
+# bounds that must stay meaningful are derived from it.
+our $Slowdown = $ENV{TEST_NGINX_USE_VALGRIND} ? 10 : 1;
+
 our $OwnerPid = $$;
 our %Stale;             # a node's data dir was wiped already this run
 
-my $http = HTTP::Tiny->new(timeout => 5, keep_alive => 0);
+my $http = HTTP::Tiny->new(timeout => 5 * $Slowdown, keep_alive => 0);
 
 # The suite's ports and directories are fixed, so two runs at once (two
 # engineers, or make test beside a prove) would trample each other: a test
@@ -168,6 +213,28 @@ sub import {
 
     start_cluster();
     &Test::Nginx::Socket::add_block_preprocessor(\&preprocess);
+}
+
+# The plan of a file whose blocks make different numbers of checks: each
+# block states its own in "--- skv_tests: N" (every check of one run of the
+# block: each request's status, body, header and error-log checks, and
+# those in --- init or a response check), and
+#
+#     plan tests => SimplekvTest::planned_tests();
+#
+# sums them times repeat_each(). Only the blocks that run count (a block
+# marked --- ONLY, or a file cut down to one block), so every block can
+# still run alone; a block that stops checking, or checks twice, fails the
+# plan.
+sub planned_tests {
+    my $sum = 0;
+    for my $block (Test::Nginx::Socket::blocks()) {
+        my $n = eval { $block->skv_tests };
+        die "SimplekvTest: " . $block->name . " has no --- skv_tests\n"
+            if !defined $n || $n !~ /^\s*(\d+)\s*$/;
+        $sum += $1;
+    }
+    return Test::Nginx::Socket::repeat_each() * $sum;
 }
 
 sub preprocess {
@@ -384,12 +451,36 @@ sub node_put {
 # --- the router (nginx started by the test module for this block) -------
 
 # Concurrent clients doing random PUT/GET/DELETE on a few keys through the
-# router for $opt{seconds}; $opt{during}->() runs in this process after
-# $opt{after} seconds (e.g. to kill a node). Returns a hash: total => n,
-# errors => [ "METHOD key -> status detail", ... ] for every answer that is
-# not a success (201 PUT, 200/404 GET, 204 DELETE).
+# router, with a fault injected while they run. By count (the default):
+# once the clients have completed $opt{before} requests (default 20),
+# $opt{during}->($wait) runs in this process (e.g. to kill a node; it may
+# call $wait->(n) to let n more requests complete, e.g. before restarting
+# the node), then the clients go on until $opt{after} more requests
+# (default 20) have completed, and stop. Each wait is bounded by
+# $opt{deadline} seconds (default 30, times $Slowdown), so a router that
+# stops answering fails the test instead of hanging it. By time (the old
+# form, when $opt{seconds} is given): during runs after $opt{after}
+# seconds, the clients stop after $opt{seconds}.
+#
+# Returns a hash: total => n, before => requests completed when during
+# started, after => completed after it returned, stalled => a wait that
+# hit its deadline (its message, or undef), errors => [ "METHOD key ->
+# status detail", ... ] for every answer that is not a success (201 PUT,
+# 200/404 GET, 204 DELETE).
 sub run_load {
-    my %opt = (clients => 4, seconds => 3, after => 1, keys => 5, @_);
+    my %opt = (clients => 4, keys => 5, deadline => 30 * $Slowdown, @_);
+    my $timed = defined $opt{seconds};
+    if (!$timed) {
+        $opt{before} //= 20;
+        $opt{after} //= 20;
+    }
+
+    # the parent asks the clients to stop by creating this file
+    my $stop = "$DataRoot/load-stop.$$";
+    unlink $stop;
+    # each client writes one byte here per completed request
+    pipe my $progress_r, my $progress_w or die "pipe: $!\n";
+
     my @kids;
     for my $c (1 .. $opt{clients}) {
         pipe my $r, my $w or die "pipe: $!\n";
@@ -397,19 +488,22 @@ sub run_load {
         die "fork: $!\n" if !defined $pid;
         if ($pid == 0) {
             close $r;
+            close $progress_r;
             srand($$ ^ time);
-            my $ua = HTTP::Tiny->new(timeout => 5, keep_alive => 1);
-            my $end = time + $opt{seconds};
+            my $ua = HTTP::Tiny->new(timeout => 5 * $Slowdown,
+                                     keep_alive => 1);
+            my $end = $timed ? time + $opt{seconds} : time + 3600;
             my %ok = (PUT => qr/^201$/, GET => qr/^(?:200|404)$/,
                       DELETE => qr/^204$/);
             my ($n, @err) = (0);
-            while (time < $end) {
+            while (time < $end && !-e $stop) {
                 my $key = 'load' . int(rand $opt{keys});
                 my $m = (qw(PUT PUT GET GET GET DELETE))[int rand 6];
                 my $res = $ua->request($m, router_url() . "/$key",
                                        $m eq 'PUT' ? { content => "v$c-$n" }
                                                    : {});
                 $n++;
+                syswrite $progress_w, '.';
                 push @err, "$m /$key -> $res->{status} "
                            . substr($res->{content} // '', 0, 200)
                     if $res->{status} !~ $ok{$m};
@@ -421,11 +515,51 @@ sub run_load {
         close $w;
         push @kids, [$pid, $r];
     }
+    close $progress_w;
 
-    sleep $opt{after};
-    $opt{during}->() if $opt{during};
+    my $done = 0;
+    my $stalled;
+    # read progress until $cond holds (true) or $until passes (false)
+    my $pump = sub {
+        my ($cond, $until) = @_;
+        until ($cond->()) {
+            return 0 if time >= $until;
+            my $bits = '';
+            vec($bits, fileno $progress_r, 1) = 1;
+            next if !select($bits, undef, undef, 0.05);
+            my $n = sysread $progress_r, my $buf, 65536;
+            return 0 if !$n;            # every client has gone
+            $done += $n;
+        }
+        return 1;
+    };
+    my $wait = sub {
+        my $goal = $done + shift;
+        return 1 if $pump->(sub { $done >= $goal }, time + $opt{deadline});
+        $stalled //= "$done requests completed, waited for $goal within "
+                     . "$opt{deadline}s";
+        return 0;
+    };
 
-    my %result = (total => 0, errors => []);
+    my $t0 = time;
+    if ($timed) {
+        $pump->(sub { 0 }, $t0 + ($opt{after} // 1));
+    } else {
+        $wait->($opt{before});
+    }
+    my $before = $done;
+    $opt{during}->($wait) if $opt{during};
+    my $mark = $done;
+    if ($timed) {
+        $pump->(sub { 0 }, $t0 + $opt{seconds});
+    } else {
+        $wait->($opt{after});
+    }
+    open my $touch, '>', $stop or die "SimplekvTest: cannot create $stop: $!\n";
+    close $touch;
+
+    my %result = (total => 0, errors => [], before => $before,
+                  stalled => $stalled);
     for my $kid (@kids) {
         my ($pid, $r) = @$kid;
         my @lines = <$r>;
@@ -435,6 +569,9 @@ sub run_load {
         $result{total} += shift(@lines) // 0;
         push @{ $result{errors} }, @lines;
     }
+    close $progress_r;
+    unlink $stop;
+    $result{after} = $result{total} - $mark;
     return %result;
 }
 
@@ -466,6 +603,30 @@ sub wait_for_body {
         return 0 if time >= $deadline;
         sleep 0.05;
     }
+}
+
+# A regular expression (as a string, for --- response_headers_like)
+# matching exactly the versions greater than $version: 32 lower-case hex
+# digits, as the router and storaged write them. Versions compare as
+# 128-bit numbers, which for a fixed width is the order of the text, so
+# the pattern is: the same first i digits, a greater digit at i, anything
+# after.
+sub version_above_re {
+    my ($version) = @_;
+    (my $v = lc $version) =~ s/"//g;
+    die "SimplekvTest: \"$version\" is not a version\n"
+        if $v !~ /^[0-9a-f]{32}$/;
+    my $digits = '0123456789abcdef';
+    my @alternatives;
+    for my $i (0 .. 31) {
+        my $greater = substr $digits, index($digits, substr($v, $i, 1)) + 1;
+        next if $greater eq '';
+        my $rest = 31 - $i;
+        push @alternatives, substr($v, 0, $i) . "[$greater]"
+                            . ($rest ? "[0-9a-f]{$rest}" : '');
+    }
+    # nothing is above ffff...f
+    return @alternatives ? '(?:' . join('|', @alternatives) . ')' : '(?!)';
 }
 
 # PUT through the router; dies unless 201; returns the ETag.
