@@ -15,4 +15,5 @@ test-cluster:
 
 test-cluster-valgrind:
 	SKV_VALGRIND=1 $(PYTHON) -m pytest -q tests/cluster/test_faults.py \
-		tests/cluster/test_values.py tests/cluster/test_read_fanout.py
+		tests/cluster/test_values.py tests/cluster/test_read_fanout.py \
+		tests/cluster/test_reload.py
