@@ -3,7 +3,8 @@
  * ETag, a write's acknowledgement, or a JSON error
  * {"error": "...", "detail": "..."}, including for requests that nginx
  * itself refused before the module saw them (simplekv_error, used by the
- * error_page lines of conf/simplekv_proxy.conf).
+ * error_page lines of conf/simplekv_proxy.conf; a header too large comes
+ * as 431, see there).
  */
 
 #include "ngx_http_simplekv_module.h"
@@ -290,6 +291,7 @@ ngx_http_simplekv_error_handler(ngx_http_request_t *r)
                                             "key too long", &detail);
 
     case NGX_HTTP_REQUEST_HEADER_TOO_LARGE:
+    case 431:
         ngx_str_set(&detail, "a request header is longer than nginx's "
                              "large_client_header_buffers allow");
         ngx_str_set(&r->headers_out.status_line,
