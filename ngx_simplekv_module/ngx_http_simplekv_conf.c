@@ -12,6 +12,8 @@
 
 static ngx_int_t ngx_http_simplekv_build_placement(ngx_conf_t *cf,
     ngx_http_simplekv_main_conf_t *mcf);
+static char *ngx_http_simplekv_check_quorums(ngx_conf_t *cf,
+    ngx_http_simplekv_loc_conf_t *conf, ngx_uint_t nnodes);
 static ngx_int_t ngx_http_simplekv_check_upstreams(ngx_conf_t *cf,
     ngx_http_simplekv_main_conf_t *mcf);
 static ngx_int_t ngx_http_simplekv_check_sites(ngx_conf_t *cf,
@@ -182,12 +184,24 @@ ngx_http_simplekv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     site->clcf = clcf;
     site->lcf = conf;
 
-    if (conf->replicas > mcf->nodes.nelts) {
+    return ngx_http_simplekv_check_quorums(cf, conf, mcf->nodes.nelts);
+}
+
+
+/*
+ * The promises N, W and R must keep, checked where the location is merged
+ * so that nginx -t names the file and line.
+ */
+static char *
+ngx_http_simplekv_check_quorums(ngx_conf_t *cf,
+    ngx_http_simplekv_loc_conf_t *conf, ngx_uint_t nnodes)
+{
+    if (conf->replicas > nnodes) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "simplekv_replicas %ui is larger than the %ui "
                            "configured simplekv_node(s): every key needs "
                            "%ui distinct nodes",
-                           conf->replicas, mcf->nodes.nelts, conf->replicas);
+                           conf->replicas, nnodes, conf->replicas);
         return NGX_CONF_ERROR;
     }
 
