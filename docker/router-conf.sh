@@ -4,7 +4,10 @@
 # Generates the router container's nginx.conf from conf/nginx.conf, the
 # same template `make run` uses, so the container and a local cluster serve
 # the same locations with the same directives.  Besides the template's own
-# placeholders (@MODULE@, @PREFIX@, @CONF@), only two things change:
+# placeholders (@MODULE@, @PREFIX@, @CONF@, and @TOKEN_FILE@, which becomes
+# $TOKEN_FILE, default /var/lib/simplekv-token/token: the shared volume
+# where token-entrypoint.sh keeps the cluster's token), only two things
+# change:
 #
 #   * upstream skv_X's loopback address becomes the compose service
 #     storaged-X:NODE_PORT (when NODE_PORT is given; without it the
@@ -22,6 +25,7 @@ if [ $# -lt 4 ] || [ $# -gt 5 ]; then
     exit 2
 fi
 template=$1 module=$2 prefix=$3 confdir=$4 node_port=${5:-}
+token_file=${TOKEN_FILE:-/var/lib/simplekv-token/token}
 
 nodes=$(sed -n 's/^ *upstream skv_\([a-z0-9_]*\) *{ *server 127\.0\.0\.1:[0-9]*;.*/\1/p' \
         "$template")
@@ -42,7 +46,7 @@ else
 fi
 
 out=$(sed -e "s|@MODULE@|$module|g" -e "s|@PREFIX@|$prefix|g" \
-          -e "s|@CONF@|$confdir|g" \
+          -e "s|@CONF@|$confdir|g" -e "s|@TOKEN_FILE@|$token_file|g" \
           -e 's/^\( *\)listen 127\.0\.0\.1:8080;/\1listen 8080;/' \
           ${node_sed:+-e "$node_sed"} "$template")
 

@@ -2,8 +2,10 @@
 machine): the compose file's structure and its agreement with the router
 configuration generated from conf/nginx.conf, the Dockerfiles' inputs, and
 a live run of the very configuration and storaged arguments the containers
-use, on loopback ports 21030-21039 instead of the compose network.
-`docker-compose config` runs too when that client is installed."""
+use (with the shared token, as the entrypoint passes it), on loopback ports
+21030-21039 instead of the compose network, and the token entrypoint
+itself.  `docker-compose config` runs too when that client is
+installed."""
 
 import os
 import re
@@ -28,6 +30,9 @@ MODULE = os.path.join(TOP, "build", "ngx_http_simplekv_module.so")
 NGINX = "/usr/sbin/nginx"
 ROUTER_PORT = 21030
 NODE_PORTS = {"a": 21031, "b": 21032, "c": 21033}
+TOKEN_DIR = "/var/lib/simplekv-token"
+TOKEN_FILE = TOKEN_DIR + "/token"
+ENTRYPOINT = os.path.join(DOCKER, "token-entrypoint.sh")
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +42,28 @@ def compose():
 
 
 def generate_conf(node_port=None, prefix="/var/lib/simplekv-router",
-                  confdir="/etc/nginx/simplekv", module="/m.so"):
+                  confdir="/etc/nginx/simplekv", module="/m.so",
+                  token_file=None):
     args = [os.path.join(DOCKER, "router-conf.sh"),
             os.path.join(TOP, "conf", "nginx.conf"), module, prefix,
             confdir]
     if node_port is not None:
         args.append(str(node_port))
+    env = dict(os.environ)
+    env.pop("TOKEN_FILE", None)
+    if token_file is not None:
+        env["TOKEN_FILE"] = token_file
     return subprocess.run(args, check=True, stdout=subprocess.PIPE,
-                          timeout=10).stdout.decode()
+                          env=env, timeout=10).stdout.decode()
+
+
+def dockerfile_instruction(name, instruction):
+    """The JSON-array argument of an instruction (CMD, ENTRYPOINT) in
+    docker/<name>, as a list."""
+    text = open(os.path.join(DOCKER, name)).read().replace("\\\n", " ")
+    found = re.search(r"^%s (\[.*?\])" % instruction, text, re.M | re.S)
+    assert found, (name, instruction)
+    return yaml.safe_load(found.group(1))
 
 
 def storaged_services(compose):
@@ -59,21 +78,25 @@ def option(args, flag):
 def test_compose_has_one_router_and_three_storaged(compose):
     assert set(compose["services"]) == {"router", "storaged-a", "storaged-b",
                                         "storaged-c"}
-    assert set(compose["volumes"]) == {"data-a", "data-b", "data-c"}
+    assert set(compose["volumes"]) == {"data-a", "data-b", "data-c",
+                                       "token"}
 
 
 def test_storaged_services(compose):
     for name, svc in storaged_services(compose).items():
         letter = name[-1]
         assert svc["build"]["dockerfile"] == "docker/Dockerfile.storaged"
-        assert svc["volumes"] == ["data-%s:/var/lib/simplekv" % letter]
+        assert svc["volumes"] == ["data-%s:/var/lib/simplekv" % letter,
+                                  "token:" + TOKEN_DIR]
         cmd = svc["command"]
         assert option(cmd, "--data") == "/var/lib/simplekv"
         host, port = option(cmd, "--listen").rsplit(":", 1)
         assert host == "0.0.0.0"
+        # a non-loopback node runs with a token, never --insecure
+        assert "--insecure" not in cmd
         test = svc["healthcheck"]["test"]
-        assert test[0] == "CMD"
-        assert "http://127.0.0.1:%s/v1/health" % port in test
+        assert test == ["CMD", "/usr/local/lib/simplekv/storaged-health.sh",
+                        port]
         assert "ports" not in svc  # reachable on the compose network only
 
 
@@ -81,6 +104,7 @@ def test_router_service(compose):
     router = compose["services"]["router"]
     assert router["build"]["dockerfile"] == "docker/Dockerfile.router"
     assert router["ports"] == ["8080:8080"]
+    assert router["volumes"] == ["token:" + TOKEN_DIR]
     assert router["depends_on"] == {
         name: {"condition": "service_healthy"}
         for name in storaged_services(compose)}
@@ -101,6 +125,9 @@ def test_generated_router_conf_matches_compose(compose):
         listen = option(services[host]["command"], "--listen")
         assert listen.endswith(":" + port)
     assert re.search(r"^\s*listen 8080;", conf, re.M)
+    # the router sends the token the nodes' entrypoint passes them
+    assert re.search(r"^\s*simplekv_token_file %s;" % re.escape(TOKEN_FILE),
+                     conf, re.M)
     assert "127.0.0.1" not in conf.split("http {", 1)[1].split(
         "location", 1)[0]
     assert not re.search(r"@[A-Z_]+@", conf)  # no placeholder left
@@ -139,13 +166,65 @@ def test_dockerfile_inputs_exist(name):
 
 
 def test_storaged_image_cmd_matches_compose(compose):
-    text = open(os.path.join(DOCKER, "Dockerfile.storaged")).read()
-    cmd = re.search(r"^CMD (\[.*?\])", text.replace("\\\n", " "),
-                    re.M | re.S).group(1)
-    args = yaml.safe_load(cmd)
+    args = dockerfile_instruction("Dockerfile.storaged", "CMD")
     for svc in storaged_services(compose).values():
         assert option(svc["command"], "--listen") == option(args, "--listen")
         assert option(svc["command"], "--data") == option(args, "--data")
+
+
+def test_images_share_the_token_file():
+    """storaged's entrypoint makes the token and passes it to storaged; the
+    router's waits for the same file, which its nginx.conf names."""
+    entry = dockerfile_instruction("Dockerfile.storaged", "ENTRYPOINT")
+    assert entry[:3] == ["/usr/local/lib/simplekv/token-entrypoint.sh",
+                         "create", TOKEN_FILE]
+    assert option(entry, "--token-file") == TOKEN_FILE
+    entry = dockerfile_instruction("Dockerfile.router", "ENTRYPOINT")
+    assert entry == ["/usr/local/lib/simplekv/token-entrypoint.sh", "wait",
+                     TOKEN_FILE]
+    assert "simplekv_token_file %s;" % TOKEN_FILE in generate_conf(7001)
+
+
+def run_entrypoint(*args, env=None, timeout=10):
+    return subprocess.run([ENTRYPOINT] + list(args), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, env=env, timeout=timeout)
+
+
+def test_token_entrypoint_creates_the_token_once(tmp_path):
+    token = tmp_path / "token"
+    res = run_entrypoint("create", str(token), "cat", str(token))
+    assert res.returncode == 0, res.stderr
+    first = token.read_text()
+    assert re.fullmatch(r"[0-9a-f]{64}", first), first
+    assert res.stdout.decode() == first         # then runs the command
+    assert token.stat().st_mode & 0o777 == 0o600
+    assert run_entrypoint("create", str(token), "true").returncode == 0
+    assert token.read_text() == first           # kept across restarts
+    assert os.listdir(tmp_path) == ["token"]    # no temporary left
+
+
+def test_token_entrypoint_nodes_starting_at_once_share_one_token(tmp_path):
+    token = tmp_path / "token"
+    procs = [subprocess.Popen([ENTRYPOINT, "create", str(token), "cat",
+                               str(token)], stdout=subprocess.PIPE)
+             for _ in range(8)]
+    seen = {p.communicate(timeout=10)[0] for p in procs}
+    assert all(p.returncode == 0 for p in procs)
+    assert seen == {token.read_bytes()}
+
+
+def test_token_entrypoint_waits_for_the_token(tmp_path):
+    token = tmp_path / "token"
+    env = dict(os.environ, SKV_TOKEN_WAIT="1")
+    res = run_entrypoint("wait", str(token), "echo", "started", env=env)
+    assert res.returncode == 1 and res.stdout == b""
+    assert b"no token" in res.stderr
+    waiter = subprocess.Popen([ENTRYPOINT, "wait", str(token), "echo",
+                               "started"], stdout=subprocess.PIPE,
+                              env=dict(os.environ, SKV_TOKEN_WAIT="20"))
+    assert run_entrypoint("create", str(token), "true").returncode == 0
+    assert waiter.communicate(timeout=20)[0] == b"started\n"
+    assert waiter.returncode == 0
 
 
 def test_runtime_packages_of_the_real_binaries():
@@ -232,8 +311,13 @@ def test_container_configuration_serves_requests(compose, tmp_path):
     os.chmod(prefix, 0o755)
     for d in ("logs", "tmp"):
         os.makedirs(os.path.join(prefix, d))
+    # the token as the storaged entrypoint makes it
+    token_file = str(tmp_path / "token")
+    assert run_entrypoint("create", token_file, "true").returncode == 0
+    token = open(token_file).read()
     conf = generate_conf(node_port=None, prefix=prefix,
-                         confdir=os.path.join(TOP, "conf"), module=MODULE)
+                         confdir=os.path.join(TOP, "conf"), module=MODULE,
+                         token_file=token_file)
     # The one address change a container does not need on loopback.
     conf = conf.replace("listen 8080;", "listen 127.0.0.1:%d;" % ROUTER_PORT)
     for letter, port in NODE_PORTS.items():
@@ -247,15 +331,27 @@ def test_container_configuration_serves_requests(compose, tmp_path):
     nodes, nginx = [], None
     try:
         for name, svc in sorted(storaged_services(compose).items()):
-            args = list(svc["command"])
+            # what the entrypoint runs: storaged --token-file F COMMAND
+            args = ["--token-file", token_file] + list(svc["command"])
             args[args.index("--listen") + 1] = "127.0.0.1:%d" % \
                 NODE_PORTS[name[-1]]
             data = tmp_path / name / "data"
             args[args.index("--data") + 1] = str(data)
-            s = Storaged(NODE_PORTS[name[-1]], data)
+            s = Storaged(NODE_PORTS[name[-1]], data, token=token)
             s.command = lambda a=args, s=s: [s.binary] + a
             s.start()
             nodes.append(s)
+
+        # the nodes' health check passes with the token; without it a
+        # node refuses a write
+        port = str(NODE_PORTS["a"])
+        health = subprocess.run(
+            [os.path.join(DOCKER, "storaged-health.sh"), port],
+            env=dict(os.environ, SKV_TOKEN_FILE=token_file), timeout=10)
+        assert health.returncode == 0
+        r = requests.put(nodes[0].url + "/v1/kv/x", data=b"v", timeout=5,
+                         headers={"X-Simplekv-Version": "0" * 31 + "1"})
+        assert r.status_code == 401, r.status_code
 
         base = [NGINX, "-e", "stderr", "-p", prefix + "/", "-c", conf_path]
         res = subprocess.run(base + ["-t"], stdout=subprocess.PIPE,
