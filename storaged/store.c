@@ -14,6 +14,10 @@
  * that one prologue (begin, read with DB_RMW, retry on deadlock), shared
  * by writes and the purge.
  *
+ * A held version too far in the future (more than max_skew_ms ahead of the
+ * clock when a write reads it) counts as older than any write that is not
+ * itself too far ahead: see held_version_invalid and docs/protocol.md.
+ *
  * Durability: every write commits its transaction before it is
  * acknowledged (see store_env.c for the two modes).
  *
@@ -21,6 +25,7 @@
  * index at open and then maintained in memory after each commit, so that
  * writers do not all contend on one counter record.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,7 +222,28 @@ typedef struct {
     DBT                  rec;
     index_entry_t        old;      /* what it replaced, for the counters */
     skv_version_t        current;
+    bool                 overruled; /* old held an invalid future version */
+    uint64_t             now_ms;    /* the clock when that was decided */
 } write_arg_t;
+
+/*
+ * True when the version the key holds is too far ahead of the clock to be
+ * trusted while the incoming one is not: a version storaged accepted was at
+ * most the skew ahead when written and the clock only moves forward, so
+ * such a held version came from a node without the check, restored data or
+ * a clock stepped back by more than the skew.  The incoming version was
+ * checked on arrival; it is checked again against the same now_ms here so
+ * that a clock stepped back in between cannot let one future version
+ * replace another.  0 (no check): never.
+ */
+static bool
+held_version_invalid(const store_t *st, const skv_version_t *held,
+                     const skv_version_t *incoming, uint64_t now_ms)
+{
+    return st->max_skew_ms > 0
+           && skv_version_too_far_ahead(held, now_ms, st->max_skew_ms)
+           && !skv_version_too_far_ahead(incoming, now_ms, st->max_skew_ms);
+}
 
 static void
 write_body(store_t *st, DB_TXN *txn, DBT *k, const index_entry_t *old,
@@ -234,7 +260,13 @@ write_body(store_t *st, DB_TXN *txn, DBT *k, const index_entry_t *old,
         step->rc = STORE_ERR_CORRUPT;
         return;
     }
-    if (old->found) {
+    w->overruled = false;
+    if (old->found && st->max_skew_ms > 0) {
+        w->now_ms = skv_clock_now_ms();
+        w->overruled = held_version_invalid(st, &old->version,
+                                            &w->neu->version, w->now_ms);
+    }
+    if (old->found && !w->overruled) {
         cmp = skv_version_cmp(&w->neu->version, &old->version);
         if (cmp <= 0) {
             w->current = old->version;
@@ -259,6 +291,26 @@ write_body(store_t *st, DB_TXN *txn, DBT *k, const index_entry_t *old,
     step->commit = true;
 }
 
+/* One line per write that replaced an invalid future version (after its
+ * commit, so a retried transaction logs once). */
+static void
+log_overruled(size_t key_len, const skv_version_t *held,
+              const skv_version_t *neu, uint64_t now_ms, uint64_t skew_ms)
+{
+    char     htext[SKV_VERSION_TEXT_LEN + 1];
+    char     ntext[SKV_VERSION_TEXT_LEN + 1];
+    uint64_t ahead = skv_version_ms(held) - now_ms;
+
+    skv_version_format(held, htext);
+    skv_version_format(neu, ntext);
+    fprintf(stderr, "storaged: warning: a %zu-byte key held version %s, "
+                    "%" PRIu64 ".%03u s ahead of this node's clock (more "
+                    "than --max-clock-skew %" PRIu64 ".%03u s): treated as "
+                    "invalid and replaced by version %s\n",
+            key_len, htext, ahead / 1000, (unsigned) (ahead % 1000),
+            skew_ms / 1000, (unsigned) (skew_ms % 1000), ntext);
+}
+
 /* The one write path: store record + index entry if neu is newer. */
 static store_rc_t
 write_if_newer(store_t *st, const unsigned char *key, size_t key_len,
@@ -276,6 +328,10 @@ write_if_newer(store_t *st, const unsigned char *key, size_t key_len,
     rc = store_index_txn(st, key, key_len, write_body, &w, &committed, err);
     if (committed) {
         count_change(st, &w.old, neu);
+        if (w.overruled) {
+            log_overruled(key_len, &w.old.version, &neu->version, w.now_ms,
+                          st->max_skew_ms);
+        }
     }
     if (rc == STORE_APPLIED || rc == STORE_UNCHANGED
         || rc == STORE_CONFLICT)

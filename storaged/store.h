@@ -7,6 +7,13 @@
  * or tombstone), atomically, so that replicas converge on the newest write
  * whatever order writes arrive in.
  *
+ * One exception: with max_clock_skew_ms set, a held version more than that
+ * far ahead of this node's clock is invalid (it was stored by a node
+ * without the check, or restored, or the clock stepped back): a write whose
+ * own version is not too far ahead replaces it as if it were older, in the
+ * same transaction, and one warning line is logged.  Otherwise such a key
+ * would refuse (409) every sane write forever.
+ *
  * Functions return a store_rc_t; on a STORE_ERR_* result they also fill
  * err (a one-line message for the log and the error body).
  */
@@ -39,6 +46,9 @@ typedef struct {
     const char *dir;
     bool        fsync_commits;
     uint64_t    cache_size;
+    /* A held version more than this many ms ahead of the clock yields to
+     * a write (see above); 0: never (every write must be newer). */
+    uint64_t    max_clock_skew_ms;
 } store_options_t;
 
 /* A record read by store_get; release with store_item_free. */

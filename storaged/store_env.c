@@ -268,6 +268,7 @@ store_open(store_t **out, const store_options_t *opt, char *err)
         return STORE_ERR_DB;
     }
 
+    st->max_skew_ms = opt->max_clock_skew_ms;
     st->lock_fd = lock_dir(opt->dir, err);
     if (st->lock_fd < 0) {
         free(st);

@@ -21,6 +21,7 @@ struct store {
     DB              *records;
     DB              *index;
     int              lock_fd;
+    uint64_t         max_skew_ms;   /* store_options_t.max_clock_skew_ms */
 
     atomic_bool      panicked;
     _Atomic uint64_t keys;

@@ -96,6 +96,105 @@ def test_max_clock_skew_flag(daemons):
     assert c.put("k", b"v", "f" * 32).status == 201
 
 
+def warnings_for(d, held):
+    return [l for l in d.log_text().splitlines()
+            if "warning:" in l and "held version " + held in l]
+
+
+def test_held_future_version_yields_to_a_sane_write(daemons):
+    """A key holding a version too far ahead (stored with the check off)
+    is writable again once the check is on: the held version counts as
+    older than any sane one.  With the check off, 409 as before."""
+    far = "f" * 32
+    ten_min = version(ms=now_ms() + 600000, origin=0xB7)
+    year = version(ms=now_ms() + 365 * 86400000, origin=0xC9)
+    planted = {"p-max": far, "p-10min": ten_min, "p-tomb": year,
+               "p-kept": far}
+    d = daemons.start(extra_args=["--max-clock-skew", "0"])
+    data = d.data_dir
+    c = Client(d.port)
+    assert c.put("p-max", b"poison", far).status == 201
+    assert c.put("p-10min", b"poison", ten_min).status == 201
+    assert c.delete("p-tomb", year).status == 204
+    assert c.put("p-kept", b"poison", far).status == 201
+    # The check off: today's behaviour, every sane write is refused.
+    for key, held in planted.items():
+        for r in (c.put(key, b"new", version()), c.delete(key, version())):
+            assert r.status == 409, r
+            assert r.header("X-Simplekv-Version") == held
+    c.close()
+    d.stop()
+    assert not warnings_for(d, far) and not warnings_for(d, ten_min)
+
+    # The same data with the default skew (60 s).
+    d = daemons.start(data_dir=data)
+    c = Client(d.port)
+    # A GET answers what is held, as before (the router ignores it).
+    r = c.get("p-max")
+    assert r.status == 200 and r.header("X-Simplekv-Version") == far
+    r = c.get("p-tomb")
+    assert r.status == 404 and r.header("X-Simplekv-Version") == year
+    assert r.header("X-Simplekv-Tombstone") == "1"
+
+    v1 = version()
+    r = c.put("p-max", b"fresh", v1, content_type="text/plain")
+    assert r.status == 201, r
+    assert r.header("X-Simplekv-Version") == v1
+    r = c.get("p-max")
+    assert r.status == 200 and r.body == b"fresh", r
+    assert r.header("X-Simplekv-Version") == v1
+    assert r.header("Content-Type") == "text/plain"
+    # From now on the ordinary rule: an older write is refused.
+    assert c.put("p-max", b"older", version(ms=now_ms() - 60000)).status \
+        == 409
+
+    v2 = version()
+    r = c.delete("p-10min", v2)
+    assert r.status == 204, r
+    assert r.header("X-Simplekv-Version") == v2
+    r = c.get("p-10min")
+    assert r.status == 404 and r.header("X-Simplekv-Version") == v2
+    assert r.header("X-Simplekv-Tombstone") == "1"
+
+    v3 = version()
+    assert c.put("p-tomb", b"back", v3).status == 201
+    r = c.get("p-tomb")
+    assert r.status == 200 and r.body == b"back"
+    assert r.header("X-Simplekv-Version") == v3
+    assert r.header("X-Simplekv-Tombstone") is None
+
+    # A version ahead by less than the skew is valid: it still wins.
+    ahead = version(ms=now_ms() + 30000)
+    assert c.put("ahead30s", b"v", ahead).status == 201
+    r = c.put("ahead30s", b"w", version())
+    assert r.status == 409 and r.header("X-Simplekv-Version") == ahead
+
+    # The counters followed the replacements (value <-> tombstone).
+    s = c.request("GET", "/v1/stats").json()
+    assert (s["keys"], s["tombstones"]) == (4, 1), s
+    assert s["bytes"] == len(b"fresh" b"back" b"poison" b"v"), s
+    c.close()
+    d.stop()
+    # One warning per replaced key, naming the key length and the version.
+    for key, held in (("p-max", far), ("p-10min", ten_min),
+                      ("p-tomb", year)):
+        lines = warnings_for(d, held)
+        assert len(lines) == 1, d.log_text()[-3000:]
+        assert "a %d-byte key" % len(key) in lines[0]
+    assert not [l for l in d.log_text().splitlines()
+                if "ahead30s" in l or ("warning:" in l and ahead in l)]
+
+    # The check off again: p-kept, never rewritten, still refuses.
+    d = daemons.start(data_dir=data, extra_args=["--max-clock-skew", "0"])
+    c = Client(d.port)
+    r = c.put("p-kept", b"new", version())
+    assert r.status == 409 and r.header("X-Simplekv-Version") == far
+    assert c.delete("p-kept", version()).status == 409
+    assert c.get("p-kept").body == b"poison"
+    assert c.get("p-max").body == b"fresh"
+    c.close()
+
+
 # ---- repeated and conflicting headers -----------------------------------
 
 def put_head(extra, key="dup"):
