@@ -27,8 +27,9 @@ extern const char  *ngx_http_simplekv_methods[NGX_HTTP_SIMPLEKV_NMETHODS];
 
 static ngx_int_t ngx_http_simplekv_status_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_simplekv_metrics_handler(ngx_http_request_t *r);
-static ngx_buf_t *ngx_http_simplekv_view_buf(ngx_http_request_t *r,
-    ngx_http_simplekv_main_conf_t *mcf, ngx_uint_t escape_factor);
+static ngx_int_t ngx_http_simplekv_view_start(ngx_http_request_t *r,
+    ngx_uint_t escape_factor, ngx_http_simplekv_main_conf_t **mcfp,
+    ngx_http_simplekv_shm_t **sh, ngx_buf_t **b);
 static u_char *ngx_http_simplekv_json_node(u_char *p,
     ngx_http_simplekv_node_t *node);
 static u_char *ngx_http_simplekv_json_requests(u_char *p,
@@ -77,22 +78,10 @@ ngx_http_simplekv_status_handler(ngx_http_request_t *r)
     ngx_http_simplekv_shm_t        *sh;
     ngx_http_simplekv_main_conf_t  *mcf;
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
+    /* JSON escaping may make a name six times longer (\u00XX) */
+    rc = ngx_http_simplekv_view_start(r, 6, &mcf, &sh, &b);
     if (rc != NGX_OK) {
         return rc;
-    }
-
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_simplekv_module);
-    sh = ngx_http_simplekv_shm(mcf);
-
-    /* JSON escaping may make a name six times longer (\u00XX) */
-    b = ngx_http_simplekv_view_buf(r, mcf, 6);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     nodes = mcf->nodes.elts;
@@ -118,14 +107,29 @@ ngx_http_simplekv_status_handler(ngx_http_request_t *r)
 }
 
 
-static ngx_buf_t *
-ngx_http_simplekv_view_buf(ngx_http_request_t *r,
-    ngx_http_simplekv_main_conf_t *mcf, ngx_uint_t escape_factor)
+/* What both views do first: GET or HEAD only, no body, the counters and
+ * a buffer large enough for every node's names escaped. */
+static ngx_int_t
+ngx_http_simplekv_view_start(ngx_http_request_t *r,
+    ngx_uint_t escape_factor, ngx_http_simplekv_main_conf_t **mcfp,
+    ngx_http_simplekv_shm_t **sh, ngx_buf_t **b)
 {
-    size_t                     size;
-    ngx_uint_t                 i;
-    ngx_http_simplekv_node_t  *nodes;
+    size_t                          size;
+    ngx_int_t                       rc;
+    ngx_uint_t                      i;
+    ngx_http_simplekv_node_t       *nodes;
+    ngx_http_simplekv_main_conf_t  *mcf;
 
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_simplekv_module);
     nodes = mcf->nodes.elts;
     size = NGX_HTTP_SIMPLEKV_OTHER_TEXT;
 
@@ -135,7 +139,15 @@ ngx_http_simplekv_view_buf(ngx_http_request_t *r,
                   * (nodes[i].name.len + nodes[i].upstream.len);
     }
 
-    return ngx_create_temp_buf(r->pool, size);
+    *b = ngx_create_temp_buf(r->pool, size);
+    if (*b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *mcfp = mcf;
+    *sh = ngx_http_simplekv_shm(mcf);
+
+    return NGX_OK;
 }
 
 
@@ -216,22 +228,10 @@ ngx_http_simplekv_metrics_handler(ngx_http_request_t *r)
     ngx_http_simplekv_shm_t        *sh;
     ngx_http_simplekv_main_conf_t  *mcf;
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
+    /* label escaping at most doubles a name */
+    rc = ngx_http_simplekv_view_start(r, 2, &mcf, &sh, &b);
     if (rc != NGX_OK) {
         return rc;
-    }
-
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_simplekv_module);
-    sh = ngx_http_simplekv_shm(mcf);
-
-    /* label escaping at most doubles a name */
-    b = ngx_http_simplekv_view_buf(r, mcf, 2);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     p = b->last;
