@@ -123,145 +123,208 @@ static const command_t commands[] = {
     {"status", skv_cmd_status, 0},
 };
 
-int
-main(int argc, char **argv)
+/* The command line as parsed: the options for the command, and what
+ * decides whether they fit it. */
+typedef struct {
+    skv_opts_t  opts;
+    const char *url_arg;        /* --url, else NULL */
+    int         page_size_set;
+    int         keyfmt_set;
+} cmdline_t;
+
+/* getopt_long's return value for "carry on parsing" from apply_option;
+ * anything else is the exit code to stop with (--help and --version stop
+ * with success). */
+#define CONTINUE (-1)
+
+static const struct option longopts[] = {
+    {"url", required_argument, NULL, 'u'},
+    {"hex", no_argument, NULL, 'x'},
+    {"encoded", no_argument, NULL, 'e'},
+    {"content-type", required_argument, NULL, 't'},
+    {"output", required_argument, NULL, 'o'},
+    {"page-size", required_argument, NULL, OPT_PAGE_SIZE},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"progress", no_argument, NULL, OPT_PROGRESS},
+    {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+    {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0}};
+
+static int
+set_keyfmt(cmdline_t *cl, skv_keyfmt_t fmt)
 {
-    static const struct option longopts[] = {
-        {"url", required_argument, NULL, 'u'},
-        {"hex", no_argument, NULL, 'x'},
-        {"encoded", no_argument, NULL, 'e'},
-        {"content-type", required_argument, NULL, 't'},
-        {"output", required_argument, NULL, 'o'},
-        {"page-size", required_argument, NULL, OPT_PAGE_SIZE},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"progress", no_argument, NULL, OPT_PROGRESS},
-        {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
-        {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
-        {"timeout", required_argument, NULL, OPT_TIMEOUT},
-        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0}};
+    if (cl->keyfmt_set && cl->opts.keyfmt != fmt) {
+        return skv_usage_error("--hex and --encoded exclude each other");
+    }
+    cl->opts.keyfmt = fmt;
+    cl->keyfmt_set = 1;
+    return CONTINUE;
+}
 
-    skv_opts_t       opts;
-    const command_t *cmd = NULL;
-    const char      *url_arg = NULL, *env;
-    int              c, rc, page_size_set = 0, keyfmt_set = 0;
+/* A number option: CONTINUE, or the usage error. */
+static int
+number_option(const char *arg, const char *opt, long min, long max,
+              long *out)
+{
+    int rc = parse_long(arg, opt, min, max, out);
 
-    memset(&opts, 0, sizeof(opts));
-    opts.keyfmt = SKV_KEYFMT_RAW;
-    opts.page_size = 1000;
-    opts.progress = SKV_PROGRESS_AUTO;
-    opts.connect_timeout = 10;
+    return rc == SKV_EXIT_OK ? CONTINUE : rc;
+}
+
+/* Apply option c (getopt_long's answer) with its argument optarg. */
+static int
+apply_option(cmdline_t *cl, int c, char **argv)
+{
+    skv_opts_t *opts = &cl->opts;
+
+    switch (c) {
+    case 'u':
+        cl->url_arg = optarg;
+        return CONTINUE;
+    case 'x':
+        return set_keyfmt(cl, SKV_KEYFMT_HEX);
+    case 'e':
+        return set_keyfmt(cl, SKV_KEYFMT_ENCODED);
+    case 't':
+        opts->content_type = optarg;
+        return CONTINUE;
+    case 'o':
+        opts->output = optarg;
+        return CONTINUE;
+    case OPT_PAGE_SIZE:
+        cl->page_size_set = 1;
+        return number_option(optarg, "--page-size", 1, 10000,
+                             &opts->page_size);
+    case OPT_JSON:
+        opts->json = 1;
+        return CONTINUE;
+    case OPT_PROGRESS:
+        opts->progress = SKV_PROGRESS_ALWAYS;
+        return CONTINUE;
+    case OPT_NO_PROGRESS:
+        opts->progress = SKV_PROGRESS_NEVER;
+        return CONTINUE;
+    case OPT_CONNECT_TIMEOUT:
+        return number_option(optarg, "--connect-timeout", 1, 3600,
+                             &opts->connect_timeout);
+    case OPT_TIMEOUT:
+        return number_option(optarg, "--timeout", 0, 86400 * 7,
+                             &opts->timeout);
+    case 'v':
+        opts->verbose++;
+        return CONTINUE;
+    case 'h':
+        fputs(usage_text, stdout);
+        return fflush(stdout) == 0 ? SKV_EXIT_OK : SKV_EXIT_SERVER;
+    case 'V':
+        printf("skv (simplekv) %s\n", SKV_CLI_VERSION);
+        return fflush(stdout) == 0 ? SKV_EXIT_OK : SKV_EXIT_SERVER;
+    case ':':
+        return skv_usage_error("option %s needs a value", argv[optind - 1]);
+    default:
+        return skv_usage_error("unknown option %s", argv[optind - 1]);
+    }
+}
+
+/* All options, wherever they stand: CONTINUE, or the exit code. */
+static int
+parse_options(cmdline_t *cl, int argc, char **argv)
+{
+    int c, rc;
+
+    memset(cl, 0, sizeof(*cl));
+    cl->opts.keyfmt = SKV_KEYFMT_RAW;
+    cl->opts.page_size = 1000;
+    cl->opts.progress = SKV_PROGRESS_AUTO;
+    cl->opts.connect_timeout = 10;
 
     /* Leading '+' would stop at the first operand; without it options may
      * follow the command ("skv get KEY -o FILE"), as users expect. */
     while ((c = getopt_long(argc, argv, ":u:xet:o:vhV", longopts, NULL))
            != -1) {
-        switch (c) {
-        case 'u':
-            url_arg = optarg;
-            break;
-        case 'x':
-        case 'e':
-            if (keyfmt_set
-                && opts.keyfmt
-                       != (c == 'x' ? SKV_KEYFMT_HEX : SKV_KEYFMT_ENCODED)) {
-                return skv_usage_error("--hex and --encoded exclude each "
-                                       "other");
-            }
-            opts.keyfmt = c == 'x' ? SKV_KEYFMT_HEX : SKV_KEYFMT_ENCODED;
-            keyfmt_set = 1;
-            break;
-        case 't':
-            opts.content_type = optarg;
-            break;
-        case 'o':
-            opts.output = optarg;
-            break;
-        case OPT_PAGE_SIZE:
-            rc = parse_long(optarg, "--page-size", 1, 10000, &opts.page_size);
-            if (rc != SKV_EXIT_OK) {
-                return rc;
-            }
-            page_size_set = 1;
-            break;
-        case OPT_JSON:
-            opts.json = 1;
-            break;
-        case OPT_PROGRESS:
-            opts.progress = SKV_PROGRESS_ALWAYS;
-            break;
-        case OPT_NO_PROGRESS:
-            opts.progress = SKV_PROGRESS_NEVER;
-            break;
-        case OPT_CONNECT_TIMEOUT:
-            rc = parse_long(optarg, "--connect-timeout", 1, 3600,
-                            &opts.connect_timeout);
-            if (rc != SKV_EXIT_OK) {
-                return rc;
-            }
-            break;
-        case OPT_TIMEOUT:
-            rc = parse_long(optarg, "--timeout", 0, 86400 * 7, &opts.timeout);
-            if (rc != SKV_EXIT_OK) {
-                return rc;
-            }
-            break;
-        case 'v':
-            opts.verbose++;
-            break;
-        case 'h':
-            fputs(usage_text, stdout);
-            return fflush(stdout) == 0 ? SKV_EXIT_OK : SKV_EXIT_SERVER;
-        case 'V':
-            printf("skv (simplekv) %s\n", SKV_CLI_VERSION);
-            return fflush(stdout) == 0 ? SKV_EXIT_OK : SKV_EXIT_SERVER;
-        case ':':
-            return skv_usage_error("option %s needs a value",
-                                   argv[optind - 1]);
-        default:
-            return skv_usage_error("unknown option %s", argv[optind - 1]);
+        rc = apply_option(cl, c, argv);
+        if (rc != CONTINUE) {
+            return rc;
         }
     }
+    return CONTINUE;
+}
 
+static const command_t *
+find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(name, commands[i].name) == 0) {
+            return &commands[i];
+        }
+    }
+    return NULL;
+}
+
+/* An option that means nothing to the command is a usage error. */
+static int
+check_options_fit(const cmdline_t *cl, const command_t *cmd)
+{
+    if (cl->opts.content_type != NULL && cmd->run != skv_cmd_put) {
+        return skv_usage_error("--content-type is for put only");
+    }
+    if (cl->opts.output != NULL && cmd->run != skv_cmd_get) {
+        return skv_usage_error("--output is for get only");
+    }
+    if (cl->page_size_set && cmd->run != skv_cmd_ls) {
+        return skv_usage_error("--page-size is for ls only");
+    }
+    if (cl->opts.json && cmd->run != skv_cmd_status) {
+        return skv_usage_error("--json is for status only");
+    }
+    if (cl->keyfmt_set && !cmd->keys) {
+        return skv_usage_error("--hex and --encoded are for commands that "
+                               "take keys");
+    }
+    return SKV_EXIT_OK;
+}
+
+/* The router: --url, else $SIMPLEKV_URL, else the default. */
+static int
+choose_url(cmdline_t *cl)
+{
+    const char *env = getenv("SIMPLEKV_URL");
+
+    if (cl->url_arg != NULL) {
+        return set_url(&cl->opts, cl->url_arg, "--url");
+    }
+    if (env != NULL && *env != '\0') {
+        return set_url(&cl->opts, env, "SIMPLEKV_URL");
+    }
+    return set_url(&cl->opts, SKV_DEFAULT_URL, "default URL");
+}
+
+int
+main(int argc, char **argv)
+{
+    cmdline_t        cl;
+    const command_t *cmd;
+    int              rc;
+
+    rc = parse_options(&cl, argc, argv);
+    if (rc != CONTINUE) {
+        return rc;
+    }
     if (optind >= argc) {
         fputs(usage_text, stderr);
         return SKV_EXIT_USAGE;
     }
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-        if (strcmp(argv[optind], commands[i].name) == 0) {
-            cmd = &commands[i];
-        }
-    }
+    cmd = find_command(argv[optind]);
     if (cmd == NULL) {
         return skv_usage_error("unknown command \"%s\"", argv[optind]);
     }
-
-    if (opts.content_type != NULL && cmd->run != skv_cmd_put) {
-        return skv_usage_error("--content-type is for put only");
-    }
-    if (opts.output != NULL && cmd->run != skv_cmd_get) {
-        return skv_usage_error("--output is for get only");
-    }
-    if (page_size_set && cmd->run != skv_cmd_ls) {
-        return skv_usage_error("--page-size is for ls only");
-    }
-    if (opts.json && cmd->run != skv_cmd_status) {
-        return skv_usage_error("--json is for status only");
-    }
-    if (keyfmt_set && !cmd->keys) {
-        return skv_usage_error("--hex and --encoded are for commands that "
-                               "take keys");
-    }
-
-    env = getenv("SIMPLEKV_URL");
-    if (url_arg != NULL) {
-        rc = set_url(&opts, url_arg, "--url");
-    } else if (env != NULL && *env != '\0') {
-        rc = set_url(&opts, env, "SIMPLEKV_URL");
-    } else {
-        rc = set_url(&opts, SKV_DEFAULT_URL, "default URL");
+    rc = check_options_fit(&cl, cmd);
+    if (rc == SKV_EXIT_OK) {
+        rc = choose_url(&cl);
     }
     if (rc != SKV_EXIT_OK) {
         return rc;
@@ -269,9 +332,9 @@ main(int argc, char **argv)
 
     rc = skv_http_global_init();
     if (rc == SKV_EXIT_OK) {
-        rc = cmd->run(&opts, argc - optind - 1, argv + optind + 1);
+        rc = cmd->run(&cl.opts, argc - optind - 1, argv + optind + 1);
         curl_global_cleanup();
     }
-    free(opts.url);
+    free(cl.opts.url);
     return rc;
 }
