@@ -10,12 +10,18 @@ use lib 't/lib';
 use SimplekvTest;
 use Test::Nginx::Socket;
 
-# a version 5 s ahead of $etag's, with origin 1
-sub ahead {
-    my ($etag) = @_;
+# Writes $key through the router, then plants the value "planted" with a
+# version 5 s ahead of that write's (origin 1) directly on @nodes;
+# returns the planted version.
+sub plant_ahead {
+    my ($key, @nodes) = @_;
+    my $etag = SimplekvTest::router_put("/$key", 'first');
     no warnings 'portable';   # 64-bit hex: this perl has 64-bit integers
     $etag =~ s/"//g;
-    return sprintf('%016x%016x', hex(substr($etag, 0, 16)) + (5000 << 16), 1);
+    my $ahead = sprintf('%016x%016x',
+                        hex(substr($etag, 0, 16)) + (5000 << 16), 1);
+    SimplekvTest::node_put($_, $key, 'planted', $ahead) for @nodes;
+    return $ahead;
 }
 
 plan tests => SimplekvTest::planned_tests();
@@ -29,9 +35,7 @@ __DATA__
 --- config eval
 $SimplekvTest::QuorumLocation . $SimplekvTest::StatusLocations
 --- init
-my $etag = SimplekvTest::router_put('/retried', 'first');
-my $ahead = main::ahead($etag);
-SimplekvTest::node_put($_, 'retried', 'planted', $ahead) for qw(a b c);
+main::plant_ahead('retried', qw(a b c));
 --- request eval
 ["PUT /retried\nmine", "GET /retried", "GET /_simplekv/status"]
 --- error_code eval
@@ -48,9 +52,7 @@ SimplekvTest::node_put($_, 'retried', 'planted', $ahead) for qw(a b c);
 --- config eval
 $SimplekvTest::QuorumLocation . $SimplekvTest::StatusLocations
 --- init
-my $etag = SimplekvTest::router_put('/retriedDel', 'first');
-my $ahead = main::ahead($etag);
-SimplekvTest::node_put($_, 'retriedDel', 'planted', $ahead) for qw(a b c);
+main::plant_ahead('retriedDel', qw(a b c));
 --- request eval
 ["DELETE /retriedDel", "GET /retriedDel"]
 --- error_code eval
@@ -65,9 +67,7 @@ SimplekvTest::node_put($_, 'retriedDel', 'planted', $ahead) for qw(a b c);
 --- config eval
 $SimplekvTest::QuorumLocation . $SimplekvTest::StatusLocations
 --- init
-my $etag = SimplekvTest::router_put('/newer', 'first');
-my $planted = main::ahead($etag);
-SimplekvTest::node_put($_, 'newer', 'planted', $planted) for qw(a b c);
+my $planted = main::plant_ahead('newer', qw(a b c));
 # the PUT's ETag must be a version above the planted one
 $block->set_value('response_headers_like',
     'ETag: "' . SimplekvTest::version_above_re($planted) . '"');
@@ -86,9 +86,7 @@ ETag: "set by init"
 --- config eval
 $SimplekvTest::QuorumLocation . $SimplekvTest::StatusLocations
 --- init
-my $etag = SimplekvTest::router_put('/partly', 'first');
-my $ahead = main::ahead($etag);
-SimplekvTest::node_put($_, 'partly', 'planted', $ahead) for qw(a b);
+main::plant_ahead('partly', qw(a b));
 --- request eval
 ["PUT /partly\nmine", "GET /partly"]
 --- error_code eval
