@@ -3,7 +3,9 @@
 #   make run     build what is needed, then start 3 storaged
 #                (127.0.0.1:7001-7003) and nginx with the module
 #                (127.0.0.1:8080) under run/; only what is not already
-#                running is started
+#                running is started.  The nodes require the token in
+#                run/token (random, made once), which nginx sends;
+#                clients of the router need none
 #   make stop    stop all of it
 #
 # The work is done by util/run-cluster.sh; nothing outside run/ is touched.
