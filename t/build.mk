@@ -13,7 +13,8 @@ TEST_TARGETS += test-nginx test-nginx-valgrind
 # leak (t/valgrind.suppress lists nginx's own exit-time allocations only).
 # Blocks with the same configuration share one nginx, as valgrind makes
 # each start take seconds.
-T_VALGRIND_FILES := t/001-basic.t t/003-errors.t t/005-bodies.t t/008-faults.t
+T_VALGRIND_FILES := t/001-basic.t t/003-errors.t t/005-bodies.t t/008-faults.t \
+                    t/023-bad-input.t
 
 # an upper bound for the whole suite, so that nothing can hang CI
 T_SUITE_TIMEOUT ?= 600
