@@ -25,17 +25,26 @@ $(STORAGED_BIN): $(patsubst storaged/%.c,$(BUILD)/storaged-obj/%.o,$(STORAGED_SR
 $(STORAGED_ASAN): $(patsubst storaged/%.c,$(BUILD)/asan/storaged-obj/%.o,$(STORAGED_SRCS)) $(CORE_LIB_ASAN)
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(CORE_LIBS) $(STORAGED_LIBS)
 
+# A test helper that writes index entries of the legacy (25-byte) form
+# and reports entry sizes (tests/storaged/test_history.py).
+STORAGED_LEGACY := $(BUILD)/tests/storaged/legacy_index
+
+$(STORAGED_LEGACY): tests/storaged/legacy_index.c $(CORE_LIB) $(CORE_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_C11) -o $@ $< $(CORE_LIB) $(CORE_LIBS) -ldb
+
 # The suite runs twice: against the normal build, then under ASan+UBSan
 # (the tests check the daemon's stderr for sanitizer reports at stop).
-STORAGED_PYTEST := $(PYTHON) -m pytest -q -p no:cacheprovider tests/storaged
+STORAGED_PYTEST := SKV_LEGACY_INDEX=$(abspath $(STORAGED_LEGACY)) \
+                   $(PYTHON) -m pytest -q -p no:cacheprovider tests/storaged
 
 .PHONY: test-storaged test-storaged-plain test-storaged-asan
 TEST_TARGETS += test-storaged
 
 test-storaged: test-storaged-plain test-storaged-asan
 
-test-storaged-plain: $(STORAGED_BIN)
+test-storaged-plain: $(STORAGED_BIN) $(STORAGED_LEGACY)
 	SKV_STORAGED=$(abspath $(STORAGED_BIN)) $(STORAGED_PYTEST)
 
-test-storaged-asan: $(STORAGED_ASAN)
+test-storaged-asan: $(STORAGED_ASAN) $(STORAGED_LEGACY)
 	SKV_STORAGED=$(abspath $(STORAGED_ASAN)) SKV_SANITIZED=1 $(STORAGED_PYTEST)

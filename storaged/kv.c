@@ -235,7 +235,8 @@ do_get(http_server_t *srv, struct MHD_Connection *c, request_t *req)
 
     rc = store_get(srv->store, req->key, req->key_len, &item, err);
     if (rc != STORE_OK) {
-        return reply_store_result(srv, c, req, "GET", rc, false, NULL, err);
+        return reply_store_result(srv, c, req, "GET", rc, false, NULL, NULL,
+                                  err);
     }
     skv_version_format(&item.version, vtext);
     if (item.tombstone) {
@@ -271,6 +272,7 @@ static enum MHD_Result
 do_put(http_server_t *srv, struct MHD_Connection *c, request_t *req)
 {
     skv_version_t current;
+    store_held_t  held = STORE_HELD_UNKNOWN;
     store_rc_t    rc;
     char          err[STORE_ERR_MAX];
     char          detail[128];
@@ -285,21 +287,23 @@ do_put(http_server_t *srv, struct MHD_Connection *c, request_t *req)
     rc = store_put_if_newer(srv->store, req->key, req->key_len,
                             &req->version, req->content_type,
                             req->content_type_len, req->body, req->body_len,
-                            &current, err);
-    return reply_store_result(srv, c, req, "PUT", rc, false, &current, err);
+                            &current, &held, err);
+    return reply_store_result(srv, c, req, "PUT", rc, false, &current, &held,
+                              err);
 }
 
 static enum MHD_Result
 do_delete(http_server_t *srv, struct MHD_Connection *c, request_t *req)
 {
     skv_version_t current;
+    store_held_t  held = STORE_HELD_UNKNOWN;
     store_rc_t    rc;
     char          err[STORE_ERR_MAX];
 
     rc = store_delete_if_newer(srv->store, req->key, req->key_len,
-                               &req->version, &current, err);
+                               &req->version, &current, &held, err);
     return reply_store_result(srv, c, req, "DELETE", rc, true, &current,
-                              err);
+                              &held, err);
 }
 
 enum MHD_Result

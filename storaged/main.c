@@ -64,6 +64,7 @@ main(int argc, char **argv)
     opt.fsync_commits = cfg.durability == STORAGED_DURABILITY_FSYNC;
     opt.cache_size = cfg.cache_size;
     opt.max_clock_skew_ms = cfg.max_clock_skew_ms;
+    opt.tombstone_grace_ms = cfg.tombstone_grace_ms;
     if (store_open(&st, &opt, err) != STORE_OK) {
         fprintf(stderr, "storaged: cannot open the database in %s: %s\n",
                 cfg.data_dir, err);

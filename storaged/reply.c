@@ -116,11 +116,25 @@ reply_not_allowed(http_server_t *srv, struct MHD_Connection *c,
     return reply_send(srv, c, req, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
 }
 
+static const char *
+held_text(store_held_t held)
+{
+    switch (held) {
+    case STORE_HELD_YES:
+        return "yes";
+    case STORE_HELD_NO:
+        return "no";
+    case STORE_HELD_UNKNOWN:
+    default:
+        return "unknown";
+    }
+}
+
 enum MHD_Result
 reply_store_result(http_server_t *srv, struct MHD_Connection *c,
                    request_t *req, const char *what, store_rc_t rc,
                    bool is_delete, const skv_version_t *current,
-                   const char *err)
+                   const store_held_t *held, const char *err)
 {
     struct MHD_Response *resp;
     char                 vtext[SKV_VERSION_TEXT_LEN + 1];
@@ -132,6 +146,9 @@ reply_store_result(http_server_t *srv, struct MHD_Connection *c,
         status = rc == STORE_UNCHANGED ? MHD_HTTP_OK
                  : is_delete ? MHD_HTTP_NO_CONTENT : MHD_HTTP_CREATED;
         resp = reply_empty();
+        if (rc == STORE_APPLIED) {
+            held = NULL;
+        }
         break;
     case STORE_CONFLICT:
         status = MHD_HTTP_CONFLICT;
@@ -141,6 +158,7 @@ reply_store_result(http_server_t *srv, struct MHD_Connection *c,
         status = MHD_HTTP_NOT_FOUND;
         resp = error_body("not found", "no such key");
         current = NULL;
+        held = NULL;
         break;
     case STORE_ERR_INVALID:
         return reply_error(srv, c, req, MHD_HTTP_BAD_REQUEST, "bad request",
@@ -162,6 +180,9 @@ reply_store_result(http_server_t *srv, struct MHD_Connection *c,
     if (resp != NULL && current != NULL) {
         skv_version_format(current, vtext);
         MHD_add_response_header(resp, HDR_VERSION, vtext);
+    }
+    if (resp != NULL && held != NULL) {
+        MHD_add_response_header(resp, HDR_HELD, held_text(*held));
     }
     return reply_send(srv, c, req, status, resp);
 }

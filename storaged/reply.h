@@ -38,12 +38,14 @@ enum MHD_Result reply_not_allowed(http_server_t *srv,
 
 /* A store result as an HTTP status, in one place.  is_delete selects 204
  * over 201 for an applied write; current (if not NULL) is sent as the
- * X-Simplekv-Version of success and conflict answers. */
+ * X-Simplekv-Version of success and conflict answers, and held (if not
+ * NULL) as the X-Simplekv-Held of conflict and "already stored" answers. */
 enum MHD_Result reply_store_result(http_server_t *srv,
                                    struct MHD_Connection *c, request_t *req,
                                    const char *what, store_rc_t rc,
                                    bool is_delete,
                                    const skv_version_t *current,
+                                   const store_held_t *held,
                                    const char *err);
 
 #endif

@@ -22,6 +22,7 @@
 
 #define HDR_VERSION    "X-Simplekv-Version"
 #define HDR_TOMBSTONE  "X-Simplekv-Tombstone"
+#define HDR_HELD       "X-Simplekv-Held"
 #define KV_PREFIX      "/v1/kv/"
 #define KV_PREFIX_LEN  (sizeof(KV_PREFIX) - 1)
 /* A body nobody wants (or past the limit) is dropped up to this much

@@ -5,7 +5,8 @@
  *
  * Two databases in one environment, always written in one transaction:
  *   records.db  DB_HASH   key -> skv record (core/skv_record.h: header+value)
- *   index.db    DB_BTREE  key -> index entry (flags, version, value length)
+ *   index.db    DB_BTREE  key -> index entry (flags, version, value length,
+ *                         the versions held before: store_index.c)
  * The hash serves GET; the btree gives byte-ordered listings and carries
  * enough (version, tombstone flag) that a listing never reads values.  The
  * index entry is also what a write reads, with DB_RMW, to decide "newer or
@@ -33,31 +34,6 @@
 #include "skv_bytes.h"
 #include "skv_record.h"
 #include "store_int.h"
-
-static void
-index_encode(unsigned char out[INDEX_ENTRY_SIZE], const index_entry_t *e)
-{
-    out[0] = e->tombstone ? SKV_RECORD_TOMBSTONE : 0;
-    skv_put_be64(out + 1, e->version.hlc);
-    skv_put_be64(out + 9, e->version.origin);
-    skv_put_be64(out + 17, e->value_len);
-}
-
-int
-store_index_decode(const DBT *data, index_entry_t *e)
-{
-    const unsigned char *p = data->data;
-
-    if (data->size != INDEX_ENTRY_SIZE || (p[0] & ~SKV_RECORD_TOMBSTONE)) {
-        return -1;
-    }
-    e->found = true;
-    e->tombstone = (p[0] & SKV_RECORD_TOMBSTONE) != 0;
-    e->version.hlc = skv_get_be64(p + 1);
-    e->version.origin = skv_get_be64(p + 9);
-    e->value_len = skv_get_be64(p + 17);
-    return 0;
-}
 
 store_rc_t
 store_get(store_t *st, const unsigned char *key, size_t key_len,
@@ -140,7 +116,7 @@ count_change(store_t *st, const index_entry_t *old, const index_entry_t *neu)
 static int
 read_index_rmw(store_t *st, DB_TXN *txn, DBT *k, index_entry_t *old)
 {
-    unsigned char  buf[INDEX_ENTRY_SIZE];
+    unsigned char  buf[INDEX_ENTRY_MAX];
     DBT            data;
     int            ret;
 
@@ -153,7 +129,9 @@ read_index_rmw(store_t *st, DB_TXN *txn, DBT *k, index_entry_t *old)
     if (ret == DB_NOTFOUND) {
         return 0;
     }
-    if (ret == 0 && store_index_decode(&data, old) != 0) {
+    if (ret == DB_BUFFER_SMALL
+        || (ret == 0 && store_index_decode(&data, old) != 0))
+    {
         memset(old, 0, sizeof(*old));
         return 1;
     }
@@ -218,10 +196,11 @@ store_index_txn(store_t *st, const unsigned char *key, size_t key_len,
 
 /* A write: the new index entry and the record to store with it. */
 typedef struct {
-    const index_entry_t *neu;
+    index_entry_t        neu;      /* its history is filled in by the body */
     DBT                  rec;
     index_entry_t        old;      /* what it replaced, for the counters */
     skv_version_t        current;
+    store_held_t         held;     /* UNCHANGED and CONFLICT: see store.h */
     bool                 overruled; /* old held an invalid future version */
     uint64_t             now_ms;    /* the clock when that was decided */
 } write_arg_t;
@@ -250,7 +229,7 @@ write_body(store_t *st, DB_TXN *txn, DBT *k, const index_entry_t *old,
            bool corrupt, void *arg, txn_step_t *step, char *err)
 {
     write_arg_t   *w = arg;
-    unsigned char  enc[INDEX_ENTRY_SIZE];
+    unsigned char  enc[INDEX_ENTRY_MAX];
     DBT            data;
     int            cmp;
 
@@ -264,12 +243,15 @@ write_body(store_t *st, DB_TXN *txn, DBT *k, const index_entry_t *old,
     if (old->found && st->max_skew_ms > 0) {
         w->now_ms = skv_clock_now_ms();
         w->overruled = held_version_invalid(st, &old->version,
-                                            &w->neu->version, w->now_ms);
+                                            &w->neu.version, w->now_ms);
     }
     if (old->found && !w->overruled) {
-        cmp = skv_version_cmp(&w->neu->version, &old->version);
+        cmp = skv_version_cmp(&w->neu.version, &old->version);
         if (cmp <= 0) {
             w->current = old->version;
+            w->held = cmp == 0 ? STORE_HELD_YES
+                      : store_index_held(old, &w->neu.version,
+                                         store_purge_floor(st));
             step->rc = cmp == 0 ? STORE_UNCHANGED : STORE_CONFLICT;
             return;
         }
@@ -279,14 +261,14 @@ write_body(store_t *st, DB_TXN *txn, DBT *k, const index_entry_t *old,
     if (step->ret != 0) {
         return;
     }
-    index_encode(enc, w->neu);
+    store_index_follow(&w->neu, old, w->overruled);
     memset(&data, 0, sizeof(data));
     data.data = enc;
-    data.size = sizeof(enc);
+    data.size = (u_int32_t) store_index_encode(enc, &w->neu);
     step->what = "writing the index";
     step->ret = st->index->put(st->index, txn, k, &data, 0);
     w->old = *old;
-    w->current = w->neu->version;
+    w->current = w->neu.version;
     step->rc = STORE_APPLIED;
     step->commit = true;
 }
@@ -315,14 +297,15 @@ log_overruled(size_t key_len, const skv_version_t *held,
 static store_rc_t
 write_if_newer(store_t *st, const unsigned char *key, size_t key_len,
                const index_entry_t *neu, const void *record,
-               size_t record_len, skv_version_t *current, char *err)
+               size_t record_len, skv_version_t *current, store_held_t *held,
+               char *err)
 {
     write_arg_t w;
     store_rc_t  rc;
     bool        committed;
 
     memset(&w, 0, sizeof(w));
-    w.neu = neu;
+    w.neu = *neu;
     w.rec.data = (void *) record;
     w.rec.size = (u_int32_t) record_len;
     rc = store_index_txn(st, key, key_len, write_body, &w, &committed, err);
@@ -337,6 +320,7 @@ write_if_newer(store_t *st, const unsigned char *key, size_t key_len,
         || rc == STORE_CONFLICT)
     {
         *current = w.current;
+        *held = w.held;
     }
     return rc;
 }
@@ -345,7 +329,7 @@ store_rc_t
 store_put_if_newer(store_t *st, const unsigned char *key, size_t key_len,
                    const skv_version_t *version, const char *content_type,
                    size_t ct_len, const void *value, size_t value_len,
-                   skv_version_t *current, char *err)
+                   skv_version_t *current, store_held_t *held, char *err)
 {
     skv_record_t   rec;
     index_entry_t  neu;
@@ -385,7 +369,7 @@ store_put_if_newer(store_t *st, const unsigned char *key, size_t key_len,
     neu.version = *version;
     neu.value_len = value_len;
     rc = write_if_newer(st, key, key_len, &neu, buf, hlen + value_len,
-                        current, err);
+                        current, held, err);
     free(buf);
     return rc;
 }
@@ -393,7 +377,7 @@ store_put_if_newer(store_t *st, const unsigned char *key, size_t key_len,
 store_rc_t
 store_delete_if_newer(store_t *st, const unsigned char *key, size_t key_len,
                       const skv_version_t *version, skv_version_t *current,
-                      char *err)
+                      store_held_t *held, char *err)
 {
     skv_record_t   rec;
     index_entry_t  neu;
@@ -415,6 +399,7 @@ store_delete_if_newer(store_t *st, const unsigned char *key, size_t key_len,
     neu.found = true;
     neu.tombstone = true;
     neu.version = *version;
-    return write_if_newer(st, key, key_len, &neu, buf, hlen, current, err);
+    return write_if_newer(st, key, key_len, &neu, buf, hlen, current, held,
+                          err);
 }
 

@@ -14,6 +14,12 @@
  * same transaction, and one warning line is logged.  Otherwise such a key
  * would refuse (409) every sane write forever.
  *
+ * Every applied write also keeps, in the key's index entry, the versions
+ * the key held before (up to 4, newest first) and whether that list goes
+ * back to the first version this node stored for the key: a refused write
+ * (STORE_CONFLICT) is told whether this node ever held its version
+ * (store_held_t; docs/protocol.md, "X-Simplekv-Held").
+ *
  * Functions return a store_rc_t; on a STORE_ERR_* result they also fill
  * err (a one-line message for the log and the error body).
  */
@@ -40,6 +46,14 @@ typedef enum {
 
 #define STORE_ERR_MAX 256
 
+/* Whether this node ever held exactly a write's version for its key.
+ * STORE_HELD_NO is certain; when it cannot be, the answer is UNKNOWN. */
+typedef enum {
+    STORE_HELD_UNKNOWN = 0,
+    STORE_HELD_YES,
+    STORE_HELD_NO
+} store_held_t;
+
 typedef struct store store_t;
 
 typedef struct {
@@ -49,6 +63,9 @@ typedef struct {
     /* A held version more than this many ms ahead of the clock yields to
      * a write (see above); 0: never (every write must be newer). */
     uint64_t    max_clock_skew_ms;
+    /* --tombstone-grace (0: no purging): versions older than now minus
+     * this may have been held by a purged key, so never answer "no". */
+    uint64_t    tombstone_grace_ms;
 } store_options_t;
 
 /* A record read by store_get; release with store_item_free. */
@@ -93,15 +110,22 @@ store_rc_t store_get(store_t *st, const unsigned char *key, size_t key_len,
                      store_item_t *item, char *err);
 void store_item_free(store_item_t *item);
 
+/*
+ * On STORE_APPLIED, STORE_UNCHANGED and STORE_CONFLICT, *current is the
+ * version the key holds afterwards and *held whether it ever held version
+ * (YES for STORE_UNCHANGED; for STORE_CONFLICT see store_held_t).
+ */
 store_rc_t store_put_if_newer(store_t *st, const unsigned char *key,
                               size_t key_len, const skv_version_t *version,
                               const char *content_type, size_t ct_len,
                               const void *value, size_t value_len,
-                              skv_version_t *current, char *err);
+                              skv_version_t *current, store_held_t *held,
+                              char *err);
 
 store_rc_t store_delete_if_newer(store_t *st, const unsigned char *key,
                                  size_t key_len, const skv_version_t *version,
-                                 skv_version_t *current, char *err);
+                                 skv_version_t *current, store_held_t *held,
+                                 char *err);
 
 /*
  * Visit keys >= from (or > from when after is true; from_len 0 = from the
@@ -120,7 +144,11 @@ store_rc_t store_checkpoint(store_t *st, char *err);
  * Look at up to max_scan index entries, continuing where the previous call
  * stopped, and purge the tombstones among them whose version is older than
  * cutoff_ms (ms since the clock epoch), each in its own small transaction
- * so that purging never holds many locks.  *wrapped is set when the scan
+ * so that purging never holds many locks.  The first purge under a new
+ * cutoff saves it as the purge watermark (meta.db): a version older than
+ * that may have been held by a purged key.  A tombstone whose entry once
+ * replaced an invalid future version (its history may be out of order) is
+ * not purged.  *wrapped is set when the scan
  * reached the last key (the next call starts again from the first).
  */
 store_rc_t store_purge_tombstones(store_t *st, uint64_t cutoff_ms,

@@ -6,6 +6,11 @@
  * Durability: in "process" mode the environment has DB_TXN_WRITE_NOSYNC
  * (the log record reaches the kernel at commit, so it survives kill -9); in
  * "fsync" mode commits flush the log.  DB_RECOVER at open replays the log.
+ *
+ * meta.db (DB_BTREE) holds one record, PURGED_BELOW_KEY: the purge
+ * watermark (store_int.h, purged_below), 8 bytes big-endian.  It outlives
+ * restarts and changes of --tombstone-grace, so that a key purged under
+ * any past setting never answers "no" for a version it may have held.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,9 +23,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "skv_bytes.h"
 #include "store_int.h"
 
 #define LOCK_FILE         "storaged.lock"
+#define PURGED_BELOW_KEY  "purged_below"
 
 /*
  * Berkeley DB explains a failure through the error callback just before the
@@ -170,6 +177,64 @@ open_db(store_t *st, DB **out, const char *file, DBTYPE type, char *err)
     return STORE_OK;
 }
 
+static void
+meta_key(DBT *k)
+{
+    memset(k, 0, sizeof(*k));
+    k->data = (void *) PURGED_BELOW_KEY;
+    k->size = (u_int32_t) strlen(PURGED_BELOW_KEY);
+}
+
+int
+store_raise_purged_below(store_t *st, DB_TXN *txn, uint64_t cutoff_ms)
+{
+    unsigned char buf[8];
+    DBT           k, data;
+
+    /* Only the background thread raises it: load-then-store is enough. */
+    if (atomic_load(&st->purged_below) < cutoff_ms) {
+        atomic_store(&st->purged_below, cutoff_ms);
+    }
+    if (st->purged_below_saved >= cutoff_ms) {
+        return 0;
+    }
+    meta_key(&k);
+    skv_put_be64(buf, cutoff_ms);
+    memset(&data, 0, sizeof(data));
+    data.data = buf;
+    data.size = sizeof(buf);
+    return st->meta->put(st->meta, txn, &k, &data, 0);
+}
+
+static store_rc_t
+load_purged_below(store_t *st, char *err)
+{
+    unsigned char buf[8];
+    DBT           k, data;
+    int           ret;
+
+    meta_key(&k);
+    memset(&data, 0, sizeof(data));
+    data.data = buf;
+    data.ulen = sizeof(buf);
+    data.flags = DB_DBT_USERMEM;
+    ret = st->meta->get(st->meta, NULL, &k, &data, 0);
+    if (ret == DB_NOTFOUND) {
+        return STORE_OK;
+    }
+    if (ret == 0 && data.size != sizeof(buf)) {
+        snprintf(err, STORE_ERR_MAX, "meta.db: corrupt %s record",
+                 PURGED_BELOW_KEY);
+        return STORE_ERR_CORRUPT;
+    }
+    if (ret != 0) {
+        return store_db_fail(st, ret, "reading meta.db", err);
+    }
+    st->purged_below_saved = skv_get_be64(buf);
+    atomic_store(&st->purged_below, st->purged_below_saved);
+    return STORE_OK;
+}
+
 /* mkdir -p */
 static int
 make_dirs(const char *dir)
@@ -269,6 +334,7 @@ store_open(store_t **out, const store_options_t *opt, char *err)
     }
 
     st->max_skew_ms = opt->max_clock_skew_ms;
+    st->grace_ms = opt->tombstone_grace_ms;
     st->lock_fd = lock_dir(opt->dir, err);
     if (st->lock_fd < 0) {
         free(st);
@@ -300,6 +366,13 @@ store_open(store_t **out, const store_options_t *opt, char *err)
     if (rc != STORE_OK) {
         goto fail;
     }
+    rc = open_db(st, &st->meta, "meta.db", DB_BTREE, err);
+    if (rc == STORE_OK) {
+        rc = load_purged_below(st, err);
+    }
+    if (rc != STORE_OK) {
+        goto fail;
+    }
     rc = load_counters(st, err);
     if (rc != STORE_OK) {
         goto fail;
@@ -309,6 +382,9 @@ store_open(store_t **out, const store_options_t *opt, char *err)
     return STORE_OK;
 
 fail:
+    if (st->meta != NULL) {
+        st->meta->close(st->meta, 0);
+    }
     if (st->index != NULL) {
         st->index->close(st->index, 0);
     }
@@ -340,6 +416,7 @@ store_close(store_t *st)
             fprintf(stderr, "storaged: %s\n", err);
         }
     }
+    st->meta->close(st->meta, 0);
     st->index->close(st->index, 0);
     st->records->close(st->records, 0);
     st->env->close(st->env, 0);

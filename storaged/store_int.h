@@ -13,15 +13,35 @@
 #include "skv_key.h"
 #include "store.h"
 
-#define INDEX_ENTRY_SIZE  25   /* flags(1) hlc(8) origin(8) value_len(8) */
-#define WRITE_RETRIES     100  /* deadlock retries before giving up */
+/*
+ * Index entries (store_index.c; docs/protocol.md, "The index entry").
+ * Format 2, 27 + 16 * n bytes:
+ *   0   1   INDEX_FORMAT (2)
+ *   1   1   flags: INDEX_TOMBSTONE, INDEX_COMPLETE, INDEX_UNORDERED
+ *   2   8   version hlc, big-endian      10  8   version origin
+ *   18  8   value length                 26  1   n, history length (0..4)
+ *   27  16n the versions held before the current one, newest first
+ * The legacy form (before the history), 25 bytes: flags (0 or the
+ * tombstone bit), hlc, origin, value length.  Its first byte is never 2.
+ */
+#define INDEX_FORMAT       2
+#define INDEX_TOMBSTONE    0x01u /* the current version is a tombstone */
+#define INDEX_COMPLETE     0x02u /* the history reaches the first version */
+#define INDEX_UNORDERED    0x04u /* replaced an invalid future version once */
+#define INDEX_LEGACY_SIZE  25
+#define INDEX_HISTORY_MAX  4
+#define INDEX_FIXED_SIZE   27
+#define INDEX_ENTRY_MAX    (INDEX_FIXED_SIZE + 16 * INDEX_HISTORY_MAX)
+#define WRITE_RETRIES      100  /* deadlock retries before giving up */
 
 struct store {
     DB_ENV          *env;
     DB              *records;
     DB              *index;
+    DB              *meta;          /* the purge watermark (store_env.c) */
     int              lock_fd;
     uint64_t         max_skew_ms;   /* store_options_t.max_clock_skew_ms */
+    uint64_t         grace_ms;      /* store_options_t.tombstone_grace_ms */
 
     atomic_bool      panicked;
     _Atomic uint64_t keys;
@@ -29,23 +49,47 @@ struct store {
     _Atomic uint64_t bytes;
     _Atomic uint64_t deadlock_retries;
     _Atomic uint64_t purged;
+    /* Every tombstone ever purged here has a time part below this (ms):
+     * raised before a purge commits, saved in meta.db with it. */
+    _Atomic uint64_t purged_below;
 
     /* Where the tombstone purge continues; only the background thread
      * uses it. */
     unsigned char    purge_key[SKV_KEY_MAX];
     size_t           purge_key_len;
+    uint64_t         purged_below_saved; /* what meta.db holds */
 };
 
-/* The decoded form of an index entry. */
+/* The decoded form of an index entry (either form). */
 typedef struct {
     bool          found;
     bool          tombstone;
+    bool          legacy;     /* read from the 25-byte form */
+    bool          complete;   /* history reaches the first version held */
+    bool          unordered;  /* once replaced an invalid future version */
     skv_version_t version;
     uint64_t      value_len;
+    unsigned      n_history;
+    skv_version_t history[INDEX_HISTORY_MAX]; /* newest first */
 } index_entry_t;
 
-/* 0, or -1 when data is not a valid index entry. */
+/* 0, or -1 when data is not a valid index entry of either form. */
 int store_index_decode(const DBT *data, index_entry_t *e);
+/* Format 2 into out (INDEX_ENTRY_MAX bytes); returns its size. */
+size_t store_index_encode(unsigned char *out, const index_entry_t *e);
+/* neu's history after it replaces old (old->found false: a new key);
+ * overruled: old held an invalid future version. */
+void store_index_follow(index_entry_t *neu, const index_entry_t *old,
+                        bool overruled);
+/* Whether the key whose entry is e ever held v here (see store.h);
+ * floor_ms: versions with a time part below it may have been purged. */
+store_held_t store_index_held(const index_entry_t *e, const skv_version_t *v,
+                              uint64_t floor_ms);
+/* The floor for store_index_held: max(purged_below, now - grace). */
+uint64_t store_purge_floor(store_t *st);
+/* Save the purge watermark in txn when cutoff_ms raises it (store_env.c);
+ * a Berkeley DB error or 0. */
+int store_raise_purged_below(store_t *st, DB_TXN *txn, uint64_t cutoff_ms);
 
 /* A Berkeley DB error as a store_rc_t and a one-line message in err
  * (store_env.c: also notices a panicked environment). */

@@ -1,6 +1,7 @@
 /*
  * store_scan.c - walks over the index: ordered scans for listings
- * (store_scan) and the background purge of old tombstones.
+ * (store_scan) and the background purge of old tombstones.  Index entries
+ * of both forms (store_int.h) are read alike.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@ store_scan(store_t *st, const unsigned char *from, size_t from_len,
 {
     DBC           *cur;
     DBT            key, data;
-    unsigned char  kbuf[SKV_KEY_MAX], dbuf[INDEX_ENTRY_SIZE];
+    unsigned char  kbuf[SKV_KEY_MAX], dbuf[INDEX_ENTRY_MAX];
     store_entry_t  entry;
     index_entry_t  e;
     unsigned       attempt;
@@ -54,8 +55,10 @@ store_scan(store_t *st, const unsigned char *from, size_t from_len,
             ret = cur->get(cur, &key, &data, DB_NEXT);
         }
 
-        while (ret == 0 && *visited < max_entries) {
-            if (store_index_decode(&data, &e) != 0) {
+        while ((ret == 0 || ret == DB_BUFFER_SMALL)
+               && *visited < max_entries)
+        {
+            if (ret != 0 || store_index_decode(&data, &e) != 0) {
                 cur->close(cur);
                 snprintf(err, STORE_ERR_MAX,
                          "corrupt index entry for a %u-byte key", key.size);
@@ -73,7 +76,9 @@ store_scan(store_t *st, const unsigned char *from, size_t from_len,
         }
         cur->close(cur);
 
-        if (ret == 0 || ret == DB_NOTFOUND) {
+        /* Stopped at max_entries before an entry too large to read: that
+         * one is for the next call to report. */
+        if (ret == 0 || ret == DB_NOTFOUND || ret == DB_BUFFER_SMALL) {
             return STORE_OK;
         }
         /* Only a deadlock before anything was visited is retried; after
@@ -85,18 +90,32 @@ store_scan(store_t *st, const unsigned char *from, size_t from_len,
     }
 }
 
+typedef struct {
+    const skv_version_t *version;   /* the tombstone the scan saw */
+    uint64_t             cutoff_ms;
+} purge_arg_t;
+
 static void
 purge_body(store_t *st, DB_TXN *txn, DBT *k, const index_entry_t *old,
            bool corrupt, void *arg, txn_step_t *step, char *err)
 {
-    const skv_version_t *version = arg;
+    const purge_arg_t *pa = arg;
 
     (void) err;
     step->rc = STORE_OK;
-    /* Gone, or a newer write since the scan: not ours to remove. */
-    if (corrupt || !old->found || !old->tombstone
-        || skv_version_cmp(&old->version, version) != 0)
+    /* Gone, or a newer write since the scan: not ours to remove.  An
+     * unordered history may hold a version newer than the tombstone and
+     * than the watermark: purging it would let a later "no" be wrong. */
+    if (corrupt || !old->found || !old->tombstone || old->unordered
+        || skv_version_cmp(&old->version, pa->version) != 0)
     {
+        return;
+    }
+    /* The watermark first: raised in memory before the purge can be seen,
+     * and saved in the same transaction. */
+    step->what = "saving the purge watermark";
+    step->ret = store_raise_purged_below(st, txn, pa->cutoff_ms);
+    if (step->ret != 0) {
         return;
     }
     step->what = "purging a tombstone";
@@ -113,13 +132,19 @@ purge_body(store_t *st, DB_TXN *txn, DBT *k, const index_entry_t *old,
 /* Remove one tombstone if it is still the same (old) tombstone. */
 static store_rc_t
 purge_one(store_t *st, const unsigned char *key, size_t key_len,
-          const skv_version_t *version, bool *purged, char *err)
+          const skv_version_t *version, uint64_t cutoff_ms, bool *purged,
+          char *err)
 {
-    store_rc_t rc;
+    purge_arg_t pa;
+    store_rc_t  rc;
 
-    rc = store_index_txn(st, key, key_len, purge_body, (void *) version, purged,
-                   err);
+    pa.version = version;
+    pa.cutoff_ms = cutoff_ms;
+    rc = store_index_txn(st, key, key_len, purge_body, &pa, purged, err);
     if (*purged) {
+        if (st->purged_below_saved < cutoff_ms) {
+            st->purged_below_saved = cutoff_ms;
+        }
         atomic_fetch_sub(&st->tombstones, 1);
         atomic_fetch_add(&st->purged, 1);
     }
@@ -188,7 +213,7 @@ store_purge_tombstones(store_t *st, uint64_t cutoff_ms, size_t max_scan,
         }
         for (i = 0; i < ps.n_cand; i++) {
             rc = purge_one(st, ps.cand[i].key, ps.cand[i].key_len,
-                           &ps.cand[i].version, &done, err);
+                           &ps.cand[i].version, cutoff_ms, &done, err);
             if (rc != STORE_OK) {
                 break;
             }

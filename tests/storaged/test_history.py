@@ -1,0 +1,255 @@
+"""X-Simplekv-Held: whether a node that refuses a write with 409 ever held
+the write's version (docs/protocol.md, "X-Simplekv-Held"), from the
+version history each index entry keeps; old 25-byte index entries
+(written here with the legacy_index helper) are read and upgraded."""
+
+import os
+import subprocess
+import time
+
+from conftest import EPOCH_UNIX_MS, Client, seq_version, version
+
+HELPER = os.environ.get("SKV_LEGACY_INDEX") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "tests", "storaged",
+    "legacy_index")
+
+
+def V(n):
+    return seq_version(n)
+
+
+def now_ms():
+    return int(time.time() * 1000) - EPOCH_UNIX_MS
+
+
+def held(c, key, ver, method="PUT", status=409):
+    """Write ver to key, expect status; return X-Simplekv-Held."""
+    if method == "PUT":
+        r = c.put(key, b"refused", ver)
+    else:
+        r = c.delete(key, ver)
+    assert r.status == status, (ver, r)
+    if status == 409:
+        assert r.json()["error"] == "conflict"
+    return r.header("X-Simplekv-Held")
+
+
+def helper(*args):
+    out = subprocess.run([HELPER] + [str(a) for a in args], check=True,
+                         capture_output=True, timeout=60)
+    return out.stdout.decode().strip()
+
+
+def listing(c):
+    r = c.request("GET", "/v1/keys")
+    assert r.status == 200, r
+    return [tuple(l.split("\t")) for l in r.body.decode().splitlines()]
+
+
+def test_held_yes_no_unknown_through_seven_versions(node):
+    d, c = node
+    for n in (10, 20, 30):
+        r = c.put("h", b"v%d" % n, V(n))
+        assert r.status == 201 and r.header("X-Simplekv-Held") is None
+    # History [20, 10], complete: it reaches the first version stored.
+    assert held(c, "h", V(20)) == "yes"
+    assert held(c, "h", V(10), "DELETE") == "yes"
+    assert held(c, "h", V(25)) == "no"      # between two recorded ones
+    assert held(c, "h", V(15), "DELETE") == "no"
+    assert held(c, "h", V(5)) == "no"       # before the first stored
+    r = c.put("h", b"v30", V(30))
+    assert r.status == 200 and r.header("X-Simplekv-Held") == "yes"
+    for n in (40, 50, 60, 70):
+        assert c.put("h", b"v%d" % n, V(n)).status == 201
+    # History [60, 50, 40, 30]: 20 and 10 fell off, it is not complete.
+    for _ in range(2):
+        r = c.put("h", b"x", V(40))
+        assert r.status == 409 and r.header("X-Simplekv-Version") == V(70)
+        assert r.header("X-Simplekv-Held") == "yes"
+        assert held(c, "h", V(30)) == "yes"
+        assert held(c, "h", V(35)) == "no"   # above the oldest recorded
+        assert held(c, "h", V(65), "DELETE") == "no"
+        assert held(c, "h", V(20)) == "unknown"  # held, but fell off
+        assert held(c, "h", V(25)) == "unknown"  # never held: cannot tell
+        assert held(c, "h", V(1)) == "unknown"
+        # The history is stored: the same answers after a restart.
+        c.close()
+        d.restart()
+    r = c.get("h")
+    assert r.body == b"v70" and r.header("X-Simplekv-Version") == V(70)
+
+
+def test_tombstones_in_the_history(node):
+    d, c = node
+    assert c.put("t", b"a", V(10)).status == 201
+    assert c.delete("t", V(20)).status == 204
+    assert c.put("t", b"c", V(30)).status == 201
+    assert held(c, "t", V(20)) == "yes"
+    assert held(c, "t", V(20), "DELETE") == "yes"
+    assert held(c, "t", V(10), "DELETE") == "yes"
+    assert held(c, "t", V(15)) == "no"
+    assert held(c, "t", V(5), "DELETE") == "no"
+    # A tombstone as the current version.
+    assert c.delete("t", V(40)).status == 204
+    assert held(c, "t", V(35)) == "no"
+    assert held(c, "t", V(30)) == "yes"
+    r = c.delete("t", V(40))
+    assert r.status == 200 and r.header("X-Simplekv-Held") == "yes"
+    for n in (50, 60, 70):
+        assert c.put("t", b"x", V(n)).status == 201
+    # History [60, 50, 40, 30]: the tombstone 40 still there, 20 gone.
+    assert held(c, "t", V(40), "DELETE") == "yes"
+    assert held(c, "t", V(45)) == "no"
+    assert held(c, "t", V(20)) == "unknown"
+
+
+def test_legacy_entries_read_list_and_upgrade(daemons):
+    d = daemons.start()
+    d.stop()
+    helper("put", d.data_dir, "old", V(50), "legacy")
+    helper("delete", d.data_dir, "oldtomb", V(50))
+    assert helper("size", d.data_dir, "old") == "25"
+    d.start()
+    c = Client(d.port)
+    r = c.get("old")
+    assert r.status == 200 and r.body == b"legacy"
+    assert r.header("X-Simplekv-Version") == V(50)
+    r = c.get("oldtomb")
+    assert r.status == 404 and r.header("X-Simplekv-Tombstone") == "1"
+    assert listing(c) == [(V(50), "0", "old"), (V(50), "1", "oldtomb")]
+    s = c.request("GET", "/v1/stats").json()
+    assert (s["keys"], s["tombstones"], s["bytes"]) == (1, 1, 6), s
+    # Nothing is known of what came before the legacy entry.
+    assert held(c, "old", V(40)) == "unknown"
+    assert held(c, "oldtomb", V(40), "DELETE") == "unknown"
+    r = c.put("old", b"legacy", V(50))
+    assert r.status == 200 and r.header("X-Simplekv-Held") == "yes"
+    # The next write upgrades the entry: history [50], not complete.
+    assert c.put("old", b"new", V(60)).status == 201
+    assert c.delete("oldtomb", V(60)).status == 204
+    c.close()
+    d.stop()
+    assert helper("size", d.data_dir, "old") == str(27 + 16)
+    assert helper("size", d.data_dir, "oldtomb") == str(27 + 16)
+    d.start()
+    c = Client(d.port)
+    assert held(c, "old", V(50)) == "yes"
+    assert held(c, "old", V(55)) == "no"
+    assert held(c, "old", V(45)) == "unknown"
+    assert held(c, "oldtomb", V(50)) == "yes"
+    assert held(c, "oldtomb", V(55), "DELETE") == "no"
+    assert c.get("old").body == b"new"
+    assert listing(c) == [(V(60), "0", "old"), (V(60), "1", "oldtomb")]
+    s = c.request("GET", "/v1/stats").json()
+    assert (s["keys"], s["tombstones"], s["bytes"]) == (1, 1, 3), s
+    c.close()
+
+
+def test_legacy_tombstone_is_purged(daemons):
+    d = daemons.start()
+    d.stop()
+    helper("delete", d.data_dir, "lt", version(ms=now_ms() - 60000))
+    d = daemons.start(data_dir=d.data_dir,
+                      extra_args=["--tombstone-grace", "1"])
+    c = Client(d.port)
+    deadline = time.time() + 15
+    while c.get("lt").header("X-Simplekv-Tombstone") and \
+            time.time() < deadline:
+        time.sleep(0.2)
+    assert c.request("GET", "/v1/stats").json()["tombstones_purged"] == 1
+    assert listing(c) == []
+
+
+def test_grace_makes_old_versions_unknown(daemons):
+    """With --tombstone-grace a purged key may have held any version older
+    than now minus the grace: no "no" below that, even with a complete
+    history.  Without it the same history answers "no"."""
+    t = now_ms()
+    first, last = version(ms=t - 3 * 3600000), version(ms=t - 60000)
+    between = version(ms=t - 2 * 3600000)
+    before = version(ms=t - 4 * 3600000)
+    recent = version(ms=t - 120000)
+    for grace in (["--tombstone-grace", "1h"], []):
+        d = daemons.start(extra_args=grace)
+        c = Client(d.port)
+        assert c.put("g", b"1", first).status == 201
+        assert c.put("g", b"2", last).status == 201
+        expect = "unknown" if grace else "no"
+        assert held(c, "g", between) == expect
+        assert held(c, "g", before, "DELETE") == expect
+        assert held(c, "g", recent) == "no"
+        assert held(c, "g", first) == "yes"
+        c.close()
+
+
+def wait_purged(c, key, timeout=15):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        r = c.get(key)
+        if r.status == 404 and r.header("X-Simplekv-Version") is None:
+            return
+        time.sleep(0.2)
+    raise AssertionError("%s was not purged" % key)
+
+
+def test_purge_watermark_survives_restart_without_grace(daemons):
+    """A purged tombstone takes the key's history with it.  The versions it
+    held are below the purge watermark, kept in meta.db: even restarted
+    without --tombstone-grace, storaged answers "unknown" for them."""
+    d = daemons.start(extra_args=["--tombstone-grace", "1"])
+    c = Client(d.port)
+    gone_v = version(ms=now_ms() - 60000)
+    assert c.put("w", b"old", version(ms=now_ms() - 120000)).status == 201
+    assert c.delete("w", gone_v).status == 204
+    wait_purged(c, "w")
+    c.close()
+    d.stop()
+    d = daemons.start(data_dir=d.data_dir)
+    c = Client(d.port)
+    fresh = version()
+    assert c.put("w", b"new", fresh).status == 201
+    # Held before the purge: the (complete) new history does not know it.
+    assert held(c, "w", gone_v) == "unknown"
+    # Newer than the watermark, never held.
+    just_before = "%016x%s" % (int(fresh[:16], 16) - 1, fresh[16:])
+    assert held(c, "w", just_before) == "no"
+    c.close()
+
+
+def test_unordered_history_after_a_future_version(daemons):
+    """Replacing an invalid future version goes backwards: the entry is
+    marked unordered, only a complete history answers "no", and its
+    tombstone is never purged (its history would be lost)."""
+    t = now_ms()
+    ahead = version(ms=t + 600000, origin=0xB7)
+    d = daemons.start(extra_args=["--max-clock-skew", "0"])
+    c = Client(d.port)
+    assert c.put("u", b"poison", ahead).status == 201
+    c.close()
+    d.stop()
+    d = daemons.start(data_dir=d.data_dir)
+    c = Client(d.port)
+    assert c.delete("u", version(ms=t - 60000)).status == 204  # replaces it
+    # History [ahead], complete.
+    assert held(c, "u", version(ms=t - 120000)) == "no"
+    assert held(c, "u", ahead, status=400) is None   # from the future
+    later = [version(ms=t - s * 1000) for s in (50, 40, 30, 20)]
+    for v in later:
+        assert c.put("u", b"x", v).status == 201
+    # History [-30 s, -40 s, -50 s, -60 s]; ahead fell off.  Ordered, a
+    # version above the oldest recorded would be "no".
+    assert held(c, "u", version(ms=t - 45000)) == "unknown"
+    assert held(c, "u", later[1]) == "yes"
+    assert c.delete("u", version(ms=t - 10000)).status == 204
+    c.close()
+    d.stop()
+    d = daemons.start(data_dir=d.data_dir,
+                      extra_args=["--tombstone-grace", "1"])
+    c = Client(d.port)
+    assert c.delete("other", version(ms=t - 10000)).status == 204
+    wait_purged(c, "other")
+    time.sleep(2.5)     # at least one more sweep
+    r = c.get("u")
+    assert r.status == 404 and r.header("X-Simplekv-Tombstone") == "1"
+    assert c.request("GET", "/v1/stats").json()["tombstones_purged"] == 1
+    c.close()
