@@ -76,6 +76,11 @@ tally_one(const skv_reply_t *rep, bool expired, uint64_t own_origin,
         if (rep->version.origin == own_origin) {
             t->superseded++;
         }
+        if (rep->held == SKV_HELD_YES) {
+            t->held_yes++;
+        } else if (rep->held == SKV_HELD_NO) {
+            t->held_no++;
+        }
         break;
 
     case SKV_REPLY_FOUND:
@@ -146,32 +151,82 @@ skv_tally(const skv_reply_t *replies, size_t n, bool expired,
 }
 
 /*
- * A write is complete once W replicas hold its version or a newer one
- * written after it began (the "superseded" conflicts).  Refused by a newer
- * version that may have completed before this write began (another
- * router's clock runs ahead), it is retried with a newer version, but only
- * if no replica can have applied it: applied once and possibly read, a
- * retry would make the value take effect twice, around a newer write.
+ * A write with version v that met newer versions (409) from other routers
+ * (docs/router.md has the full argument):
+ *
+ *  - Complete if W replicas acknowledged v, or v and newer versions of this
+ *    router's own clock (those writes began after this one: it takes
+ *    effect just before them).
+ *  - Complete if W replicas held v at some time (acknowledged it, or
+ *    answered 409 with X-Simplekv-Held: yes).  No write that completed
+ *    before this one began can have a version above v: its W replicas held
+ *    that version before v existed and could never take v, and two sets of
+ *    W replicas meet (2W > N).  So v is ordered after every earlier write,
+ *    and before the concurrent newer ones that overwrote it.
+ *  - Never visible if the replicas that certainly never held v (409 with
+ *    Held: no; each holds a newer version) are at least N-W+1 and N-R+1:
+ *    fewer than W replicas can ever have held v, so no read returned it
+ *    (a read answers only once W replicas hold its value), and every read
+ *    quorum meets one of them, so none ever will.  Such a write had no
+ *    effect: it is retried with a version above all seen.  The same holds
+ *    when no replica can have applied v at all.
+ *  - Anything else is unknown: 503, "may or may not have been applied".
+ *
+ * A write whose version was chosen above every version a query quorum
+ * (N-W+1 replicas) held is above every write that completed before it
+ * began; every newer version it meets is from a concurrent write, and it
+ * is complete once W replicas hold its version or a newer one.
  */
+/* Replicas that hold this write's version, or a newer one that counts. */
+static size_t
+write_holders(const skv_tally_t *t, const skv_quorum_t *q)
+{
+    size_t  newer;
+
+    /*
+     * After a version query every newer version comes from a concurrent
+     * write (multi-writer ABD): each one counts.  Without it, only newer
+     * versions of this router's own clock count, or replicas that held
+     * this version before a newer one replaced it.
+     */
+    newer = q->versions_known ? t->conflicts
+            : (t->superseded > t->held_yes ? t->superseded : t->held_yes);
+
+    return t->acks + newer;
+}
+
+bool
+skv_write_never_visible(const skv_tally_t *t, const skv_quorum_t *q)
+{
+    size_t  need;
+
+    if (t->acks == 0 && t->unknown == 0 && t->pending == 0) {
+        return true;
+    }
+
+    need = q->n - q->w + 1;
+    if (q->n - q->r + 1 > need) {
+        need = q->n - q->r + 1;
+    }
+
+    return q->n >= q->w && q->n >= q->r && t->held_no >= need;
+}
+
 skv_action_t
 skv_decide_write(const skv_tally_t *t, const skv_quorum_t *q)
 {
-    bool  none_applied;
-
-    if (t->acks + t->superseded >= q->w) {
+    if (write_holders(t, q) >= q->w) {
         return SKV_ANSWER;
     }
 
-    none_applied = (t->acks == 0 && t->unknown == 0);
-
     if (!q->expired && t->pending) {
-        if (t->acks + t->superseded + t->pending >= q->w) {
+        if (write_holders(t, q) + t->pending >= q->w) {
             return SKV_WAIT;
         }
 
         /* wait to learn whether a retry is safe, or whether the write
          * was refused everywhere (a definite answer for the client) */
-        if ((t->conflicts || t->refused) && none_applied) {
+        if (t->conflicts || t->refused) {
             return SKV_WAIT;
         }
     }
@@ -180,11 +235,11 @@ skv_decide_write(const skv_tally_t *t, const skv_quorum_t *q)
         return SKV_FAIL;
     }
 
-    if (t->conflicts && none_applied && q->tries_left) {
+    if (t->conflicts && q->tries_left && skv_write_never_visible(t, q)) {
         return SKV_RETRY_WRITE;
     }
 
-    if (none_applied && t->refused) {
+    if (t->acks == 0 && t->unknown == 0 && t->refused) {
         return SKV_REFUSE;
     }
 
@@ -245,6 +300,24 @@ skv_decide_repair(const skv_tally_t *t, const skv_quorum_t *q)
     /* a newer write overtook the value being repaired: read again */
     if (t->conflicts && q->tries_left) {
         return SKV_REREAD;
+    }
+
+    return SKV_FAIL;
+}
+
+skv_action_t
+skv_decide_query(const skv_tally_t *t, const skv_quorum_t *q)
+{
+    size_t  need;
+
+    need = skv_list_needed(q->n, q->w);
+
+    if (t->answered >= need) {
+        return SKV_ANSWER;
+    }
+
+    if (!q->expired && t->answered + t->pending >= need) {
+        return SKV_WAIT;
     }
 
     return SKV_FAIL;

@@ -35,10 +35,19 @@ typedef enum {
     SKV_REPLY_TIMEDOUT      /* unknown: no answer in time */
 } skv_reply_kind_t;
 
+/* A conflict's answer to "did you ever hold this write's version?"
+ * (storaged's X-Simplekv-Held): "no" is certain, "unknown" is not. */
+typedef enum {
+    SKV_HELD_UNKNOWN = 0,
+    SKV_HELD_YES,
+    SKV_HELD_NO
+} skv_held_t;
+
 typedef struct {
     skv_reply_kind_t  kind;
     unsigned          status;   /* the node's HTTP status, 0 if none */
     skv_version_t     version;  /* zero when the answer carried none */
+    skv_held_t        held;     /* CONFLICT: did it ever hold ours? */
 } skv_reply_t;
 
 /* The replies of one round, counted.  A reply still pending when the
@@ -50,6 +59,8 @@ typedef struct {
     size_t     superseded;  /* writes: CONFLICT with a newer version of
                                this router's own clock */
     size_t     conflicts;   /* writes: CONFLICT */
+    size_t     held_yes;    /* writes: CONFLICT, but held ours before */
+    size_t     held_no;     /* writes: CONFLICT, never held ours */
     size_t     answered;    /* reads: FOUND, TOMBSTONE, MISSING, TOO_LARGE;
                                listings: LISTED */
     size_t     holders;     /* reads: answers that hold the newest version */
@@ -74,20 +85,31 @@ typedef enum {
 } skv_action_t;
 
 typedef struct {
+    size_t    n;            /* replicas of the key */
     size_t    w;            /* write quorum */
     size_t    r;            /* read quorum */
     size_t    prior;        /* repair: replicas already known to hold it */
+    bool      versions_known; /* writes: the version was chosen above
+                                 every version a query quorum held */
     bool      expired;      /* the round's deadline has passed */
     bool      tries_left;   /* another write or read round is allowed */
 } skv_quorum_t;
 
 skv_action_t skv_decide_write(const skv_tally_t *t, const skv_quorum_t *q);
+
+/* Can no read ever return this write's value (so that it has had no
+ * effect and never will)?  See skv_quorum.c. */
+bool skv_write_never_visible(const skv_tally_t *t, const skv_quorum_t *q);
 skv_action_t skv_decide_read(const skv_tally_t *t,
                              const skv_reply_t *replies,
                              const skv_quorum_t *q);
 skv_action_t skv_decide_repair(const skv_tally_t *t, const skv_quorum_t *q);
 skv_action_t skv_decide_list(const skv_tally_t *t, size_t nodes,
                              const skv_quorum_t *q);
+
+/* A write's version query: done once N-W+1 replicas answered (then it
+ * has met every write quorum). */
+skv_action_t skv_decide_query(const skv_tally_t *t, const skv_quorum_t *q);
 
 /* Listing needs this many nodes: with fewer, W or more nodes are missing
  * and an acknowledged write could be missed. */

@@ -15,6 +15,7 @@
 
 static void ngx_http_simplekv_tally(ngx_http_simplekv_ctx_t *ctx,
     skv_reply_t *replies, skv_tally_t *t, skv_quorum_t *q);
+static void ngx_http_simplekv_decide_query(ngx_http_simplekv_ctx_t *ctx);
 static void ngx_http_simplekv_decide_write(ngx_http_simplekv_ctx_t *ctx);
 static void ngx_http_simplekv_decide_read(ngx_http_simplekv_ctx_t *ctx);
 static void ngx_http_simplekv_decide_repair(ngx_http_simplekv_ctx_t *ctx);
@@ -30,10 +31,63 @@ static void ngx_http_simplekv_fail(ngx_http_simplekv_ctx_t *ctx,
 ngx_int_t
 ngx_http_simplekv_start_write(ngx_http_simplekv_ctx_t *ctx)
 {
-    ctx->version = ngx_http_simplekv_next_version();
     ctx->write_tries++;
 
+    /* contention.c decides whether the replicas' versions are asked
+     * first; a retry always asks */
+    if (ctx->query || ngx_http_simplekv_contended(ctx)) {
+        ctx->query = 0;
+        ngx_http_simplekv_stats_write_query(ctx->mcf);
+
+        return ngx_http_simplekv_start_round(ctx,
+                                             NGX_HTTP_SIMPLEKV_PHASE_QUERY);
+    }
+
+    ctx->versions_known = 0;
+    ctx->version = ngx_http_simplekv_next_version();
+
     return ngx_http_simplekv_start_round(ctx, NGX_HTTP_SIMPLEKV_PHASE_WRITE);
+}
+
+
+/*
+ * The version query answered: the clock has observed every version it
+ * reported (outcome.c), so the next version is above all of them, and so
+ * above every write that completed before this one began.
+ */
+static void
+ngx_http_simplekv_decide_query(ngx_http_simplekv_ctx_t *ctx)
+{
+    skv_reply_t   replies[SKV_PLACE_MAX];
+    skv_tally_t   t;
+    skv_quorum_t  q;
+
+    ngx_http_simplekv_tally(ctx, replies, &t, &q);
+
+    switch (skv_decide_query(&t, &q)) {
+
+    case SKV_WAIT:
+        return;
+
+    case SKV_ANSWER:
+        ctx->versions_known = 1;
+        ctx->version = ngx_http_simplekv_next_version();
+
+        if (ngx_http_simplekv_start_round(ctx, NGX_HTTP_SIMPLEKV_PHASE_WRITE)
+            != NGX_OK)
+        {
+            ngx_http_simplekv_finish(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal error", NULL);
+        }
+
+        return;
+
+    default:
+        ngx_http_simplekv_fail(ctx, t.answered,
+                               skv_list_needed(ctx->nreplicas, q.w), &t,
+                               "version query of the write");
+        return;
+    }
 }
 
 
@@ -65,6 +119,10 @@ ngx_http_simplekv_decide(ngx_http_simplekv_ctx_t *ctx)
 
     case NGX_HTTP_SIMPLEKV_PHASE_LIST:
         ngx_http_simplekv_decide_list(ctx);
+        break;
+
+    case NGX_HTTP_SIMPLEKV_PHASE_QUERY:
+        ngx_http_simplekv_decide_query(ctx);
         break;
 
     default:
@@ -102,6 +160,7 @@ ngx_http_simplekv_tally(ngx_http_simplekv_ctx_t *ctx, skv_reply_t *replies,
     skv_tally(replies, ctx->nreplicas, ctx->expired, ctx->version.origin, t);
 
     ngx_memzero(q, sizeof(skv_quorum_t));
+    q->n = ctx->nreplicas;
     q->w = ctx->lcf->write_quorum;
     q->r = ctx->lcf->read_quorum;
     q->expired = ctx->expired;
@@ -117,6 +176,12 @@ ngx_http_simplekv_decide_write(ngx_http_simplekv_ctx_t *ctx)
 
     ngx_http_simplekv_tally(ctx, replies, &t, &q);
     q.tries_left = (ctx->write_tries < NGX_HTTP_SIMPLEKV_WRITE_TRIES);
+    q.versions_known = ctx->versions_known;
+
+    /* another router's newer version: this key's next writes query */
+    if (t.conflicts > t.superseded && !ctx->versions_known) {
+        ngx_http_simplekv_contention_note(ctx);
+    }
 
     switch (skv_decide_write(&t, &q)) {
 
@@ -133,6 +198,8 @@ ngx_http_simplekv_decide_write(ngx_http_simplekv_ctx_t *ctx)
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
                        "simplekv write retry after %uz conflicts",
                        t.conflicts);
+
+        ctx->query = 1;
 
         if (ngx_http_simplekv_start_write(ctx) != NGX_OK) {
             ngx_http_simplekv_finish(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
@@ -442,9 +509,10 @@ static void
 ngx_http_simplekv_fail(ngx_http_simplekv_ctx_t *ctx, ngx_uint_t answered,
     ngx_uint_t needed, skv_tally_t *t, const char *what)
 {
-    u_char      *p;
-    ngx_int_t    rc;
-    ngx_str_t    detail;
+    u_char        *p;
+    ngx_int_t      rc;
+    ngx_str_t      detail;
+    skv_quorum_t   q;
 
     if (ctx->skipped && !ctx->no_skip && (!ctx->expired || ctx->held_back)) {
         ctx->no_skip = 1;
@@ -472,8 +540,16 @@ ngx_http_simplekv_fail(ngx_http_simplekv_ctx_t *ctx, ngx_uint_t answered,
                      ? "acknowledged" : "answered",
                      what, needed, t->timedout);
 
-    if (ctx->phase == NGX_HTTP_SIMPLEKV_PHASE_WRITE) {
-        p = ngx_sprintf(p, (t->acks == 0 && t->unknown == 0)
+    ngx_memzero(&q, sizeof(skv_quorum_t));
+    q.n = ctx->nreplicas;
+    q.w = ctx->lcf->write_quorum;
+    q.r = ctx->lcf->read_quorum;
+
+    if (ctx->phase == NGX_HTTP_SIMPLEKV_PHASE_QUERY) {
+        p = ngx_sprintf(p, "; the write was not applied");
+
+    } else if (ctx->phase == NGX_HTTP_SIMPLEKV_PHASE_WRITE) {
+        p = ngx_sprintf(p, skv_write_never_visible(t, &q)
                            ? "; the write was not applied"
                            : "; the write may or may not have been applied");
     }

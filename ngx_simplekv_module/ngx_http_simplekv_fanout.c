@@ -99,6 +99,9 @@ ngx_http_simplekv_round_op(ngx_http_simplekv_ctx_t *ctx)
     case NGX_HTTP_SIMPLEKV_PHASE_LIST:
         return NGX_HTTP_SIMPLEKV_OP_LIST;
 
+    case NGX_HTTP_SIMPLEKV_PHASE_QUERY:
+        return NGX_HTTP_SIMPLEKV_OP_HEAD;
+
     case NGX_HTTP_SIMPLEKV_PHASE_REPAIR:
         return (ctx->newest->reply.kind == SKV_REPLY_TOMBSTONE)
                ? NGX_HTTP_SIMPLEKV_OP_DELETE : NGX_HTTP_SIMPLEKV_OP_PUT;
@@ -127,11 +130,12 @@ ngx_http_simplekv_round_plan(ngx_http_simplekv_ctx_t *ctx, u_char *ask,
 
     nodes = ctx->mcf->nodes.elts;
     reads = (ctx->phase == NGX_HTTP_SIMPLEKV_PHASE_READ
-             || ctx->phase == NGX_HTTP_SIMPLEKV_PHASE_LIST);
+             || ctx->phase == NGX_HTTP_SIMPLEKV_PHASE_LIST
+             || ctx->phase == NGX_HTTP_SIMPLEKV_PHASE_QUERY);
 
-    needed = (ctx->phase == NGX_HTTP_SIMPLEKV_PHASE_LIST)
-             ? skv_list_needed(ctx->nreplicas, ctx->lcf->write_quorum)
-             : ctx->lcf->read_quorum;
+    needed = (ctx->phase == NGX_HTTP_SIMPLEKV_PHASE_READ)
+             ? ctx->lcf->read_quorum
+             : skv_list_needed(ctx->nreplicas, ctx->lcf->write_quorum);
 
     candidates = 0;
 

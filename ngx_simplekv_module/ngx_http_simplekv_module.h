@@ -21,6 +21,7 @@
  *   replica.c   one replica request (a subrequest) and its header filter
  *   outcome.c   what one replica's answer means (a skv_reply_t)
  *   breaker.c   the circuit breaker for slow or frozen nodes
+ *   contention.c  which writes query versions first (contended keys)
  *   clock.c     the version clock shared by all workers
  *   shm.c       the shared memory zone: fixed layout, valid across reloads
  *   stats.c     counters
@@ -49,8 +50,9 @@
 
 #define NGX_HTTP_SIMPLEKV_STORAGE_PREFIX "/v1/kv/"
 
-/* 409 retries of one client write; each retry uses a newer version. */
-#define NGX_HTTP_SIMPLEKV_WRITE_TRIES    3
+/* Attempts of one client write: a write that met newer versions and can
+ * never have been read is tried again with a newer version. */
+#define NGX_HTTP_SIMPLEKV_WRITE_TRIES    6
 /* Read rounds (first read + re-reads after a repair lost to a newer
  * concurrent write). */
 #define NGX_HTTP_SIMPLEKV_READ_TRIES     3
@@ -61,6 +63,9 @@
  * its last timeout, but for one probe request per interval. */
 #define NGX_HTTP_SIMPLEKV_SUSPECT_MS     5000
 #define NGX_HTTP_SIMPLEKV_PROBE_MS       200
+/* A key that met another router's newer version is "contended" for this
+ * long: its writes query the replicas' versions first. */
+#define NGX_HTTP_SIMPLEKV_CONTENDED_MS   10000
 /* After the answer, a request to a suspect node may hold the client's
  * connection this long at most. */
 #define NGX_HTTP_SIMPLEKV_PROBE_GRACE_MS 10
@@ -79,7 +84,8 @@ typedef enum {
     NGX_HTTP_SIMPLEKV_OP_GET = 0,
     NGX_HTTP_SIMPLEKV_OP_PUT,
     NGX_HTTP_SIMPLEKV_OP_DELETE,
-    NGX_HTTP_SIMPLEKV_OP_LIST
+    NGX_HTTP_SIMPLEKV_OP_LIST,
+    NGX_HTTP_SIMPLEKV_OP_HEAD      /* a write's version query */
 } ngx_http_simplekv_op_e;
 
 
@@ -87,7 +93,8 @@ typedef enum {
     NGX_HTTP_SIMPLEKV_PHASE_WRITE = 0,
     NGX_HTTP_SIMPLEKV_PHASE_READ,
     NGX_HTTP_SIMPLEKV_PHASE_REPAIR,
-    NGX_HTTP_SIMPLEKV_PHASE_LIST
+    NGX_HTTP_SIMPLEKV_PHASE_LIST,
+    NGX_HTTP_SIMPLEKV_PHASE_QUERY   /* versions before a write (ABD) */
 } ngx_http_simplekv_phase_e;
 
 
@@ -225,6 +232,11 @@ struct ngx_http_simplekv_ctx_s {
     unsigned                        held_back:1; /* the read fan-out left
                                                     healthy replicas out */
     unsigned                        no_skip:1;   /* ask every node */
+    unsigned                        query:1;     /* query versions before
+                                                    the next write round */
+    unsigned                        versions_known:1; /* this write round's
+                                                    version is above a
+                                                    query quorum's */
 };
 
 
@@ -321,6 +333,10 @@ skv_version_t ngx_http_simplekv_next_version(void);
 void ngx_http_simplekv_observe_version(const skv_version_t *v,
     ngx_http_simplekv_main_conf_t *mcf, ngx_log_t *log, ngx_str_t *node);
 
+/* ngx_http_simplekv_contention.c */
+ngx_uint_t ngx_http_simplekv_contended(ngx_http_simplekv_ctx_t *ctx);
+void ngx_http_simplekv_contention_note(ngx_http_simplekv_ctx_t *ctx);
+
 /* ngx_http_simplekv_shm.c */
 typedef struct ngx_http_simplekv_shm_s  ngx_http_simplekv_shm_t;
 ngx_int_t ngx_http_simplekv_shm_add(ngx_conf_t *cf,
@@ -334,6 +350,7 @@ void ngx_http_simplekv_stats_replica(ngx_http_simplekv_node_t *node,
 void ngx_http_simplekv_stats_skipped(ngx_http_simplekv_node_t *node);
 void ngx_http_simplekv_stats_read_repair(ngx_http_simplekv_main_conf_t *mcf);
 void ngx_http_simplekv_stats_write_retry(ngx_http_simplekv_main_conf_t *mcf);
+void ngx_http_simplekv_stats_write_query(ngx_http_simplekv_main_conf_t *mcf);
 ngx_int_t ngx_http_simplekv_log_handler(ngx_http_request_t *r);
 
 /* ngx_http_simplekv_status.c */

@@ -22,6 +22,9 @@ static ngx_int_t ngx_http_simplekv_version_header(
     ngx_table_elt_t **h);
 static void ngx_http_simplekv_keep_body(ngx_http_simplekv_replica_t *rep,
     ngx_http_request_t *sr);
+static ngx_table_elt_t *ngx_http_simplekv_find_header(ngx_http_request_t *sr,
+    const char *name);
+static skv_held_t ngx_http_simplekv_held_header(ngx_http_request_t *sr);
 
 
 void
@@ -60,12 +63,31 @@ ngx_http_simplekv_outcome(ngx_http_simplekv_replica_t *rep,
         return;
     }
 
-    if (ngx_http_simplekv_version_header(rep, sr, &h) != NGX_OK) {
-        /* a write refused in favour of a bad version was not applied */
-        rep->reply.kind = (status == NGX_HTTP_CONFLICT
-                           && rep->op != NGX_HTTP_SIMPLEKV_OP_GET
-                           && rep->op != NGX_HTTP_SIMPLEKV_OP_LIST)
+    switch (ngx_http_simplekv_version_header(rep, sr, &h)) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        /*
+         * A version too far ahead is no version at all: storaged lets the
+         * next sane write replace it.  A read or version query takes the
+         * replica as holding nothing (a read's repair then heals it); a
+         * write refused in its favour was not applied.
+         */
+        if (rep->op == NGX_HTTP_SIMPLEKV_OP_GET
+            || rep->op == NGX_HTTP_SIMPLEKV_OP_HEAD)
+        {
+            rep->reply.kind = SKV_REPLY_MISSING;
+            return;
+        }
+
+        rep->reply.kind = (status == NGX_HTTP_CONFLICT)
                           ? SKV_REPLY_REFUSED : SKV_REPLY_FAILED;
+        return;
+
+    default:
+        rep->reply.kind = SKV_REPLY_FAILED;
         return;
     }
 
@@ -83,8 +105,15 @@ ngx_http_simplekv_outcome(ngx_http_simplekv_replica_t *rep,
         return;
     }
 
-    if (rep->op != NGX_HTTP_SIMPLEKV_OP_GET) {
+    if (rep->op != NGX_HTTP_SIMPLEKV_OP_GET
+        && rep->op != NGX_HTTP_SIMPLEKV_OP_HEAD)
+    {
         ngx_http_simplekv_outcome_write(rep, status, h);
+
+        if (rep->reply.kind == SKV_REPLY_CONFLICT) {
+            rep->reply.held = ngx_http_simplekv_held_header(sr);
+        }
+
         return;
     }
 
@@ -146,6 +175,12 @@ ngx_http_simplekv_outcome_read(ngx_http_simplekv_replica_t *rep,
         return;
     }
 
+    /* a version query: the version is the answer */
+    if (rep->op == NGX_HTTP_SIMPLEKV_OP_HEAD) {
+        rep->reply.kind = SKV_REPLY_FOUND;
+        return;
+    }
+
     /* the replica header filter stopped a value too large to hold */
     if (rep->too_large) {
         rep->reply.kind = SKV_REPLY_TOO_LARGE;
@@ -175,36 +210,20 @@ ngx_http_simplekv_outcome_read(ngx_http_simplekv_replica_t *rep,
 
 /*
  * The X-Simplekv-Version the node sent, if any: parsed, checked against
- * the clock skew limit and observed by the version clock.  A version too
- * far ahead is treated as no answer at all: it cannot have come from a
- * sane clock, and taking it as the newest would outrank every later write.
+ * the clock skew limit and observed by the version clock.  NGX_DECLINED: a
+ * version too far ahead, which cannot have come from a sane clock (taking
+ * it as the newest would outrank every later write); NGX_ERROR: malformed.
  */
 static ngx_int_t
 ngx_http_simplekv_version_header(ngx_http_simplekv_replica_t *rep,
     ngx_http_request_t *sr, ngx_table_elt_t **h)
 {
-    ngx_str_t                  name = ngx_string("X-Simplekv-Version");
-    ngx_uint_t                 i;
-    ngx_list_part_t           *part;
-    ngx_table_elt_t           *e;
     ngx_http_simplekv_ctx_t   *ctx;
     ngx_http_simplekv_node_t  *node;
 
     ctx = rep->ctx;
     node = &((ngx_http_simplekv_node_t *) ctx->mcf->nodes.elts)[rep->node];
-    *h = NULL;
-
-    for (part = &sr->headers_out.headers.part; part; part = part->next) {
-        e = part->elts;
-
-        for (i = 0; i < part->nelts; i++) {
-            if (e[i].hash != 0 && e[i].key.len == name.len
-                && ngx_strncasecmp(e[i].key.data, name.data, name.len) == 0)
-            {
-                *h = &e[i];
-            }
-        }
-    }
+    *h = ngx_http_simplekv_find_header(sr, "X-Simplekv-Version");
 
     if (*h == NULL) {
         return NGX_OK;
@@ -226,13 +245,73 @@ ngx_http_simplekv_version_header(ngx_http_simplekv_replica_t *rep,
         ngx_http_simplekv_observe_version(&rep->reply.version, ctx->mcf,
                                           sr->connection->log, &node->name);
         ngx_memzero(&rep->reply.version, sizeof(skv_version_t));
-        return NGX_ERROR;
+        return NGX_DECLINED;
     }
 
     ngx_http_simplekv_observe_version(&rep->reply.version, ctx->mcf,
                                       sr->connection->log, &node->name);
 
     return NGX_OK;
+}
+
+
+/* The last header of this name the node sent, or NULL. */
+static ngx_table_elt_t *
+ngx_http_simplekv_find_header(ngx_http_request_t *sr, const char *name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *e, *found;
+
+    len = ngx_strlen(name);
+    found = NULL;
+
+    for (part = &sr->headers_out.headers.part; part; part = part->next) {
+        e = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (e[i].hash != 0 && e[i].key.len == len
+                && ngx_strncasecmp(e[i].key.data, (u_char *) name, len) == 0)
+            {
+                found = &e[i];
+            }
+        }
+    }
+
+    return found;
+}
+
+
+/*
+ * A 409's X-Simplekv-Held: did the node ever hold this write's version?
+ * Only "no" is certain; anything else (an older storaged sends nothing)
+ * is unknown.
+ */
+static skv_held_t
+ngx_http_simplekv_held_header(ngx_http_request_t *sr)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_simplekv_find_header(sr, "X-Simplekv-Held");
+
+    if (h == NULL) {
+        return SKV_HELD_UNKNOWN;
+    }
+
+    if (h->value.len == 3 && ngx_strncasecmp(h->value.data, (u_char *) "yes",
+                                             3) == 0)
+    {
+        return SKV_HELD_YES;
+    }
+
+    if (h->value.len == 2 && ngx_strncasecmp(h->value.data, (u_char *) "no",
+                                             2) == 0)
+    {
+        return SKV_HELD_NO;
+    }
+
+    return SKV_HELD_UNKNOWN;
 }
 
 

@@ -23,6 +23,7 @@ static ngx_http_output_header_filter_pt  ngx_http_simplekv_next_header_filter;
 static ngx_str_t  ngx_http_simplekv_proxy_uri =
     ngx_string(NGX_HTTP_SIMPLEKV_PROXY_URI);
 static ngx_str_t  ngx_http_simplekv_get = ngx_string("GET");
+static ngx_str_t  ngx_http_simplekv_head = ngx_string("HEAD");
 static ngx_str_t  ngx_http_simplekv_put = ngx_string("PUT");
 static ngx_str_t  ngx_http_simplekv_delete = ngx_string("DELETE");
 
@@ -65,7 +66,8 @@ ngx_http_simplekv_replica_header_filter(ngx_http_request_t *r)
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
-    if (r->headers_out.status == NGX_HTTP_OK
+    if (rep->op == NGX_HTTP_SIMPLEKV_OP_GET
+        && r->headers_out.status == NGX_HTTP_OK
         && r->headers_out.content_length_n
            > (off_t) clcf->subrequest_output_buffer_size)
     {
@@ -158,8 +160,9 @@ ngx_http_simplekv_replica_start(ngx_http_simplekv_ctx_t *ctx,
                                      repair ? (off_t) ctx->newest->body.len
                                             : ctx->body_len);
 
-    /* a client HEAD still needs the replicas' bodies */
-    sr->header_only = 0;
+    /* a client HEAD still needs the replicas' bodies; a version query
+     * needs none */
+    sr->header_only = (op == NGX_HTTP_SIMPLEKV_OP_HEAD);
 
     return rep;
 }
@@ -179,6 +182,7 @@ ngx_http_simplekv_replica_payload(ngx_http_simplekv_ctx_t *ctx,
     pool = ctx->request->pool;
 
     if (rep->op == NGX_HTTP_SIMPLEKV_OP_GET
+        || rep->op == NGX_HTTP_SIMPLEKV_OP_HEAD
         || rep->op == NGX_HTTP_SIMPLEKV_OP_LIST)
     {
         return NGX_OK;
@@ -245,6 +249,12 @@ ngx_http_simplekv_replica_method(ngx_http_request_t *sr, ngx_uint_t op,
     case NGX_HTTP_SIMPLEKV_OP_DELETE:
         sr->method = NGX_HTTP_DELETE;
         sr->method_name = ngx_http_simplekv_delete;
+        sr->headers_in.content_length_n = -1;
+        break;
+
+    case NGX_HTTP_SIMPLEKV_OP_HEAD:
+        sr->method = NGX_HTTP_HEAD;
+        sr->method_name = ngx_http_simplekv_head;
         sr->headers_in.content_length_n = -1;
         break;
 

@@ -24,7 +24,10 @@
 #define NGX_HTTP_SIMPLEKV_NCODES       16
 #define NGX_HTTP_SIMPLEKV_NSTATUS      (NGX_HTTP_SIMPLEKV_NCODES + 1)
 
-#define NGX_HTTP_SIMPLEKV_SHM_MAGIC    0x736b7673686d0002ULL  /* "skvshm" 2 */
+/* recently contended keys (contention.c): a direct-mapped table */
+#define NGX_HTTP_SIMPLEKV_CONTENTION_SLOTS  4096
+
+#define NGX_HTTP_SIMPLEKV_SHM_MAGIC    0x736b7673686d0003ULL  /* "skvshm" 3 */
 
 
 struct ngx_http_simplekv_shm_node_s {
@@ -58,6 +61,11 @@ struct ngx_http_simplekv_shm_s {
     ngx_atomic_t            read_repairs;
     ngx_atomic_t            write_retries;
     ngx_atomic_t            clock_refused;
+    ngx_atomic_t            write_queries;
+
+    /* key hash and until when (ms) it counts as contended */
+    ngx_atomic_t            contended_key[NGX_HTTP_SIMPLEKV_CONTENTION_SLOTS];
+    ngx_atomic_t            contended_until[NGX_HTTP_SIMPLEKV_CONTENTION_SLOTS];
 
     ngx_uint_t              nslots;     /* slots handed out so far */
     ngx_http_simplekv_shm_node_t  slots[NGX_HTTP_SIMPLEKV_SHM_NODES];

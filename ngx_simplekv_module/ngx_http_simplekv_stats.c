@@ -104,6 +104,18 @@ ngx_http_simplekv_stats_write_retry(ngx_http_simplekv_main_conf_t *mcf)
 }
 
 
+void
+ngx_http_simplekv_stats_write_query(ngx_http_simplekv_main_conf_t *mcf)
+{
+    ngx_http_simplekv_shm_t  *sh;
+
+    sh = ngx_http_simplekv_shm(mcf);
+    if (sh) {
+        (void) ngx_atomic_fetch_add(&sh->write_queries, 1);
+    }
+}
+
+
 static ngx_uint_t
 ngx_http_simplekv_method_index(ngx_uint_t method)
 {

@@ -96,9 +96,11 @@ ngx_http_simplekv_status_handler(ngx_http_request_t *r)
     p = ngx_http_simplekv_json_requests(p, sh);
     p = ngx_sprintf(p, "\n },\n \"read_repairs\": %uA,\n"
                     " \"write_retries\": %uA,\n"
+                    " \"write_version_queries\": %uA,\n"
                     " \"versions_not_adopted\": %uA\n}\n",
                     sh ? sh->read_repairs : 0,
                     sh ? sh->write_retries : 0,
+                    sh ? sh->write_queries : 0,
                     sh ? sh->clock_refused : 0);
 
     b->last = p;
@@ -383,13 +385,18 @@ ngx_http_simplekv_prom_requests(u_char *p, ngx_http_simplekv_shm_t *sh)
                        "with a newer version after a 409.\n"
                        "# TYPE simplekv_write_retries_total counter\n"
                        "simplekv_write_retries_total %uA\n"
+                       "# HELP simplekv_write_version_queries_total Writes "
+                       "that asked the replicas' versions first.\n"
+                       "# TYPE simplekv_write_version_queries_total "
+                       "counter\n"
+                       "simplekv_write_version_queries_total %uA\n"
                        "# HELP simplekv_versions_not_adopted_total Versions "
                        "from replicas too far ahead of this router's clock."
                        "\n# TYPE simplekv_versions_not_adopted_total "
                        "counter\n"
                        "simplekv_versions_not_adopted_total %uA\n",
                        sh->read_repairs, sh->write_retries,
-                       sh->clock_refused);
+                       sh->write_queries, sh->clock_refused);
 }
 
 

@@ -12,7 +12,7 @@ nginx nginx-dev libpcre2-dev libssl-dev zlib1g-dev
 perl libwww-perl libtest-base-perl libtext-diff-perl libipc-run-perl
 python3 python3-pytest python3-requests python3-yaml
 docker-compose
-valgrind wrk
+valgrind wrk libfaketime
 "
 
 missing=""

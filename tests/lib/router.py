@@ -69,13 +69,18 @@ def nginx_args(prefix, conf_path, error_log):
     return [NGINX, "-p", prefix + "/", "-c", conf_path, "-e", error_log]
 
 
-def launch(cmd, log_path):
+def launch(cmd, log_path, extra_env=None):
     """Start cmd (nginx in the foreground) with stdout and stderr appended
-    to log_path; returns (process, open log file to close after it)."""
+    to log_path, and extra_env added to the environment; returns (process,
+    open log file to close after it)."""
     out = open(log_path, "ab")
+    env = None
+    if extra_env:
+        env = dict(os.environ)
+        env.update(extra_env)
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=out)
+                                stderr=out, env=env)
     except BaseException:
         out.close()
         raise
@@ -147,7 +152,8 @@ class Router:
     def __init__(self, port, nodes, replicas=3, w=2, r=2, extra_location="",
                  extra_http="", extra_server="", valgrind=None, prefix=None,
                  workers=1, replica_timeout="1s", token_file=None,
-                 keepalive=32, error_log_level="info", extra_main=""):
+                 keepalive=32, error_log_level="info", extra_main="",
+                 extra_env=None):
         self.port = int(port)
         self.nodes = _node_entries(nodes)
         self.replicas, self.w, self.r = replicas, w, r
@@ -166,6 +172,9 @@ class Router:
         # main-context directives, e.g. "worker_rlimit_core 1g;
         # working_directory /tmp/x/;" to get worker core dumps
         self.extra_main = extra_main
+        # environment for nginx, e.g. libfaketime's LD_PRELOAD and FAKETIME
+        # to run this router's clock behind the others
+        self.extra_env = dict(extra_env or {})
         self.proc = None
         self._out = None
         make_prefix(self.prefix)
@@ -277,7 +286,7 @@ class Router:
             cmd = vg + cmd
         if timeout is None:
             timeout = 60 if self.valgrind else 10
-        self.proc, self._out = launch(cmd, self.stdout_log)
+        self.proc, self._out = launch(cmd, self.stdout_log, self.extra_env)
         up = wait_ready(self.proc, self._answers, timeout)
         if up is False:
             rc = self.proc.returncode

@@ -34,7 +34,7 @@ write3(skv_reply_t a, skv_reply_t b, skv_reply_t c, bool expired,
        bool tries_left, skv_tally_t *t)
 {
     skv_reply_t   r[3] = { a, b, c };
-    skv_quorum_t  q = { .w = 2, .r = 2, .expired = expired,
+    skv_quorum_t  q = { .n = 3, .w = 2, .r = 2, .expired = expired,
                         .tries_left = tries_left };
 
     skv_tally(r, 3, expired, OWN, t);
@@ -110,6 +110,89 @@ test_write_definite_refusal(void **state)
     /* an error after sending: unknown */
     assert_int_equal(write3(big, big, rep(SKV_REPLY_FAILED, 0, 0, 502),
                             false, true, &t), SKV_FAIL);
+}
+
+static skv_reply_t
+conflict(uint64_t origin, skv_held_t held)
+{
+    skv_reply_t  r = rep(SKV_REPLY_CONFLICT, 9, origin, 409);
+
+    r.held = held;
+    return r;
+}
+
+/* Writes through different routers (issue 14): what a 409's
+ * X-Simplekv-Held says decides between done, retry and unknown. */
+static void
+test_write_conflicts_across_routers(void **state)
+{
+    skv_tally_t   t;
+    skv_reply_t   no = conflict(OTHER, SKV_HELD_NO);
+    skv_reply_t   yes = conflict(OTHER, SKV_HELD_YES);
+    skv_reply_t   unk = conflict(OTHER, SKV_HELD_UNKNOWN);
+    skv_reply_t   down = rep(SKV_REPLY_REFUSED, 0, 0, 0);
+    skv_quorum_t  q = { .n = 3, .w = 2, .r = 2, .tries_left = false };
+
+    (void) state;
+    /* applied on one, two others never held it: it can never be read,
+     * so it is retried */
+    assert_int_equal(write3(ack(), no, no, false, true, &t),
+                     SKV_RETRY_WRITE);
+    assert_true(skv_write_never_visible(&t, &q));
+    /* ... but without tries left it fails, and had no effect */
+    assert_int_equal(write3(ack(), no, no, false, false, &t), SKV_FAIL);
+    assert_true(skv_write_never_visible(&t, &q));
+    /* held by two replicas at some time: complete, overwritten by a
+     * concurrent newer write */
+    assert_int_equal(write3(ack(), yes, no, false, true, &t), SKV_ANSWER);
+    assert_int_equal(write3(yes, yes, no, false, true, &t), SKV_ANSWER);
+    /* one replica may have held it: unknown */
+    assert_int_equal(write3(ack(), unk, no, false, true, &t), SKV_FAIL);
+    assert_false(skv_write_never_visible(&t, &q));
+    /* a replica down may still hold an older version: a read of it and
+     * the acknowledging one could return this write, so no retry */
+    assert_int_equal(write3(ack(), no, down, false, true, &t), SKV_FAIL);
+    assert_false(skv_write_never_visible(&t, &q));
+    /* a timeout: unknown */
+    assert_int_equal(write3(ack(), no, rep(SKV_REPLY_TIMEDOUT, 0, 0, 0),
+                            false, true, &t), SKV_FAIL);
+    /* wait for the third answer before deciding */
+    assert_int_equal(write3(ack(), no, pend(), false, true, &t), SKV_WAIT);
+}
+
+/* After a version query (multi-writer ABD) every conflict is concurrent. */
+static void
+test_write_after_version_query(void **state)
+{
+    skv_tally_t   t;
+    skv_reply_t   r[3] = { ack(), conflict(OTHER, SKV_HELD_UNKNOWN),
+                           rep(SKV_REPLY_TIMEDOUT, 0, 0, 0) };
+    skv_quorum_t  q = { .n = 3, .w = 2, .r = 2, .versions_known = true };
+
+    (void) state;
+    skv_tally(r, 3, false, OWN, &t);
+    assert_int_equal(skv_decide_write(&t, &q), SKV_ANSWER);
+
+    q.versions_known = false;
+    assert_int_equal(skv_decide_write(&t, &q), SKV_FAIL);
+
+    r[0] = pend();
+    q.versions_known = true;
+    skv_tally(r, 3, false, OWN, &t);
+    assert_int_equal(skv_decide_write(&t, &q), SKV_WAIT);
+
+    /* the query itself: N-W+1 = 2 answers meet every write quorum */
+    {
+        skv_reply_t v[3] = { rep(SKV_REPLY_FOUND, 5, OTHER, 200),
+                             rep(SKV_REPLY_MISSING, 0, 0, 404), pend() };
+        skv_tally(v, 3, false, OWN, &t);
+        assert_int_equal(skv_decide_query(&t, &q), SKV_ANSWER);
+        v[1] = rep(SKV_REPLY_FAILED, 0, 0, 0);
+        skv_tally(v, 3, false, OWN, &t);
+        assert_int_equal(skv_decide_query(&t, &q), SKV_WAIT);
+        skv_tally(v, 3, true, OWN, &t);
+        assert_int_equal(skv_decide_query(&t, &q), SKV_FAIL);
+    }
 }
 
 static void
@@ -260,6 +343,8 @@ main(void)
         cmocka_unit_test(test_write_answers_at_w),
         cmocka_unit_test(test_write_retry_only_when_nothing_applied),
         cmocka_unit_test(test_write_definite_refusal),
+        cmocka_unit_test(test_write_conflicts_across_routers),
+        cmocka_unit_test(test_write_after_version_query),
         cmocka_unit_test(test_refusal_statuses),
         cmocka_unit_test(test_read),
         cmocka_unit_test(test_repair),
