@@ -1,0 +1,48 @@
+/*
+ * skv_ckpt.h - the --checkpoint file of rebalance, cleanup and repair.
+ *
+ * JSON, replaced atomically (written beside, fsynced, renamed):
+ *
+ *   {"format": 1, "command": "rebalance", "config": "<fingerprint>",
+ *    "holder": "<lease holder>", "complete": false,
+ *    "started_ms": <repair: when the first run's scan began>,
+ *    "nodes": {"a": {"after": "<encoded key>", "scanned": 1234}, ...}}
+ *
+ * Every node's listing resumes after its "after" key.  (The engine merges
+ * the listings in key order, so every node has the same position: every
+ * key up to it is finished, none that failed is passed.)  A checkpoint of
+ * another command or another configuration (node set, weights, N, epoch)
+ * is ignored; a complete one starts the next run from the beginning.  A
+ * lock file beside it (<file>.lock) keeps two runs off one checkpoint.
+ */
+#ifndef SKV_CKPT_H
+#define SKV_CKPT_H
+
+#include <stdint.h>
+
+#include "skv_key.h"
+#include "skv_topo.h"
+
+typedef struct {
+    char     config[4096];
+    char     holder[96];
+    char     after[SKV_KEY_ENCODED_MAX + 1];
+    int      complete;
+    uint64_t started_ms;
+    char     names[SKV_TOPO_NODES_MAX][SKV_TOPO_NAME_MAX];
+    uint64_t scanned[SKV_TOPO_NODES_MAX];
+    size_t   n;
+} skv_ckpt_t;
+
+/* Lock path + ".lock"; the fd to keep open, or -1 (said why). */
+int skv_ckpt_lock(const char *path);
+
+/* 0 loaded (command and config match, not complete), 1 nothing to resume
+ * (absent, other command or configuration, complete), -1 unreadable. */
+int skv_ckpt_load(const char *path, const char *command, const char *config,
+                  skv_ckpt_t *ck);
+
+int skv_ckpt_save(const char *path, const char *command,
+                  const skv_ckpt_t *ck);
+
+#endif

@@ -1,0 +1,361 @@
+/*
+ * skv_topo.c - read the routers' status pages, check that they agree and
+ * that the barrier holds (see skv_topo.h).
+ */
+#include "skv_topo.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "skv_async.h"
+#include "skv_http.h"
+
+#define STATUS_PATH "/_simplekv/status"
+
+/* A non-negative integer member, also accepted as a decimal string. */
+static int
+get_uint(const json_t *obj, const char *name, uint64_t *out)
+{
+    const json_t *v = json_object_get(obj, name);
+
+    if (json_is_integer(v) && json_integer_value(v) >= 0) {
+        *out = (uint64_t) json_integer_value(v);
+        return 0;
+    }
+    if (json_is_string(v)) {
+        char *end;
+
+        *out = strtoull(json_string_value(v), &end, 10);
+        return *end == '\0' && end != json_string_value(v) ? 0 : -1;
+    }
+    return -1;
+}
+
+static int
+parse_node(const json_t *jn, skv_tnode_t *node, char *why, size_t cap)
+{
+    const char *name = json_string_value(json_object_get(jn, "name"));
+    const char *addr = json_string_value(json_object_get(jn, "address"));
+    uint64_t    w, pw;
+
+    if (name == NULL || addr == NULL || get_uint(jn, "weight", &w) != 0) {
+        snprintf(why, cap, "a node lacks its name, address or weight (a "
+                           "router without membership support?)");
+        return -1;
+    }
+    if (get_uint(jn, "previous_weight", &pw) != 0) {
+        pw = w;
+    }
+    if (strlen(name) >= SKV_TOPO_NAME_MAX
+        || strlen(addr) + 8 >= SKV_TOPO_ADDR_MAX
+        || w > SKV_NODE_WEIGHT_MAX || pw > SKV_NODE_WEIGHT_MAX) {
+        snprintf(why, cap, "node entry out of range");
+        return -1;
+    }
+    memset(node, 0, sizeof(*node));
+    snprintf(node->name, sizeof(node->name), "%s", name);
+    snprintf(node->base, sizeof(node->base), "http://%s", addr);
+    node->weight = (uint32_t) w;
+    node->prev_weight = (uint32_t) pw;
+    return 0;
+}
+
+/* The largest N of the page's "replicas" (a list, or one number). */
+static size_t
+parse_replicas(const json_t *root)
+{
+    const json_t *r = json_object_get(root, "replicas");
+    size_t        i, best = 0;
+    json_t       *v;
+
+    if (json_is_integer(r)) {
+        return (size_t) json_integer_value(r);
+    }
+    json_array_foreach(r, i, v) {
+        if (json_is_integer(v) && (size_t) json_integer_value(v) > best) {
+            best = (size_t) json_integer_value(v);
+        }
+    }
+    return best;
+}
+
+/* Only epoch has live workers in live_epochs? */
+static int
+only_epoch_live(const json_t *root, uint64_t epoch, char *why, size_t cap)
+{
+    const json_t *live = json_object_get(root, "live_epochs");
+    const char   *k;
+    json_t       *v;
+
+    if (!json_is_object(live)) {
+        snprintf(why, cap, "no live_epochs on its status page");
+        return 0;
+    }
+    json_object_foreach((json_t *) live, k, v) {
+        if (strtoull(k, NULL, 10) != epoch && json_is_integer(v)
+            && json_integer_value(v) > 0) {
+            snprintf(why, cap, "workers of epoch %s are still running "
+                               "(%" JSON_INTEGER_FORMAT ")",
+                     k, json_integer_value(v));
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* One router's page into t; -1 with why when it cannot be used. */
+static int
+parse_page(const char *body, size_t len, skv_topo_t *t, char *why,
+           size_t cap)
+{
+    json_t *root = json_loadb(body, len, 0, NULL), *nodes, *jn;
+    size_t  i;
+    int     rc = -1;
+
+    memset(t, 0, sizeof(*t));
+    nodes = json_object_get(root, "nodes");
+    if (!json_is_array(nodes) || get_uint(root, "epoch", &t->epoch) != 0) {
+        snprintf(why, cap, "no nodes or no epoch on its status page (a "
+                           "router without membership support?)");
+        goto done;
+    }
+    t->transition = json_is_true(json_object_get(root, "transition"));
+    t->replicas = parse_replicas(root);
+    if (t->replicas == 0 || json_array_size(nodes) > SKV_TOPO_NODES_MAX) {
+        snprintf(why, cap, "no replicas, or too many nodes");
+        goto done;
+    }
+    json_array_foreach(nodes, i, jn) {
+        if (parse_node(jn, &t->nodes[t->n++], why, cap) != 0) {
+            goto done;
+        }
+    }
+    rc = only_epoch_live(root, t->epoch, why, cap) ? 0 : 1;
+done:
+    json_decref(root);
+    return rc;
+}
+
+static int
+same_nodes(const skv_topo_t *a, const skv_topo_t *b)
+{
+    if (a->n != b->n || a->epoch != b->epoch
+        || a->transition != b->transition || a->replicas != b->replicas) {
+        return 0;
+    }
+    for (size_t i = 0; i < a->n; i++) {
+        if (strcmp(a->nodes[i].name, b->nodes[i].name) != 0
+            || strcmp(a->nodes[i].base, b->nodes[i].base) != 0
+            || a->nodes[i].weight != b->nodes[i].weight
+            || a->nodes[i].prev_weight != b->nodes[i].prev_weight) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* GET one status page into page; 0, 1 (not at the barrier) or -1. */
+static int
+read_router(const skv_opts_t *opts, const char *url, skv_topo_t *page,
+            char *why, size_t cap)
+{
+    skv_opts_t o = *opts;
+    skv_req_t  req;
+    int        rc = -1;
+    size_t     n = strlen(url);
+
+    while (n > 0 && url[n - 1] == '/') {
+        n--;
+    }
+    o.url = strndup(url, n);
+    o.progress = SKV_PROGRESS_NEVER;
+    if (o.url == NULL || skv_req_init(&req, &o, "GET", STATUS_PATH) != 0) {
+        free(o.url);
+        snprintf(why, cap, "out of memory");
+        return -1;
+    }
+    skv_req_body_max(&req, 16u * 1024 * 1024);
+    curl_easy_setopt(req.curl, CURLOPT_TIMEOUT, 10L);
+    if (skv_req_perform(&req) != 0 || req.status != 200) {
+        snprintf(why, cap, "%s",
+                 req.status ? req.reason
+                            : (req.errbuf[0] ? req.errbuf : "no answer"));
+        if (req.status) {
+            snprintf(why, cap, "status page answered %ld", req.status);
+        }
+    } else {
+        rc = parse_page(req.body, req.body_len, page, why, cap);
+    }
+    skv_req_free(&req);
+    free(o.url);
+    return rc;
+}
+
+/* Every router once: 0 at the barrier, 1 not yet, -1 unusable. */
+static int
+read_all(const skv_opts_t *opts, skv_barrier_t want, skv_topo_t *topo,
+         char *why, size_t cap)
+{
+    const skv_maint_opts_t *m = &opts->maint;
+    size_t                  n = m->n_routers ? m->n_routers : 1;
+    skv_topo_t             *page = malloc(sizeof(*page));
+    int                     rc = 0;
+    char                    w[300];
+
+    for (size_t i = 0; page != NULL && i < n && rc == 0; i++) {
+        const char *url = m->n_routers ? m->routers[i] : opts->url;
+        int         r = read_router(opts, url, i ? page : topo, w,
+                                    sizeof(w));
+
+        if (r != 0 && !(r == 1 && want == SKV_BARRIER_NONE)) {
+            snprintf(why, cap, "router %s: %s", url, w);
+            rc = r;
+        } else if (i > 0 && !same_nodes(topo, page)) {
+            snprintf(why, cap, "router %s disagrees with %s (epoch %llu "
+                               "and %llu, or the node sets differ)",
+                     url, m->n_routers ? m->routers[0] : opts->url,
+                     (unsigned long long) page->epoch,
+                     (unsigned long long) topo->epoch);
+            rc = 1;
+        }
+    }
+    if (page == NULL) {
+        snprintf(why, cap, "out of memory");
+        rc = -1;
+    }
+    free(page);
+    if (rc == 0 && want != SKV_BARRIER_NONE
+        && topo->transition != (want == SKV_BARRIER_TRANSITION)) {
+        snprintf(why, cap, "the routers are on epoch %llu, %s",
+                 (unsigned long long) topo->epoch,
+                 topo->transition ? "a transition (finish it first: "
+                                    "rebalance, the final configuration)"
+                                  : "not a transition (write and load "
+                                    "the transition configuration first)");
+        rc = 1;
+    }
+    return rc;
+}
+
+static int
+add_extra(skv_topo_t *topo, const char *spec)
+{
+    const char  *eq = strchr(spec, '=');
+    skv_tnode_t *node;
+
+    if (eq == NULL || eq == spec || eq[1] == '\0'
+        || (size_t) (eq - spec) >= SKV_TOPO_NAME_MAX
+        || strlen(eq + 1) + 8 >= SKV_TOPO_ADDR_MAX) {
+        return skv_usage_error("--extra-node wants NAME=HOST:PORT, not "
+                               "\"%s\"", spec);
+    }
+    for (size_t i = 0; i < topo->n; i++) {
+        if (strncmp(topo->nodes[i].name, spec, (size_t) (eq - spec)) == 0
+            && topo->nodes[i].name[eq - spec] == '\0') {
+            return skv_usage_error("--extra-node %s: that node is in the "
+                                   "routers' configuration", spec);
+        }
+    }
+    if (topo->n == SKV_TOPO_NODES_MAX) {
+        return skv_usage_error("too many nodes");
+    }
+    node = &topo->nodes[topo->n++];
+    memset(node, 0, sizeof(*node));
+    snprintf(node->name, sizeof(node->name), "%.*s", (int) (eq - spec),
+             spec);
+    snprintf(node->base, sizeof(node->base), "%s%s",
+             strncmp(eq + 1, "http://", 7) == 0 ? "" : "http://", eq + 1);
+    node->extra = 1;
+    return SKV_EXIT_OK;
+}
+
+static void
+build_placement(skv_topo_t *t)
+{
+    t->n_cur = t->n_prev = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        skv_tnode_t *nd = &t->nodes[i];
+
+        if (nd->weight > 0) {
+            skv_node_init(&t->cur[t->n_cur], nd->name, strlen(nd->name),
+                          nd->weight);
+            t->cur_idx[t->n_cur++] = i;
+        }
+        if (nd->prev_weight > 0) {
+            skv_node_init(&t->prev[t->n_prev], nd->name, strlen(nd->name),
+                          nd->prev_weight);
+            t->prev_idx[t->n_prev++] = i;
+        }
+    }
+}
+
+int
+skv_topo_load(const skv_opts_t *opts, skv_barrier_t want, skv_topo_t *topo)
+{
+    double deadline = skv_now() + (double) opts->maint.wait;
+    char   why[512] = "";
+    int    rc;
+
+    for (;;) {
+        rc = read_all(opts, want, topo, why, sizeof(why));
+        if (rc <= 0 || skv_now() >= deadline) {
+            break;
+        }
+        usleep(200000);
+    }
+    if (rc != 0) {
+        fprintf(stderr, "skv: %s%s\n", rc > 0 ? "not at the barrier: " : "",
+                why);
+        return SKV_EXIT_SERVER;
+    }
+    for (size_t i = 0; i < opts->maint.n_extra; i++) {
+        rc = add_extra(topo, opts->maint.extra_nodes[i]);
+        if (rc != SKV_EXIT_OK) {
+            return rc;
+        }
+    }
+    build_placement(topo);
+    return SKV_EXIT_OK;
+}
+
+size_t
+skv_topo_owners(const skv_topo_t *topo, int prev, const void *key,
+                size_t key_len, size_t *out)
+{
+    size_t order[SKV_PLACE_MAX];
+    size_t n;
+
+    if (prev) {
+        n = skv_place(topo->prev, topo->n_prev, key, key_len, order,
+                      topo->replicas);
+    } else {
+        n = skv_place(topo->cur, topo->n_cur, key, key_len, order,
+                      topo->replicas);
+    }
+    for (size_t i = 0; i < n; i++) {
+        out[i] = prev ? topo->prev_idx[order[i]] : topo->cur_idx[order[i]];
+    }
+    return n;
+}
+
+void
+skv_topo_fingerprint(const skv_topo_t *topo, char *buf, size_t cap)
+{
+    size_t len = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < topo->n && len < cap; i++) {
+        len += (size_t) snprintf(buf + len, cap - len, "%s%s:%u:%u",
+                                 i ? "," : "", topo->nodes[i].name,
+                                 topo->nodes[i].weight,
+                                 topo->nodes[i].prev_weight);
+    }
+    if (len < cap) {
+        snprintf(buf + len, cap - len, ";N=%zu;E=%llu", topo->replicas,
+                 (unsigned long long) topo->epoch);
+    }
+}

@@ -1,0 +1,68 @@
+/*
+ * skv_topo.h - the cluster as the routers describe it: every router's
+ * status page (GET /_simplekv/status) read and checked against the others
+ * (docs/membership.md): the node set with weight, previous_weight and
+ * address, the epoch, whether it is a transition, live_epochs, replicas.
+ *
+ * The barrier: every router on the same epoch (a transition or not, as
+ * the command needs), and live_epochs on every router holding only that
+ * epoch (no worker of an older configuration is still running).
+ */
+#ifndef SKV_TOPO_H
+#define SKV_TOPO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "skv_cli.h"
+#include "skv_placement.h"
+
+#define SKV_TOPO_NODES_MAX 64
+#define SKV_TOPO_NAME_MAX  128
+#define SKV_TOPO_ADDR_MAX  300
+
+typedef struct {
+    char     name[SKV_TOPO_NAME_MAX];
+    char     base[SKV_TOPO_ADDR_MAX];  /* "http://host:port" */
+    uint32_t weight;                   /* 0: owns nothing */
+    uint32_t prev_weight;              /* = weight outside a transition */
+    int      extra;                    /* --extra-node: not configured */
+} skv_tnode_t;
+
+typedef struct {
+    skv_tnode_t nodes[SKV_TOPO_NODES_MAX];
+    size_t      n;
+    uint64_t    epoch;
+    int         transition;
+    size_t      replicas;          /* N: the largest of every location */
+    /* placement over the weights and over the previous weights: only
+     * the nodes with a weight above 0, with their index in nodes[] */
+    skv_node_t  cur[SKV_TOPO_NODES_MAX], prev[SKV_TOPO_NODES_MAX];
+    size_t      cur_idx[SKV_TOPO_NODES_MAX], prev_idx[SKV_TOPO_NODES_MAX];
+    size_t      n_cur, n_prev;
+} skv_topo_t;
+
+typedef enum {
+    SKV_BARRIER_TRANSITION, /* rebalance: every router on one transition */
+    SKV_BARRIER_STABLE,     /* cleanup, repair: one final configuration */
+    SKV_BARRIER_NONE        /* epochs: whatever the routers say */
+} skv_barrier_t;
+
+/*
+ * Read every router (opts->maint.routers, else opts->url), waiting up to
+ * opts->maint.wait seconds for the barrier.  Adds the --extra-node nodes.
+ * Returns SKV_EXIT_OK, or prints why not and returns SKV_EXIT_SERVER (or
+ * SKV_EXIT_USAGE for a bad --extra-node).
+ */
+int skv_topo_load(const skv_opts_t *opts, skv_barrier_t want,
+                  skv_topo_t *topo);
+
+/* Owners of a key: indexes into topo->nodes, best first; returns how many.
+ * prev: over the previous weights (old owners), else the weights. */
+size_t skv_topo_owners(const skv_topo_t *topo, int prev, const void *key,
+                       size_t key_len, size_t *out);
+
+/* "a:1:1,b:1:0,...;N=3;E=5": what a checkpoint must match. */
+void skv_topo_fingerprint(const skv_topo_t *topo, char *buf, size_t cap);
+
+#endif
