@@ -7,6 +7,13 @@ Ports (the bench range is 20000-20499, loopback only):
   20080         plain nginx: static file + proxy_pass to 20001
   20081         router N=3 W=2 R=2
   20082         router N=2 W=2 R=1 (the same three nodes)
+  20083         router N=3 W=2 R=2, simplekv_read_fanout quorum
+  20084         a second router N=3 W=2 R=2, the same configuration as
+                20081 (the two-router hot-key row)
+  20085-20088   --baseline-module: the routers 20081-20084 again, loaded
+                with the baseline build of the module and its snippet
+  20101-20103   etcd members' client URLs (bench/etcd.py), 20111-20113
+                their peer URLs
 
 Everything is started inside an ExitStack, so whatever started is stopped
 again when the run ends, fails or is interrupted (bench scripts turn
@@ -29,6 +36,7 @@ TOP = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(TOP, "tests", "lib"))
 
 from skvproc import Storaged                      # noqa: E402
+import router as router_lib                       # noqa: E402
 from router import Router                         # noqa: E402
 from plain_nginx import PlainNginx                # noqa: E402
 
@@ -38,8 +46,13 @@ PLAIN_NGINX_PORT = 20080
 ROUTER_N3_PORT = 20081
 ROUTER_N2_PORT = 20082
 ROUTER_N3Q_PORT = 20083
+ROUTER_N3_TWIN_PORT = 20084
+# the baseline build's routers: the same four, 4 ports up
+BASELINE_OFFSET = 4
 
 NKEYS = 10000
+# the hot-key rows write bench-00000 .. bench-00005 only
+HOT_KEYS = 6
 VALUE = b"v" * 100
 SKV_EPOCH_UNIX_MS = 1577836800000
 # Same pool size for the routers' upstreams and the plain proxy's.
@@ -163,15 +176,46 @@ def start_nodes(stack, workdir):
             for name, port in zip("abc", NODE_PORTS)]
 
 
+class BuildRouter(Router):
+    """tests/lib/router.py's Router, loading another build of the module
+    with that build's proxy snippet (the snippet changes with the module:
+    each build needs its own).  The configuration is otherwise the same
+    text, so rows of two builds differ only in the module."""
+
+    def __init__(self, port, nodes, module, snippet, **kw):
+        super().__init__(port, nodes, **kw)
+        self.module = os.path.abspath(module)
+        self.snippet = os.path.abspath(snippet)
+
+    def config_text(self):
+        text = super().config_text()
+        for what, old, new in (
+                ("module", "load_module %s;" % router_lib.MODULE,
+                 "load_module %s;" % self.module),
+                ("snippet", "include %s;" % router_lib.PROXY_SNIPPET,
+                 "include %s;" % self.snippet)):
+            if text.count(old) != 1:
+                raise BenchError("cannot set the %s in the router "
+                                 "configuration: %r not found once"
+                                 % (what, old))
+            text = text.replace(old, new)
+        return text
+
+
 def start_router(stack, port, nodes, n, w, r, workers, workdir,
-                 extra_location=""):
-    router = Router(port, [(name, node.port) for name, node
-                           in zip("abc", nodes)],
-                    replicas=n, w=w, r=r, workers=workers,
-                    keepalive=KEEPALIVE, error_log_level="warn",
-                    extra_server="access_log off;",
-                    extra_location=extra_location,
-                    prefix=os.path.join(workdir, "router-%d" % port))
+                 extra_location="", build=None):
+    """An nginx router over nodes; build: (module .so, proxy snippet) of
+    another build of the module, None for this tree's."""
+    kw = dict(replicas=n, w=w, r=r, workers=workers,
+              keepalive=KEEPALIVE, error_log_level="warn",
+              extra_server="access_log off;",
+              extra_location=extra_location,
+              prefix=os.path.join(workdir, "router-%d" % port))
+    node_list = [(name, node.port) for name, node in zip("abc", nodes)]
+    if build is None:
+        router = Router(port, node_list, **kw)
+    else:
+        router = BuildRouter(port, node_list, build[0], build[1], **kw)
     stack.callback(router.stop)
     router.start()
     return router
@@ -234,6 +278,24 @@ def router_statuses(base_url):
     for m in re.finditer(r'^simplekv_requests_total\{method="[^"]*",'
                          r'status="(\d+)"\} (\d+)$', text, re.M):
         out[int(m.group(1))] = out.get(int(m.group(1)), 0) + int(m.group(2))
+    return out
+
+
+# the module's own counters (no labels) that tell what writes cost
+ROUTER_COUNTERS = ("write_version_queries", "write_retries", "read_repairs")
+
+
+def router_counters(base_url):
+    """{name: value} of ROUTER_COUNTERS from the router's metrics; a
+    counter the build does not have is left out (an older build)."""
+    with urllib.request.urlopen(base_url + "/_simplekv/metrics",
+                                timeout=5) as resp:
+        text = resp.read().decode("utf-8", "replace")
+    out = {}
+    for name in ROUTER_COUNTERS:
+        m = re.search(r"^simplekv_%s_total (\d+)$" % name, text, re.M)
+        if m:
+            out[name] = int(m.group(1))
     return out
 
 

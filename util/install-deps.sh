@@ -13,6 +13,7 @@ perl libwww-perl libtest-base-perl libtext-diff-perl libipc-run-perl
 python3 python3-pytest python3-requests python3-yaml
 docker-compose
 valgrind wrk libfaketime
+etcd-server
 "
 
 missing=""
