@@ -113,15 +113,26 @@ tally_one(const skv_reply_t *rep, bool expired, uint64_t own_origin,
     t->asked++;
 }
 
+static bool
+in_set(const unsigned char *member, unsigned bit, size_t i)
+{
+    return member == NULL || (member[i] & bit) != 0;
+}
+
 void
-skv_tally(const skv_reply_t *replies, size_t n, bool expired,
-          uint64_t own_origin, skv_tally_t *t)
+skv_tally_set(const skv_reply_t *replies, size_t n,
+              const unsigned char *member, unsigned bit, bool expired,
+              uint64_t own_origin, skv_tally_t *t)
 {
     size_t  i;
 
     *t = (skv_tally_t) { .newest = -1 };
 
     for (i = 0; i < n; i++) {
+        if (!in_set(member, bit, i)) {
+            continue;
+        }
+
         tally_one(&replies[i], expired, own_origin, t);
 
         if (!skv_reply_is_read_answer(replies[i].kind)) {
@@ -136,18 +147,38 @@ skv_tally(const skv_reply_t *replies, size_t n, bool expired,
         }
     }
 
-    if (t->newest < 0) {
-        return;
+    if (t->newest >= 0) {
+        t->holders = skv_holders_set(replies, n, member, bit,
+                                     &replies[t->newest].version);
     }
+}
+
+void
+skv_tally(const skv_reply_t *replies, size_t n, bool expired,
+          uint64_t own_origin, skv_tally_t *t)
+{
+    skv_tally_set(replies, n, NULL, 0, expired, own_origin, t);
+}
+
+size_t
+skv_holders_set(const skv_reply_t *replies, size_t n,
+                const unsigned char *member, unsigned bit,
+                const skv_version_t *version)
+{
+    size_t  i, holders;
+
+    holders = 0;
 
     for (i = 0; i < n; i++) {
-        if (skv_reply_is_read_answer(replies[i].kind)
-            && skv_version_cmp(&replies[i].version,
-                               &replies[t->newest].version) == 0)
+        if (in_set(member, bit, i)
+            && skv_reply_is_read_answer(replies[i].kind)
+            && skv_version_cmp(&replies[i].version, version) == 0)
         {
-            t->holders++;
+            holders++;
         }
     }
+
+    return holders;
 }
 
 /*

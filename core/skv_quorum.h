@@ -74,6 +74,17 @@ typedef struct {
 void skv_tally(const skv_reply_t *replies, size_t n, bool expired,
                uint64_t own_origin, skv_tally_t *t);
 
+/* The same over the replies i with (member[i] & bit), all when member is
+ * NULL (the sets of a transition: skv_quorum_sets.h). */
+void skv_tally_set(const skv_reply_t *replies, size_t n,
+                   const unsigned char *member, unsigned bit, bool expired,
+                   uint64_t own_origin, skv_tally_t *t);
+
+/* How many read answers among those replies hold exactly this version. */
+size_t skv_holders_set(const skv_reply_t *replies, size_t n,
+                       const unsigned char *member, unsigned bit,
+                       const skv_version_t *version);
+
 typedef enum {
     SKV_WAIT = 0,       /* the replicas still running decide */
     SKV_ANSWER,         /* success: answer the client */

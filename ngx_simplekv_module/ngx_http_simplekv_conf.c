@@ -12,12 +12,16 @@
 
 static ngx_int_t ngx_http_simplekv_build_placement(ngx_conf_t *cf,
     ngx_http_simplekv_main_conf_t *mcf);
+static ngx_int_t ngx_http_simplekv_node_param(ngx_conf_t *cf,
+    ngx_command_t *cmd, ngx_str_t *param, ngx_http_simplekv_node_t *node);
 static char *ngx_http_simplekv_check_quorums(ngx_conf_t *cf,
     ngx_http_simplekv_loc_conf_t *conf, ngx_uint_t nnodes);
 static ngx_int_t ngx_http_simplekv_check_upstreams(ngx_conf_t *cf,
     ngx_http_simplekv_main_conf_t *mcf);
 static ngx_int_t ngx_http_simplekv_check_sites(ngx_conf_t *cf,
     ngx_http_simplekv_main_conf_t *mcf);
+static void ngx_http_simplekv_node_address(ngx_http_upstream_srv_conf_t *us,
+    ngx_http_simplekv_node_t *node);
 
 
 void *
@@ -52,6 +56,7 @@ ngx_http_simplekv_create_main_conf(ngx_conf_t *cf)
     }
 
     mcf->max_clock_skew = NGX_CONF_UNSET_MSEC;
+    mcf->epoch = NGX_CONF_UNSET_UINT;
 
     return mcf;
 }
@@ -63,6 +68,20 @@ ngx_http_simplekv_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_simplekv_main_conf_t  *mcf = conf;
 
     ngx_conf_init_msec_value(mcf->max_clock_skew, 60000);
+
+    if (mcf->epoch == NGX_CONF_UNSET_UINT) {
+        mcf->epoch = 0;
+    }
+
+    /* sent on every replica request (X-Simplekv-Epoch: the fence) */
+    mcf->epoch_text.data = ngx_pnalloc(cf->pool, NGX_INT_T_LEN);
+    if (mcf->epoch_text.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->epoch_text.len = ngx_sprintf(mcf->epoch_text.data, "%ui",
+                                      mcf->epoch)
+                          - mcf->epoch_text.data;
 
     if (mcf->nodes.nelts == 0) {
         return NGX_CONF_OK;
@@ -76,6 +95,12 @@ ngx_http_simplekv_init_main_conf(ngx_conf_t *cf, void *conf)
 }
 
 
+/*
+ * The placement over the weights, and in a transition over the previous
+ * weights too (the old owners).  Nodes of weight 0 score 0 and are never
+ * among a key's top N as long as N nodes have a weight (checked with the
+ * quorums).
+ */
 static ngx_int_t
 ngx_http_simplekv_build_placement(ngx_conf_t *cf,
     ngx_http_simplekv_main_conf_t *mcf)
@@ -85,15 +110,25 @@ ngx_http_simplekv_build_placement(ngx_conf_t *cf,
 
     mcf->placement = ngx_pcalloc(cf->pool,
                                  mcf->nodes.nelts * sizeof(skv_node_t));
-    if (mcf->placement == NULL) {
+    mcf->previous = ngx_pcalloc(cf->pool,
+                                mcf->nodes.nelts * sizeof(skv_node_t));
+    if (mcf->placement == NULL || mcf->previous == NULL) {
         return NGX_ERROR;
     }
 
     nodes = mcf->nodes.elts;
+    mcf->weighted = 0;
+    mcf->previously_weighted = 0;
 
     for (i = 0; i < mcf->nodes.nelts; i++) {
         skv_node_init(&mcf->placement[i], (const char *) nodes[i].name.data,
                       nodes[i].name.len, (uint32_t) nodes[i].weight);
+        skv_node_init(&mcf->previous[i], (const char *) nodes[i].name.data,
+                      nodes[i].name.len,
+                      (uint32_t) nodes[i].previous_weight);
+
+        mcf->weighted += (nodes[i].weight > 0);
+        mcf->previously_weighted += (nodes[i].previous_weight > 0);
     }
 
     return NGX_OK;
@@ -184,7 +219,9 @@ ngx_http_simplekv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     site->clcf = clcf;
     site->lcf = conf;
 
-    return ngx_http_simplekv_check_quorums(cf, conf, mcf->nodes.nelts);
+    return ngx_http_simplekv_check_quorums(cf, conf,
+                                           ngx_min(mcf->weighted,
+                                                   mcf->previously_weighted));
 }
 
 
@@ -199,8 +236,8 @@ ngx_http_simplekv_check_quorums(ngx_conf_t *cf,
     if (conf->replicas > nnodes) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "simplekv_replicas %ui is larger than the %ui "
-                           "configured simplekv_node(s): every key needs "
-                           "%ui distinct nodes",
+                           "configured simplekv_node(s) with a weight: every "
+                           "key needs %ui distinct nodes",
                            conf->replicas, nnodes, conf->replicas);
         return NGX_CONF_ERROR;
     }
@@ -250,13 +287,17 @@ ngx_http_simplekv_check_quorums(ngx_conf_t *cf,
 }
 
 
-/* simplekv_node NAME UPSTREAM [weight=N]; */
+/*
+ * simplekv_node NAME UPSTREAM [weight=N] [previous_weight=N];
+ * previous_weight describes a transition (docs/membership.md): the node's
+ * weight in the configuration before; 0 for a joining node.  A leaving
+ * node has weight=0.
+ */
 char *
 ngx_http_simplekv_node(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_simplekv_main_conf_t *mcf = conf;
 
-    ngx_int_t                  weight;
     ngx_str_t                 *value;
     ngx_uint_t                 i;
     ngx_http_simplekv_node_t  *node, *nodes;
@@ -282,29 +323,6 @@ ngx_http_simplekv_node(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    weight = 1;
-
-    if (cf->args->nelts == 4) {
-        if (value[3].len <= 7
-            || ngx_strncmp(value[3].data, "weight=", 7) != 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\" in \"%V\" directive, "
-                               "expected \"weight=N\"", &value[3], &cmd->name);
-            return NGX_CONF_ERROR;
-        }
-
-        weight = ngx_atoi(value[3].data + 7, value[3].len - 7);
-
-        if (weight < 1 || weight > SKV_NODE_WEIGHT_MAX) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid weight \"%V\" in \"%V\" directive, "
-                               "must be 1..%d", &value[3], &cmd->name,
-                               SKV_NODE_WEIGHT_MAX);
-            return NGX_CONF_ERROR;
-        }
-    }
-
     if (mcf->nodes.nelts >= SKV_PLACE_MAX) {
         return "lists too many nodes (at most 64)";
     }
@@ -314,11 +332,92 @@ ngx_http_simplekv_node(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    ngx_memzero(node, sizeof(ngx_http_simplekv_node_t));
     node->name = value[1];
     node->upstream = value[2];
-    node->weight = (ngx_uint_t) weight;
+    node->weight = 1;
+    node->previous_weight = NGX_CONF_UNSET_UINT;
+
+    if (cf->args->nelts > 5) {
+        return "takes at most weight= and previous_weight=";
+    }
+
+    for (i = 3; i < cf->args->nelts; i++) {
+        if (ngx_http_simplekv_node_param(cf, cmd, &value[i], node)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (node->previous_weight == NGX_CONF_UNSET_UINT) {
+        if (node->weight == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid weight \"weight=0\" in \"%V\" "
+                               "directive, must be 1..%d (0 only for a node "
+                               "leaving in a transition, with "
+                               "previous_weight=)", &cmd->name,
+                               SKV_NODE_WEIGHT_MAX);
+            return NGX_CONF_ERROR;
+        }
+
+        node->previous_weight = node->weight;
+
+    } else {
+        mcf->transition = 1;
+    }
+
+    if (node->weight == 0 && node->previous_weight == 0) {
+        return "has weight=0 and previous_weight=0: such a node owns nothing "
+               "before or after; remove it";
+    }
 
     return NGX_CONF_OK;
+}
+
+
+/* weight=N or previous_weight=N (0 allowed, see above; checked later) */
+static ngx_int_t
+ngx_http_simplekv_node_param(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *param, ngx_http_simplekv_node_t *node)
+{
+    ngx_int_t    n;
+    ngx_str_t    v;
+    ngx_uint_t  *field;
+
+    if (param->len > 7 && ngx_strncmp(param->data, "weight=", 7) == 0) {
+        field = &node->weight;
+        v.data = param->data + 7;
+        v.len = param->len - 7;
+
+    } else if (param->len > 16
+               && ngx_strncmp(param->data, "previous_weight=", 16) == 0)
+    {
+        field = &node->previous_weight;
+        v.data = param->data + 16;
+        v.len = param->len - 16;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in \"%V\" directive, "
+                           "expected \"weight=N\" or \"previous_weight=N\"",
+                           param, &cmd->name);
+        return NGX_ERROR;
+    }
+
+    n = ngx_atoi(v.data, v.len);
+
+    if (n < 0 || n > SKV_NODE_WEIGHT_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid weight \"%V\" in \"%V\" directive, "
+                           "must be 0..%d", param, &cmd->name,
+                           SKV_NODE_WEIGHT_MAX);
+        return NGX_ERROR;
+    }
+
+    *field = (ngx_uint_t) n;
+
+    return NGX_OK;
 }
 
 
@@ -567,6 +666,7 @@ ngx_http_simplekv_check_upstreams(ngx_conf_t *cf,
                    == 0)
             {
                 found = 1;
+                ngx_http_simplekv_node_address(uscfp[j], &nodes[i]);
                 break;
             }
         }
@@ -582,4 +682,21 @@ ngx_http_simplekv_check_upstreams(ngx_conf_t *cf,
     }
 
     return NGX_OK;
+}
+
+
+/* The node's address for tools (the status page): its upstream's first
+ * server as written in the configuration. */
+static void
+ngx_http_simplekv_node_address(ngx_http_upstream_srv_conf_t *us,
+    ngx_http_simplekv_node_t *node)
+{
+    ngx_http_upstream_server_t  *servers;
+
+    if (us->servers == NULL || us->servers->nelts == 0) {
+        return;
+    }
+
+    servers = us->servers->elts;
+    node->address = servers[0].name;
 }

@@ -30,7 +30,8 @@ ngx_http_simplekv_contended(ngx_http_simplekv_ctx_t *ctx)
     ngx_uint_t                slot;
     ngx_http_simplekv_shm_t  *sh;
 
-    if (ngx_http_simplekv_replica_unhealthy(ctx)) {
+    /* in a transition every write asks first (docs/membership.md) */
+    if (ctx->mcf->transition || ngx_http_simplekv_replica_unhealthy(ctx)) {
         return 1;
     }
 

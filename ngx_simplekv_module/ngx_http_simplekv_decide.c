@@ -58,13 +58,15 @@ ngx_http_simplekv_start_write(ngx_http_simplekv_ctx_t *ctx)
 static void
 ngx_http_simplekv_decide_query(ngx_http_simplekv_ctx_t *ctx)
 {
-    skv_reply_t   replies[SKV_PLACE_MAX];
+    skv_reply_t   replies[NGX_HTTP_SIMPLEKV_ASKED_MAX];
     skv_tally_t   t;
     skv_quorum_t  q;
 
     ngx_http_simplekv_tally(ctx, replies, &t, &q);
 
-    switch (skv_decide_query(&t, &q)) {
+    switch (skv_decide_query_sets(replies, ctx->nreplicas, &ctx->sets, &q,
+                                  &t))
+    {
 
     case SKV_WAIT:
         return;
@@ -160,7 +162,7 @@ ngx_http_simplekv_tally(ngx_http_simplekv_ctx_t *ctx, skv_reply_t *replies,
     skv_tally(replies, ctx->nreplicas, ctx->expired, ctx->version.origin, t);
 
     ngx_memzero(q, sizeof(skv_quorum_t));
-    q->n = ctx->nreplicas;
+    q->n = ctx->lcf->replicas;
     q->w = ctx->lcf->write_quorum;
     q->r = ctx->lcf->read_quorum;
     q->expired = ctx->expired;
@@ -170,7 +172,7 @@ ngx_http_simplekv_tally(ngx_http_simplekv_ctx_t *ctx, skv_reply_t *replies,
 static void
 ngx_http_simplekv_decide_write(ngx_http_simplekv_ctx_t *ctx)
 {
-    skv_reply_t   replies[SKV_PLACE_MAX];
+    skv_reply_t   replies[NGX_HTTP_SIMPLEKV_ASKED_MAX];
     skv_tally_t   t;
     skv_quorum_t  q;
 
@@ -183,7 +185,9 @@ ngx_http_simplekv_decide_write(ngx_http_simplekv_ctx_t *ctx)
         ngx_http_simplekv_contention_note(ctx);
     }
 
-    switch (skv_decide_write(&t, &q)) {
+    switch (skv_decide_write_sets(replies, ctx->nreplicas, &ctx->sets, &q,
+                                  ctx->version.origin, &t))
+    {
 
     case SKV_WAIT:
         return;
@@ -222,15 +226,17 @@ ngx_http_simplekv_decide_write(ngx_http_simplekv_ctx_t *ctx)
 static void
 ngx_http_simplekv_decide_read(ngx_http_simplekv_ctx_t *ctx)
 {
+    long          newest;
     ngx_uint_t    i;
-    skv_reply_t   replies[SKV_PLACE_MAX];
+    skv_reply_t   replies[NGX_HTTP_SIMPLEKV_ASKED_MAX];
     skv_tally_t   t;
     skv_quorum_t  q;
     skv_action_t  action;
 
     ngx_http_simplekv_tally(ctx, replies, &t, &q);
 
-    action = skv_decide_read(&t, replies, &q);
+    action = skv_decide_read_sets(replies, ctx->nreplicas, &ctx->sets, &q,
+                                  &t, &newest);
 
     if (action == SKV_WAIT) {
         return;
@@ -250,7 +256,7 @@ ngx_http_simplekv_decide_read(ngx_http_simplekv_ctx_t *ctx)
     }
 
     /* the newest version and who holds it, kept for the repair round */
-    ctx->newest = ctx->slot[t.newest];
+    ctx->newest = ctx->slot[newest];
     ctx->holders = t.holders;
 
     for (i = 0; i < ctx->nreplicas; i++) {
@@ -258,6 +264,15 @@ ngx_http_simplekv_decide_read(ngx_http_simplekv_ctx_t *ctx)
                         && skv_version_cmp(&replies[i].version,
                                            &ctx->newest->reply.version) == 0;
     }
+
+    /* per set of a transition; outside one, set 0 is every replica */
+    ctx->prior[0] = skv_holders_set(replies, ctx->nreplicas,
+                                    ctx->sets.transition ? ctx->member : NULL,
+                                    SKV_SET_NEW,
+                                    &ctx->newest->reply.version);
+    ctx->prior[1] = skv_holders_set(replies, ctx->nreplicas, ctx->member,
+                                    SKV_SET_OLD,
+                                    &ctx->newest->reply.version);
 
     if (action == SKV_ANSWER
         || ctx->newest->reply.kind == SKV_REPLY_TOO_LARGE)
@@ -284,7 +299,7 @@ ngx_http_simplekv_decide_read(ngx_http_simplekv_ctx_t *ctx)
 static void
 ngx_http_simplekv_decide_repair(ngx_http_simplekv_ctx_t *ctx)
 {
-    skv_reply_t   replies[SKV_PLACE_MAX];
+    skv_reply_t   replies[NGX_HTTP_SIMPLEKV_ASKED_MAX];
     skv_tally_t   t;
     skv_quorum_t  q;
 
@@ -292,7 +307,9 @@ ngx_http_simplekv_decide_repair(ngx_http_simplekv_ctx_t *ctx)
     q.prior = ctx->holders;
     q.tries_left = (ctx->read_tries < NGX_HTTP_SIMPLEKV_READ_TRIES);
 
-    switch (skv_decide_repair(&t, &q)) {
+    switch (skv_decide_repair_sets(replies, ctx->nreplicas, &ctx->sets,
+                                   ctx->prior, &q, &t))
+    {
 
     case SKV_WAIT:
         return;
@@ -321,7 +338,7 @@ static void
 ngx_http_simplekv_decide_list(ngx_http_simplekv_ctx_t *ctx)
 {
     ngx_int_t     rc;
-    skv_reply_t   replies[SKV_PLACE_MAX];
+    skv_reply_t   replies[NGX_HTTP_SIMPLEKV_ASKED_MAX];
     skv_tally_t   t;
     skv_quorum_t  q;
 
@@ -465,6 +482,15 @@ ngx_http_simplekv_refuse(ngx_http_simplekv_ctx_t *ctx, skv_tally_t *t)
         p = ngx_sprintf(p, "storage nodes refused this router's token "
                         "(simplekv_token_file and storaged --token-file "
                         "differ)");
+        break;
+
+    case NGX_HTTP_MISDIRECTED_REQUEST:
+        status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        error = "epoch refused";
+        p = ngx_sprintf(p, "the storage nodes no longer accept this "
+                        "router's configuration (simplekv_epoch %ui): "
+                        "reload it with the current node set",
+                        ctx->mcf->epoch);
         break;
 
     case 0:

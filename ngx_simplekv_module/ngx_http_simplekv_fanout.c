@@ -43,7 +43,8 @@ ngx_int_t
 ngx_http_simplekv_start_round(ngx_http_simplekv_ctx_t *ctx,
     ngx_http_simplekv_phase_e phase)
 {
-    u_char                        ask[SKV_PLACE_MAX], probe[SKV_PLACE_MAX];
+    u_char                        ask[NGX_HTTP_SIMPLEKV_ASKED_MAX],
+                                  probe[NGX_HTTP_SIMPLEKV_ASKED_MAX];
     ngx_uint_t                    i, op, asked;
     ngx_http_request_t           *r;
     ngx_http_simplekv_replica_t  *rep;

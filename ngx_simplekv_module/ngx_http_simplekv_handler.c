@@ -146,6 +146,8 @@ ngx_http_simplekv_create_ctx(ngx_http_request_t *r)
     ctx->request = r;
     ctx->mcf = ngx_http_get_module_main_conf(r, ngx_http_simplekv_module);
     ctx->lcf = ngx_http_get_module_loc_conf(r, ngx_http_simplekv_module);
+    /* a transition's quorums need both owner sets: no node is left out */
+    ctx->no_skip = ctx->mcf->transition ? 1 : 0;
     ctx->decide = ngx_http_simplekv_decide;
     ctx->late = ngx_http_simplekv_decide_late;
 

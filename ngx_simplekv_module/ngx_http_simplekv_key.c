@@ -14,6 +14,7 @@
 
 
 static u_char ngx_http_simplekv_decode_char(u_char **pp, u_char *last);
+static void ngx_http_simplekv_place(ngx_http_simplekv_ctx_t *ctx);
 
 
 /*
@@ -283,13 +284,58 @@ ngx_http_simplekv_parse_key(ngx_http_simplekv_ctx_t *ctx, ngx_uint_t *status,
     (void) skv_key_encode(ctx->key, ctx->key_len, (char *) p, enc_len);
     ctx->storage_uri.len = prefix_len + enc_len;
 
-    ctx->nreplicas = skv_place(ctx->mcf->placement, ctx->mcf->nodes.nelts,
-                               ctx->key, ctx->key_len, ctx->order,
-                               ctx->lcf->replicas);
+    ngx_http_simplekv_place(ctx);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "simplekv key of %uz bytes, %ui replicas",
                    ctx->key_len, ctx->nreplicas);
 
     return NGX_OK;
+}
+
+
+/*
+ * The key's replicas: its N owners, best first.  In a transition, the
+ * owners under the weights (new) and then those under the previous
+ * weights (old) that are not new owners too; member[] says which set
+ * each belongs to (docs/membership.md).
+ */
+static void
+ngx_http_simplekv_place(ngx_http_simplekv_ctx_t *ctx)
+{
+    size_t                          old[SKV_PLACE_MAX], nold, i, j;
+    ngx_http_simplekv_main_conf_t  *mcf;
+
+    mcf = ctx->mcf;
+
+    ctx->nreplicas = skv_place(mcf->placement, mcf->nodes.nelts, ctx->key,
+                               ctx->key_len, ctx->order, ctx->lcf->replicas);
+
+    ctx->sets.member = ctx->member;
+    ctx->sets.transition = mcf->transition ? true : false;
+
+    for (i = 0; i < ctx->nreplicas; i++) {
+        ctx->member[i] = SKV_SET_NEW | (mcf->transition ? 0 : SKV_SET_OLD);
+    }
+
+    if (!mcf->transition) {
+        return;
+    }
+
+    nold = skv_place(mcf->previous, mcf->nodes.nelts, ctx->key, ctx->key_len,
+                     old, ctx->lcf->replicas);
+
+    for (j = 0; j < nold; j++) {
+        for (i = 0; i < ctx->nreplicas; i++) {
+            if (ctx->order[i] == old[j]) {
+                break;
+            }
+        }
+
+        if (i == ctx->nreplicas) {
+            ctx->order[ctx->nreplicas++] = old[j];
+        }
+
+        ctx->member[i] |= SKV_SET_OLD;
+    }
 }

@@ -15,6 +15,7 @@
 static ngx_int_t ngx_http_simplekv_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_simplekv_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_simplekv_init_process(ngx_cycle_t *cycle);
+static void ngx_http_simplekv_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_simplekv_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
@@ -37,7 +38,7 @@ static ngx_conf_enum_t  ngx_http_simplekv_read_fanouts[] = {
 static ngx_command_t  ngx_http_simplekv_commands[] = {
 
     { ngx_string("simplekv_node"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE23,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
       ngx_http_simplekv_node,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -48,6 +49,13 @@ static ngx_command_t  ngx_http_simplekv_commands[] = {
       ngx_http_simplekv_token_file,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("simplekv_epoch"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_simplekv_main_conf_t, epoch),
       NULL },
 
     { ngx_string("simplekv_max_clock_skew"),
@@ -163,7 +171,7 @@ ngx_module_t  ngx_http_simplekv_module = {
     ngx_http_simplekv_init_process,        /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_simplekv_exit_process,        /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -174,7 +182,8 @@ enum {
     NGX_HTTP_SIMPLEKV_VAR_URI,
     NGX_HTTP_SIMPLEKV_VAR_VERSION,
     NGX_HTTP_SIMPLEKV_VAR_CONTENT_TYPE,
-    NGX_HTTP_SIMPLEKV_VAR_AUTHORIZATION
+    NGX_HTTP_SIMPLEKV_VAR_AUTHORIZATION,
+    NGX_HTTP_SIMPLEKV_VAR_EPOCH
 };
 
 
@@ -194,6 +203,9 @@ static ngx_http_variable_t  ngx_http_simplekv_vars[] = {
 
     { ngx_string("simplekv_authorization"), NULL, ngx_http_simplekv_variable,
       NGX_HTTP_SIMPLEKV_VAR_AUTHORIZATION, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("simplekv_epoch"), NULL, ngx_http_simplekv_variable,
+      NGX_HTTP_SIMPLEKV_VAR_EPOCH, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -290,7 +302,18 @@ ngx_http_simplekv_init_process(ngx_cycle_t *cycle)
 
     ngx_http_simplekv_clock_init(cycle, mcf);
 
-    return NGX_OK;
+    return ngx_http_simplekv_epoch_register(mcf);
+}
+
+
+static void
+ngx_http_simplekv_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_simplekv_main_conf_t  *mcf;
+
+    mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_simplekv_module);
+
+    ngx_http_simplekv_epoch_unregister(mcf);
 }
 
 
@@ -329,6 +352,10 @@ ngx_http_simplekv_variable(ngx_http_request_t *r,
 
     case NGX_HTTP_SIMPLEKV_VAR_CONTENT_TYPE:
         s = &rep->content_type;
+        break;
+
+    case NGX_HTTP_SIMPLEKV_VAR_EPOCH:
+        s = &mcf->epoch_text;
         break;
 
     default: /* NGX_HTTP_SIMPLEKV_VAR_AUTHORIZATION */

@@ -22,6 +22,7 @@
  *   outcome.c   what one replica's answer means (a skv_reply_t)
  *   breaker.c   the circuit breaker for slow or frozen nodes
  *   contention.c  which writes query versions first (contended keys)
+ *   epoch.c     the configuration's epoch and the live worker generations
  *   clock.c     the version clock shared by all workers
  *   shm.c       the shared memory zone: fixed layout, valid across reloads
  *   stats.c     counters
@@ -39,6 +40,7 @@
 #include "skv_key.h"
 #include "skv_placement.h"
 #include "skv_quorum.h"
+#include "skv_quorum_sets.h"
 #include "skv_record.h"
 #include "skv_version.h"
 
@@ -58,6 +60,10 @@
 #define NGX_HTTP_SIMPLEKV_READ_TRIES     3
 
 #define NGX_HTTP_SIMPLEKV_DEFAULT_CTYPE  "application/octet-stream"
+
+/* Replicas one request may ask: in a transition, the old owners and the
+ * new owners of a key (docs/membership.md). */
+#define NGX_HTTP_SIMPLEKV_ASKED_MAX      (2 * SKV_PLACE_MAX)
 
 /* Circuit breaker: a node that timed out is skipped for this long after
  * its last timeout, but for one probe request per interval. */
@@ -105,7 +111,10 @@ typedef struct ngx_http_simplekv_shm_node_s  ngx_http_simplekv_shm_node_t;
 typedef struct {
     ngx_str_t                       name;
     ngx_str_t                       upstream;
+    ngx_str_t                       address;    /* its first server */
     ngx_uint_t                      weight;
+    ngx_uint_t                      previous_weight; /* = weight outside a
+                                                        transition */
     /* this configuration's slot in the shared zone, NULL without one */
     ngx_http_simplekv_shm_node_t   *shm;
 } ngx_http_simplekv_node_t;
@@ -114,6 +123,12 @@ typedef struct {
 typedef struct {
     ngx_array_t                     nodes;      /* ngx_http_simplekv_node_t */
     skv_node_t                     *placement;  /* same order as nodes */
+    skv_node_t                     *previous;   /* previous weights */
+    ngx_uint_t                      weighted;   /* nodes with a weight */
+    ngx_uint_t                      previously_weighted;
+    ngx_uint_t                      epoch;      /* simplekv_epoch */
+    ngx_str_t                       epoch_text;
+    ngx_flag_t                      transition; /* previous_weight given */
     ngx_str_t                       authorization; /* "Bearer <token>" */
     ngx_msec_t                      max_clock_skew;
     ngx_shm_zone_t                 *shm_zone;
@@ -183,7 +198,10 @@ struct ngx_http_simplekv_ctx_s {
     ngx_str_t                       storage_uri;  /* /v1/kv/<canonical>,
                                                      or /v1/keys?... */
 
-    size_t                          order[SKV_PLACE_MAX];
+    size_t                          order[NGX_HTTP_SIMPLEKV_ASKED_MAX];
+    /* SKV_SET_NEW and/or SKV_SET_OLD: is order[i] a new or old owner */
+    u_char                          member[NGX_HTTP_SIMPLEKV_ASKED_MAX];
+    skv_sets_t                      sets;
     ngx_uint_t                      nreplicas;
 
     /* what a write sends: the client's body or the value being repaired */
@@ -199,7 +217,7 @@ struct ngx_http_simplekv_ctx_s {
     ngx_uint_t                      read_tries;
 
     /* the current round: one slot per placed replica, NULL if not asked */
-    ngx_http_simplekv_replica_t    *slot[SKV_PLACE_MAX];
+    ngx_http_simplekv_replica_t    *slot[NGX_HTTP_SIMPLEKV_ASKED_MAX];
 
     /* every subrequest ever started, to bound stragglers */
     ngx_array_t                     all;
@@ -208,7 +226,8 @@ struct ngx_http_simplekv_ctx_s {
     /* read results kept across the repair round */
     ngx_http_simplekv_replica_t    *newest;
     ngx_uint_t                      holders;
-    unsigned                        holds[SKV_PLACE_MAX];
+    unsigned                        holds[NGX_HTTP_SIMPLEKV_ASKED_MAX];
+    size_t                          prior[2];   /* holders per set */
 
     /* handler.c's decisions: the parent's wake-up (a posted request)
      * before the answer, and a posted event after it (late repair) */
@@ -336,6 +355,13 @@ void ngx_http_simplekv_observe_version(const skv_version_t *v,
 /* ngx_http_simplekv_contention.c */
 ngx_uint_t ngx_http_simplekv_contended(ngx_http_simplekv_ctx_t *ctx);
 void ngx_http_simplekv_contention_note(ngx_http_simplekv_ctx_t *ctx);
+
+/* ngx_http_simplekv_epoch.c */
+ngx_int_t ngx_http_simplekv_epoch_register(
+    ngx_http_simplekv_main_conf_t *mcf);
+void ngx_http_simplekv_epoch_unregister(ngx_http_simplekv_main_conf_t *mcf);
+u_char *ngx_http_simplekv_epoch_json(u_char *p,
+    ngx_http_simplekv_main_conf_t *mcf);
 
 /* ngx_http_simplekv_shm.c */
 typedef struct ngx_http_simplekv_shm_s  ngx_http_simplekv_shm_t;

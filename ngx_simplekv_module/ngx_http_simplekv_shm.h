@@ -24,10 +24,13 @@
 #define NGX_HTTP_SIMPLEKV_NCODES       16
 #define NGX_HTTP_SIMPLEKV_NSTATUS      (NGX_HTTP_SIMPLEKV_NCODES + 1)
 
+/* worker processes alive, with their configuration's epoch (epoch.c) */
+#define NGX_HTTP_SIMPLEKV_LIVE_MAX     256
+
 /* recently contended keys (contention.c): a direct-mapped table */
 #define NGX_HTTP_SIMPLEKV_CONTENTION_SLOTS  4096
 
-#define NGX_HTTP_SIMPLEKV_SHM_MAGIC    0x736b7673686d0003ULL  /* "skvshm" 3 */
+#define NGX_HTTP_SIMPLEKV_SHM_MAGIC    0x736b7673686d0004ULL  /* "skvshm" 4 */
 
 
 struct ngx_http_simplekv_shm_node_s {
@@ -66,6 +69,10 @@ struct ngx_http_simplekv_shm_s {
     /* key hash and until when (ms) it counts as contended */
     ngx_atomic_t            contended_key[NGX_HTTP_SIMPLEKV_CONTENTION_SLOTS];
     ngx_atomic_t            contended_until[NGX_HTTP_SIMPLEKV_CONTENTION_SLOTS];
+
+    /* pid 0: free; all ones: being claimed */
+    ngx_atomic_t            live_pid[NGX_HTTP_SIMPLEKV_LIVE_MAX];
+    ngx_atomic_t            live_epoch[NGX_HTTP_SIMPLEKV_LIVE_MAX];
 
     ngx_uint_t              nslots;     /* slots handed out so far */
     ngx_http_simplekv_shm_node_t  slots[NGX_HTTP_SIMPLEKV_SHM_NODES];

@@ -22,7 +22,8 @@ extern const char  *ngx_http_simplekv_methods[NGX_HTTP_SIMPLEKV_NMETHODS];
 #define NGX_HTTP_SIMPLEKV_NAME_USES   (NGX_HTTP_SIMPLEKV_NBUCKETS + 8)
 #define NGX_HTTP_SIMPLEKV_OTHER_TEXT  (NGX_HTTP_SIMPLEKV_NMETHODS          \
                                        * NGX_HTTP_SIMPLEKV_NSTATUS * 96     \
-                                       + 4096)
+                                       + NGX_HTTP_SIMPLEKV_LIVE_MAX * 48    \
+                                       + 8192)
 
 
 static ngx_int_t ngx_http_simplekv_status_handler(ngx_http_request_t *r);
@@ -34,6 +35,8 @@ static u_char *ngx_http_simplekv_json_node(u_char *p,
     ngx_http_simplekv_node_t *node);
 static u_char *ngx_http_simplekv_json_requests(u_char *p,
     ngx_http_simplekv_shm_t *sh);
+static u_char *ngx_http_simplekv_json_replicas(u_char *p,
+    ngx_http_simplekv_main_conf_t *mcf);
 static u_char *ngx_http_simplekv_prom_nodes(u_char *p,
     ngx_http_simplekv_main_conf_t *mcf);
 static u_char *ngx_http_simplekv_prom_latency(u_char *p,
@@ -85,7 +88,12 @@ ngx_http_simplekv_status_handler(ngx_http_request_t *r)
     }
 
     nodes = mcf->nodes.elts;
-    p = ngx_sprintf(b->last, "{\"nodes\": [");
+    p = ngx_sprintf(b->last, "{\"epoch\": %ui, \"transition\": %s,\n"
+                    " \"live_epochs\": ", mcf->epoch,
+                    mcf->transition ? "true" : "false");
+    p = ngx_http_simplekv_epoch_json(p, mcf);
+    p = ngx_http_simplekv_json_replicas(p, mcf);
+    p = ngx_sprintf(p, ",\n \"nodes\": [");
 
     for (i = 0; i < mcf->nodes.nelts; i++) {
         p = ngx_sprintf(p, "%s\n  ", i ? "," : "");
@@ -138,7 +146,8 @@ ngx_http_simplekv_view_start(ngx_http_request_t *r,
     for (i = 0; i < mcf->nodes.nelts; i++) {
         size += NGX_HTTP_SIMPLEKV_NODE_TEXT
                 + escape_factor * NGX_HTTP_SIMPLEKV_NAME_USES
-                  * (nodes[i].name.len + nodes[i].upstream.len);
+                  * (nodes[i].name.len + nodes[i].upstream.len
+                     + nodes[i].address.len);
     }
 
     *b = ngx_create_temp_buf(r->pool, size);
@@ -171,18 +180,51 @@ ngx_http_simplekv_json_node(u_char *p, ngx_http_simplekv_node_t *node)
     p = ngx_sprintf(p, "\", \"upstream\": \"");
     p = (u_char *) ngx_escape_json(p, node->upstream.data,
                                    node->upstream.len);
+    p = ngx_sprintf(p, "\", \"address\": \"");
+    p = (u_char *) ngx_escape_json(p, node->address.data,
+                                   node->address.len);
 
-    return ngx_sprintf(p, "\", \"weight\": %ui, \"up\": %s, "
-                       "\"suspect\": %s, "
+    return ngx_sprintf(p, "\", \"weight\": %ui, \"previous_weight\": %ui, "
+                       "\"up\": %s, \"suspect\": %s, "
                        "\"successes\": %uA, \"failures\": %uA, "
                        "\"timeouts\": %uA, \"skipped\": %uA, "
                        "\"latency_ms_sum\": %uA, "
                        "\"latency_count\": %uA}",
-                       node->weight, ns->up ? "true" : "false",
+                       node->weight, node->previous_weight,
+                       ns->up ? "true" : "false",
                        ngx_http_simplekv_breaker_suspect(node)
                        ? "true" : "false",
                        ns->successes, ns->failures, ns->timeouts,
                        ns->skipped, ns->latency_ms_sum, ns->latency_count);
+}
+
+
+/* ,\n "replicas": [the distinct N of the simplekv locations] */
+static u_char *
+ngx_http_simplekv_json_replicas(u_char *p,
+    ngx_http_simplekv_main_conf_t *mcf)
+{
+    ngx_uint_t                 i, j, n;
+    ngx_http_simplekv_site_t  *site;
+
+    site = mcf->locations.elts;
+    p = ngx_sprintf(p, ",\n \"replicas\": [");
+    n = 0;
+
+    for (i = 0; i < mcf->locations.nelts; i++) {
+        for (j = 0; j < i; j++) {
+            if (site[j].lcf->replicas == site[i].lcf->replicas) {
+                break;
+            }
+        }
+
+        if (j == i) {
+            p = ngx_sprintf(p, "%s%ui", n++ ? ", " : "",
+                            site[i].lcf->replicas);
+        }
+    }
+
+    return ngx_sprintf(p, "]");
 }
 
 

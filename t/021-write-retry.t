@@ -2,9 +2,12 @@
 # version is stored (here planted directly on the storaged nodes, as a
 # router with a clock far ahead would leave it) is retried with a version
 # newer than the one seen, and wins; the retry is counted.  A write that
-# some replica applied is never retried (the value could take effect
-# twice): with the newer version on two replicas only, the write is 503,
-# "may or may not have been applied".
+# one replica applied while two others certainly never held it (409 with
+# X-Simplekv-Held: no) can never be read and is retried too.  A write that
+# may have been read is never retried (the value could take effect
+# twice): with the newer version on one replica, the write applied on
+# another and the third down, it is 503, "may or may not have been
+# applied".
 
 use lib 't/lib';
 use SimplekvTest;
@@ -81,7 +84,7 @@ ETag: "set by init"
 
 
 
-=== TEST 4: a newer version on two replicas, the write applied on the third: 503, never retried
+=== TEST 4: a newer version on two replicas that never held the write, applied on the third: it can never be read, so it is retried and wins
 --- skv_tests: 4
 --- config eval
 $SimplekvTest::QuorumLocation . $SimplekvTest::StatusLocations
@@ -89,6 +92,22 @@ $SimplekvTest::QuorumLocation . $SimplekvTest::StatusLocations
 main::plant_ahead('partly', qw(a b));
 --- request eval
 ["PUT /partly\nmine", "GET /partly"]
+--- error_code eval
+[201, 200]
+--- response_body_like eval
+[qr/^$/, qr/^mine$/]
+
+
+
+=== TEST 5: a newer version on one replica, the write applied on another, the third down: it may have been read, so 503, never retried
+--- skv_tests: 4
+--- config eval
+$SimplekvTest::QuorumLocation . $SimplekvTest::StatusLocations
+--- init
+main::plant_ahead('ambiguous', qw(a));
+SimplekvTest::kill_node('c');
+--- request eval
+["PUT /ambiguous\nmine", "GET /ambiguous"]
 --- error_code eval
 [503, 200]
 --- response_body_like eval

@@ -175,6 +175,10 @@ class Router:
         # environment for nginx, e.g. libfaketime's LD_PRELOAD and FAKETIME
         # to run this router's clock behind the others
         self.extra_env = dict(extra_env or {})
+        # a membership transition (docs/membership.md): node name ->
+        # previous_weight, and the configuration's simplekv_epoch
+        self.previous_weights = {}
+        self.epoch = None
         self.proc = None
         self._out = None
         make_prefix(self.prefix)
@@ -201,8 +205,12 @@ class Router:
                              "        server 127.0.0.1:%d;\n"
                              "        keepalive %d;\n"
                              "    }\n" % (name, port, self.keepalive))
-            node_lines.append("    simplekv_node %s skv_%s%s;\n" % (
-                name, name, "" if weight is None else " weight=%s" % weight))
+            node_lines.append("    simplekv_node %s skv_%s%s%s;\n" % (
+                name, name, "" if weight is None else " weight=%s" % weight,
+                "" if name not in self.previous_weights
+                else " previous_weight=%s" % self.previous_weights[name]))
+        if self.epoch is not None:
+            node_lines.append("    simplekv_epoch %d;\n" % self.epoch)
         token = ("    simplekv_token_file %s;\n" % self.token_file
                  if self.token_file else "")
         temp = temp_path_directives(p)
