@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "skv_quorum.h"
+#include "skv_quorum_sets.h"
 
 #define OWN   0x1111
 #define OTHER 0x2222
@@ -195,6 +196,73 @@ test_write_after_version_query(void **state)
     }
 }
 
+/*
+ * A transition: replies 0..2 are the new owners (0 and 1 also old), 3 is
+ * an old owner only.  Quorums must be met in each set.
+ */
+static const unsigned char  members[4] = {
+    SKV_SET_NEW | SKV_SET_OLD, SKV_SET_NEW | SKV_SET_OLD, SKV_SET_NEW,
+    SKV_SET_OLD
+};
+
+static void
+test_transition_sets(void **state)
+{
+    long          newest;
+    size_t        prior[2];
+    skv_tally_t   all;
+    skv_sets_t    sets = { members, true };
+    skv_quorum_t  q = { .n = 3, .w = 2, .r = 2, .versions_known = true };
+    skv_action_t  each[2] = { SKV_ANSWER, SKV_REFUSE };
+    skv_reply_t   r[4] = { ack(), pend(), pend(), pend() };
+
+    (void) state;
+    assert_int_equal(skv_combine(each, 2), SKV_FAIL);
+    each[1] = SKV_WAIT;
+    assert_int_equal(skv_combine(each, 2), SKV_WAIT);
+
+    /* one ack counts in both sets; both still need a second */
+    assert_int_equal(skv_decide_write_sets(r, 4, &sets, &q, OWN, &all),
+                     SKV_WAIT);
+    r[2] = ack();   /* new set complete, old set not */
+    assert_int_equal(skv_decide_write_sets(r, 4, &sets, &q, OWN, &all),
+                     SKV_WAIT);
+    r[3] = ack();
+    assert_int_equal(skv_decide_write_sets(r, 4, &sets, &q, OWN, &all),
+                     SKV_ANSWER);
+    /* the old owners fail: the write fails even though the new set has W */
+    r[1] = rep(SKV_REPLY_FAILED, 0, 0, 0);
+    r[3] = rep(SKV_REPLY_FAILED, 0, 0, 0);
+    assert_int_equal(skv_decide_write_sets(r, 4, &sets, &q, OWN, &all),
+                     SKV_FAIL);
+
+    /* a read: the new owner 2 is empty, the old ones hold v7 */
+    {
+        skv_reply_t v7 = rep(SKV_REPLY_FOUND, 7, OTHER, 200);
+        skv_reply_t miss = rep(SKV_REPLY_MISSING, 0, 0, 404);
+        skv_reply_t rr[4] = { v7, miss, miss, v7 };
+
+        q.versions_known = false;
+        assert_int_equal(skv_decide_read_sets(rr, 4, &sets, &q, &all,
+                                              &newest), SKV_REPAIR);
+        assert_true(newest == 0 || newest == 3);
+        prior[0] = skv_holders_set(rr, 4, members, SKV_SET_NEW,
+                                   &v7.version);
+        prior[1] = skv_holders_set(rr, 4, members, SKV_SET_OLD,
+                                   &v7.version);
+        assert_int_equal(prior[0], 1);
+        assert_int_equal(prior[1], 2);
+
+        /* the repair writes to 1 and 2: the new set reaches W */
+        {
+            skv_reply_t wr[4] = { rep(SKV_REPLY_NONE, 0, 0, 0), ack(),
+                                  pend(), rep(SKV_REPLY_NONE, 0, 0, 0) };
+            assert_int_equal(skv_decide_repair_sets(wr, 4, &sets, prior, &q,
+                                                    &all), SKV_ANSWER);
+        }
+    }
+}
+
 static void
 test_refusal_statuses(void **state)
 {
@@ -345,6 +413,7 @@ main(void)
         cmocka_unit_test(test_write_definite_refusal),
         cmocka_unit_test(test_write_conflicts_across_routers),
         cmocka_unit_test(test_write_after_version_query),
+        cmocka_unit_test(test_transition_sets),
         cmocka_unit_test(test_refusal_statuses),
         cmocka_unit_test(test_read),
         cmocka_unit_test(test_repair),
