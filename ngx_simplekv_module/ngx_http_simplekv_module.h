@@ -7,6 +7,7 @@
  *   module.c    module definition: directives, variables, init
  *   conf.c      configuration: create/merge, directive parsers, checks at
  *               `nginx -t`
+ *   nodes.c     the node set, its placement, upstreams and token
  *   handler.c   a client request: method, key, body, the first round
  *   decide.c    on every wake-up: asks the quorum decisions
  *               (core/skv_quorum.c) what to do and does it: answer, retry,
@@ -268,9 +269,17 @@ char *ngx_http_simplekv_init_main_conf(ngx_conf_t *cf, void *conf);
 void *ngx_http_simplekv_create_loc_conf(ngx_conf_t *cf);
 char *ngx_http_simplekv_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+
+/* ngx_http_simplekv_nodes.c */
 char *ngx_http_simplekv_node(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_simplekv_token_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+ngx_int_t ngx_http_simplekv_build_placement(ngx_conf_t *cf,
+    ngx_http_simplekv_main_conf_t *mcf);
+ngx_int_t ngx_http_simplekv_check_upstreams(ngx_conf_t *cf,
+    ngx_http_simplekv_main_conf_t *mcf);
+
+/* ngx_http_simplekv_conf.c (continued) */
 char *ngx_http_simplekv(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_simplekv_replica_location(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

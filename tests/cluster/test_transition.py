@@ -10,6 +10,7 @@ Reads through T find what C0 wrote and write it to the new owners.
 """
 
 import os
+import time
 
 import requests
 
@@ -44,7 +45,6 @@ def _node_versions(c, key):
 
 
 def _wait_config(router, epoch):
-    import time
     deadline = time.monotonic() + 20 * router.slowdown
     while time.monotonic() < deadline:
         st = requests.get(router.url + "/_simplekv/status", timeout=10).json()
@@ -54,13 +54,18 @@ def _wait_config(router, epoch):
     raise AssertionError("router did not reach epoch %d: %r" % (epoch, st))
 
 
+def _on_first_three(router, epoch=1):
+    """Reload router on C0: nodes a, b, c only."""
+    router.nodes = router.nodes[:3]
+    router.epoch = epoch
+    router.reload()
+    _wait_config(router, epoch)
+
+
 def test_status_shows_the_transition(cluster_factory):
     c = cluster_factory(n_nodes=4)
     rt = c.router
-    rt.nodes = rt.nodes[:3]
-    rt.epoch = 1
-    rt.reload()
-    _wait_config(rt, 1)
+    _on_first_three(rt)
     rt.nodes = list(rt.nodes) + [("d", c.nodes["d"].port, None)]
     _to_transition(rt, joining=("d",), epoch=2)
     st = _wait_config(rt, 2)
@@ -74,10 +79,7 @@ def test_status_shows_the_transition(cluster_factory):
 def test_reads_through_the_transition_reach_the_new_owners(cluster_factory):
     c = cluster_factory(n_nodes=4)
     rt = c.router
-    rt.nodes = rt.nodes[:3]
-    rt.epoch = 1
-    rt.reload()
-    _wait_config(rt, 1)
+    _on_first_three(rt)
     keys = ["k%d" % i for i in range(200)]
     for k in keys:
         assert requests.put(rt.url + "/" + k, data=k.encode(),
@@ -104,10 +106,7 @@ def test_adjacent_configurations_stay_linearizable(cluster_factory):
     c = cluster_factory(n_nodes=4, routers=2)
     old, new = c.routers
     for rt in (old, new):
-        rt.nodes = rt.nodes[:3]
-        rt.epoch = 1
-        rt.reload()
-        _wait_config(rt, 1)
+        _on_first_three(rt)
     new.nodes = list(new.nodes) + [("d", c.nodes["d"].port, None)]
     _to_transition(new, joining=("d",), epoch=2)
     _wait_config(new, 2)
