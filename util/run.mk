@@ -7,10 +7,15 @@
 #                run/token (random, made once), which nginx sends;
 #                clients of the router need none
 #   make stop    stop all of it
+#   make add-node NAME=d PORT=7004   add a storage node to the running
+#                cluster: transition, skv rebalance, final configuration,
+#                skv cleanup (docs/membership.md)
+#   make remove-node NAME=c          the reverse; the node is stopped
+#                once it holds no keys
 #
 # The work is done by util/run-cluster.sh; nothing outside run/ is touched.
 
-.PHONY: run stop run-status
+.PHONY: run stop run-status add-node remove-node
 
 # deps first, as its own step: on a fresh machine the build needs them.
 run: deps
@@ -22,3 +27,12 @@ stop:
 
 run-status:
 	@util/run-cluster.sh status
+
+add-node: $(BUILD)/skv
+	@test -n "$(NAME)" -a -n "$(PORT)" || \
+		{ echo "usage: make add-node NAME=d PORT=7004" >&2; exit 2; }
+	@util/run-cluster.sh add "$(NAME)" "$(PORT)"
+
+remove-node: $(BUILD)/skv
+	@test -n "$(NAME)" || { echo "usage: make remove-node NAME=c" >&2; exit 2; }
+	@util/run-cluster.sh remove "$(NAME)"
