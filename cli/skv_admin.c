@@ -239,8 +239,10 @@ epochs_put(skv_loop_t *loop, const skv_tnode_t *node, uint64_t min,
 
 int
 skv_epochs_raise(skv_loop_t *loop, const skv_topo_t *topo, uint64_t lo,
-                 uint64_t hi, int *down)
+                 uint64_t hi, int *down, int strict)
 {
+    int rc = SKV_EXIT_OK;
+
     for (size_t i = 0; i < topo->n; i++) {
         uint64_t min = 0, max = 0, top;
         int      r;
@@ -249,6 +251,14 @@ skv_epochs_raise(skv_loop_t *loop, const skv_topo_t *topo, uint64_t lo,
             continue;
         }
         r = epochs_get(loop, &topo->nodes[i], &min, &max);
+        if (r == -2 && strict) {
+            fprintf(stderr, "skv: node %s is not answering: its epoch "
+                            "window could not be moved to %llu-%llu\n",
+                    topo->nodes[i].name, (unsigned long long) lo,
+                    (unsigned long long) hi);
+            rc = SKV_EXIT_INCOMPLETE;
+            continue;
+        }
         if (r == -2) {
             down[i] = 1;
             continue;
@@ -270,7 +280,7 @@ skv_epochs_raise(skv_loop_t *loop, const skv_topo_t *topo, uint64_t lo,
             return SKV_EXIT_SERVER;
         }
     }
-    return SKV_EXIT_OK;
+    return rc;
 }
 
 static void

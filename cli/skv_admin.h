@@ -36,10 +36,12 @@ void skv_lease_release(skv_loop_t *loop, const skv_topo_t *topo,
 /*
  * Raise every node's window so that it is [lo, max(hi, its max)]: the
  * window only moves forward, so a node already past lo stops the command.
- * lo == hi fences every other epoch out.
+ * lo == hi fences every other epoch out.  Nodes in down are skipped; one
+ * that does not answer is added to them, or, when strict, makes the
+ * result SKV_EXIT_INCOMPLETE (the others are still moved).
  */
 int skv_epochs_raise(skv_loop_t *loop, const skv_topo_t *topo, uint64_t lo,
-                     uint64_t hi, int *down);
+                     uint64_t hi, int *down, int strict);
 
 /* `skv epochs`: print every node's window; allow >= 0 raises each max to
  * at least allow (a node without a window accepts every epoch already). */

@@ -294,14 +294,15 @@ skv_cmd_rebalance(const skv_opts_t *opts, int argc, char **argv)
     /* The fence: no router of the old configuration, nor of the final one
      * before this run has finished, can reach a node any more. */
     if (rc == SKV_EXIT_OK && !opts->maint.dry_run) {
-        rc = skv_epochs_raise(&r->eng.loop, &r->topo, e, e, r->down);
+        rc = skv_epochs_raise(&r->eng.loop, &r->topo, e, e, r->down, 0);
     }
     if (rc == SKV_EXIT_OK) {
         rc = run_engine(r);
     }
     /* Complete: the final configuration's routers may come. */
     if (rc == SKV_EXIT_OK && !opts->maint.dry_run) {
-        rc = skv_epochs_raise(&r->eng.loop, &r->topo, e, e + 1, r->down);
+        rc = skv_epochs_raise(&r->eng.loop, &r->topo, e, e + 1, r->down,
+                              1);
         if (rc == SKV_EXIT_OK && !opts->json) {
             printf("every new owner holds its keys' newest versions; the "
                    "nodes accept epoch %llu: load the final "
@@ -365,7 +366,7 @@ skv_cmd_cleanup(const skv_opts_t *opts, int argc, char **argv)
     rc = start(r, opts, SKV_MODE_CLEANUP, argc);
     if (rc == SKV_EXIT_OK && !opts->maint.dry_run) {
         rc = skv_epochs_raise(&r->eng.loop, &r->topo, r->topo.epoch,
-                              r->topo.epoch, r->down);
+                              r->topo.epoch, r->down, 0);
     }
     if (rc == SKV_EXIT_OK) {
         rc = run_engine(r);
