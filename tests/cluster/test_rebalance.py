@@ -1,0 +1,260 @@
+"""Adding a storage node with skv (docs/membership.md, docs/cli.md) on a
+real cluster: storaged nodes and nginx with the module.
+
+2,000 keys are written through the router on C0 (nodes a, b, c, N=3);
+node d joins through the transition T (d with previous_weight=0), `skv
+rebalance` copies every key to its new owners, the final configuration
+C1 is loaded and `skv cleanup` removes the copies from nodes that no
+longer own them.  Then every key reads back its value through the router
+and has exactly N live copies, all on its owners (placement recomputed
+here from XXH3 with ctypes, not taken from skv).  Also: a dry run writes
+nothing; a rebalance killed with SIGKILL half-way and run again ends in
+the same state; an old owner SIGSTOPped during a rebalance makes the run
+end "incomplete" (exit 4) without anything taken for missing, and a later
+run completes.
+"""
+
+import concurrent.futures
+import ctypes
+import ctypes.util
+import json
+import math
+import os
+import signal
+import subprocess
+import time
+import urllib.parse
+
+import requests
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SKV = os.environ.get("SKV_CLI") or os.path.join(TOP, "build", "skv")
+N_KEYS = 2000
+REPLICAS = 3
+
+_xx = ctypes.CDLL(ctypes.util.find_library("xxhash") or "libxxhash.so.0")
+_xx.XXH3_64bits.restype = ctypes.c_uint64
+_xx.XXH3_64bits.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_xx.XXH3_64bits_withSeed.restype = ctypes.c_uint64
+_xx.XXH3_64bits_withSeed.argtypes = [ctypes.c_char_p, ctypes.c_size_t,
+                                     ctypes.c_uint64]
+
+
+def owners(names, key, n=REPLICAS):
+    """Weighted rendezvous (core/skv_placement.h), every weight 1."""
+    scored = []
+    for name in names:
+        nb = name.encode()
+        h = _xx.XXH3_64bits_withSeed(key, len(key),
+                                     _xx.XXH3_64bits(nb, len(nb)))
+        u = ((h >> 11) + 0.5) * (1.0 / 9007199254740992.0)
+        scored.append((-(1.0 / -math.log(u)), nb, name))
+    scored.sort()
+    return {s[2] for s in scored[:n]}
+
+
+def key_of(i):
+    return b"rebalance/%05d" % i
+
+
+def value_of(i):
+    return b"value of key %d " % i + b"x" * (i % 200)
+
+
+def wait_epoch(router, epoch):
+    deadline = time.monotonic() + 30 * router.slowdown
+    while True:
+        st = requests.get(router.url + "/_simplekv/status", timeout=10).json()
+        if st.get("epoch") == epoch and \
+                list(st.get("live_epochs", {})) == [str(epoch)]:
+            return st
+        assert time.monotonic() < deadline, st
+        time.sleep(0.1)
+
+
+def configure(router, names, ports, epoch, previous=None):
+    """Reload router with the nodes names (weight 1), previous weights
+    {name: w} for a transition, and simplekv_epoch."""
+    router.nodes = [(n, ports[n], None) for n in names]
+    router.previous_weights = dict(previous or {})
+    router.epoch = epoch
+    router.reload()
+    wait_epoch(router, epoch)
+
+
+def listing(node):
+    """{key bytes: (version, tombstone)} from a node's /v1/keys."""
+    r = requests.get(node.url + "/v1/keys", timeout=60)
+    assert r.status_code == 200, r.text
+    out = {}
+    for line in r.text.splitlines():
+        v, t, k = line.split("\t")
+        out[urllib.parse.unquote_to_bytes(k)] = (v, t == "1")
+    return out
+
+
+def skv(router, cmd, *args, timeout=300):
+    proc = subprocess.run([SKV, cmd, "--router", router.url] + list(args),
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=timeout)
+    return proc.returncode, proc.stdout.decode(), proc.stderr.decode()
+
+
+def start_c0(cluster_factory):
+    """Nodes a-d running, the router on C0 = a, b, c (epoch 1), N_KEYS
+    keys written through it; returns (cluster, ports)."""
+    c = cluster_factory(n_nodes=4, replicas=REPLICAS, w=2, r=2)
+    ports = {n: c.nodes[n].port for n in "abcd"}
+    configure(c.router, "abc", ports, 1)
+
+    def put(i):
+        with requests.Session() as s:
+            r = s.put("%s/%s" % (c.url, urllib.parse.quote(key_of(i))),
+                      data=value_of(i),
+                      headers={"Content-Type": "text/plain"}, timeout=30)
+            assert r.status_code in (200, 201, 204), r.text
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(put, range(N_KEYS)))
+    return c, ports
+
+
+def to_transition(c, ports):
+    configure(c.router, "abcd", ports, 2, previous={"d": 0})
+
+
+def newest_versions(c, names="abc"):
+    """The newest version of every key among the listings of names."""
+    out = {}
+    for n in names:
+        for k, (v, _) in listing(c.nodes[n]).items():
+            out[k] = max(out.get(k, v), v)
+    return out
+
+
+def check_new_owners_hold(c, expected):
+    """Every key's new owners (a-d) list exactly its expected version."""
+    lists = {n: listing(c.nodes[n]) for n in "abcd"}
+    bad = []
+    for k, v in expected.items():
+        for o in owners("abcd", k):
+            if lists[o].get(k, (None,))[0] != v:
+                bad.append((k, o, lists[o].get(k)))
+    assert bad == [], bad[:10]
+    return lists
+
+
+def finish_and_check(c, ports, expected):
+    """C1, cleanup, then the end state: values and N copies on owners."""
+    configure(c.router, "abcd", ports, 3)
+    rc, out, err = skv(c.router, "cleanup", "--wait", "30")
+    assert rc == 0, (out, err)
+    lists = {n: listing(c.nodes[n]) for n in "abcd"}
+    for i in range(N_KEYS):
+        k = key_of(i)
+        holders = {n for n in "abcd" if k in lists[n]}
+        assert holders == owners("abcd", k), (k, holders)
+        assert all(lists[n][k] == (expected[k], False) for n in holders)
+    with requests.Session() as s:
+        for i in range(N_KEYS):
+            r = s.get("%s/%s" % (c.url, urllib.parse.quote(key_of(i))),
+                      timeout=30)
+            assert r.status_code == 200 and r.content == value_of(i), i
+    st = requests.get(c.url + "/_simplekv/status", timeout=10).json()
+    assert st["epoch"] == 3 and st["transition"] is False
+
+
+def test_add_a_node(cluster_factory):
+    c, ports = start_c0(cluster_factory)
+    expected = newest_versions(c)
+    assert len(expected) == N_KEYS
+    to_transition(c, ports)
+
+    # a dry run lists the copies it would make and writes nothing
+    before = {n: listing(c.nodes[n]) for n in "abcd"}
+    rc, out, err = skv(c.router, "rebalance", "--dry-run", "--json")
+    assert rc == 0, (out, err)
+    plans = [json.loads(l) for l in out.splitlines()]
+    plans = [p for p in plans if isinstance(p.get("dry_run"), str)]
+    to_d = sum(1 for k in expected if "d" in owners("abcd", k))
+    assert sum(p["to"].count("d") for p in plans) == to_d
+    assert {n: listing(c.nodes[n]) for n in "abcd"} == before
+    for n in "abcd":
+        assert requests.get(c.nodes[n].url + "/v1/epochs",
+                            timeout=10).json() == {"min": None, "max": None}
+
+    rc, out, err = skv(c.router, "rebalance", "--json", "--wait", "30")
+    assert rc == 0, (out, err)
+    done = json.loads(out.splitlines()[-1])
+    assert done["result"] == "complete" and done["failures"] == 0
+    assert done["moved"] == to_d, done
+    check_new_owners_hold(c, expected)
+    # the fence: T's epoch, and the final configuration's, only
+    for n in "abcd":
+        assert requests.get(c.nodes[n].url + "/v1/epochs",
+                            timeout=10).json() == {"min": 2, "max": 3}
+    finish_and_check(c, ports, expected)
+
+
+def test_killed_rebalance_resumes(cluster_factory, tmp_path):
+    c, ports = start_c0(cluster_factory)
+    expected = newest_versions(c)
+    to_transition(c, ports)
+    ck = str(tmp_path / "rebalance.checkpoint")
+    to_d = sum(1 for k in expected if "d" in owners("abcd", k))
+    proc = subprocess.Popen([SKV, "rebalance", "--router", c.url,
+                             "--checkpoint", ck, "--rate", "300"],
+                            stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while len(listing(c.nodes["d"])) < to_d // 2:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert len(listing(c.nodes["d"])) < to_d
+    rc, out, err = skv(c.router, "rebalance", "--checkpoint", ck)
+    assert rc == 0, (out, err)
+    assert "resuming after" in err
+    lists = check_new_owners_hold(c, expected)
+    assert set(lists["d"]) == {k for k in expected
+                               if "d" in owners("abcd", k)}
+    finish_and_check(c, ports, expected)
+
+
+def test_frozen_old_owner_makes_it_incomplete(cluster_factory, tmp_path):
+    c, ports = start_c0(cluster_factory)
+    expected = newest_versions(c)
+    to_transition(c, ports)
+    ck = str(tmp_path / "rebalance.checkpoint")
+    proc = subprocess.Popen([SKV, "rebalance", "--router", c.url,
+                             "--checkpoint", ck, "--rate", "300",
+                             "--timeout", "2"],
+                            stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while len(listing(c.nodes["d"])) < 100:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.1)
+        c.freeze("c")
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        c.thaw("c")
+    out, err = out.decode(), err.decode()
+    assert proc.returncode == 4, (out, err)
+    assert "incomplete" in out, out
+    # nothing was taken for missing or deleted: every old owner still
+    # holds every key, and no write went anywhere but to new owners
+    for n in "ab":
+        assert set(listing(c.nodes[n])) == set(expected)
+    rc, out, err = skv(c.router, "rebalance", "--checkpoint", ck)
+    assert rc == 0, (out, err)
+    check_new_owners_hold(c, expected)
+    finish_and_check(c, ports, expected)
