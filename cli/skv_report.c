@@ -180,10 +180,13 @@ summary_text(const skv_engine_t *eng, int complete)
                (unsigned long long) c->stale, (unsigned long long) c->kind,
                (unsigned long long) c->extra);
     }
-    if (!complete) {
+    if (!complete && c->failures > 0) {
         printf("%s incomplete: %llu keys failed; run it again (with the "
                "same --checkpoint it resumes)\n", eng->name,
                (unsigned long long) c->failures);
+    } else if (!complete) {
+        printf("%s incomplete: see the errors above; run it again\n",
+               eng->name);
     }
 }
 

@@ -43,7 +43,8 @@ SKV=$TOP/build/skv
 NODES_FILE=$RUN/nodes
 EPOCH_FILE=$RUN/epoch
 CHANGE_FILE=$RUN/change
-ROUTER_PORT=8080
+# conf/nginx.conf's listen port (another copy of the tree may differ)
+ROUTER_PORT=${SKV_ROUTER_PORT:-8080}
 ROUTER_URL=http://127.0.0.1:$ROUTER_PORT
 TOKEN_FILE=$RUN/token
 # how long skv waits for the routers' barrier after a reload (seconds)
@@ -280,8 +281,11 @@ change_transition() {
     e=$(($(epoch) + 1))
     # every node (the joining one included) accepts epoch E before any
     # router loads T; the rebalance then fences everything else out
-    skv_maint epochs --allow "$e" --extra-node "$2=127.0.0.1:$3" \
-        >/dev/null || die "could not open epoch $e on the nodes"
+    extra=
+    [ "$1" = add ] && extra="--extra-node $2=127.0.0.1:$3"
+    # shellcheck disable=SC2086
+    skv_maint epochs --allow "$e" $extra >/dev/null ||
+        die "could not open epoch $e on the nodes"
     if [ "$1" = add ]; then
         set_node "$2" "$2 $3 1 0"
     else
