@@ -258,3 +258,83 @@ def test_frozen_old_owner_makes_it_incomplete(cluster_factory, tmp_path):
     assert rc == 0, (out, err)
     check_new_owners_hold(c, expected)
     finish_and_check(c, ports, expected)
+
+
+def _run_cluster_tree(tmp_path, ports, router_port):
+    """A copy of the parts of the tree util/run-cluster.sh uses, its
+    nginx.conf on router_port and run/nodes on ports, the binaries
+    linked from build/ (storaged: $SKV_STORAGED if set)."""
+    top = tmp_path / "tree"
+    for d in ("util", "conf", "build", "run"):
+        (top / d).mkdir(parents=True)
+    (top / "util" / "run-cluster.sh").write_bytes(
+        open(os.path.join(TOP, "util", "run-cluster.sh"), "rb").read())
+    os.chmod(top / "util" / "run-cluster.sh", 0o755)
+    for f in os.listdir(os.path.join(TOP, "conf")):
+        text = open(os.path.join(TOP, "conf", f)).read()
+        (top / "conf" / f).write_text(
+            text.replace("127.0.0.1:8080", "127.0.0.1:%d" % router_port))
+    storaged = os.environ.get("SKV_STORAGED") or os.path.join(
+        TOP, "build", "storaged")
+    os.symlink(storaged, top / "build" / "storaged")
+    os.symlink(SKV, top / "build" / "skv")
+    os.symlink(os.path.join(TOP, "build", "ngx_http_simplekv_module.so"),
+               top / "build" / "ngx_http_simplekv_module.so")
+    (top / "run" / "nodes").write_text("".join(
+        "%s %d 1\n" % (n, p) for n, p in zip("abc", ports)))
+    os.chmod(top, 0o755)  # nginx workers enter run/ as another user
+    os.chmod(tmp_path, 0o755)
+    return top
+
+
+def test_run_cluster_add_and_remove(tmp_path):
+    from conftest import _next_port
+    ports = [_next_port() for _ in range(4)]
+    router_port = _next_port()
+    top = _run_cluster_tree(tmp_path, ports[:3], router_port)
+    script = str(top / "util" / "run-cluster.sh")
+    env = dict(os.environ, SKV_ROUTER_PORT=str(router_port))
+    url = "http://127.0.0.1:%d" % router_port
+
+    def run(*args):
+        p = subprocess.run([script] + list(args), env=env,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=300)
+        return p.returncode, p.stdout.decode()
+
+    rc, out = run("start")
+    assert rc == 0, out
+    try:
+        with requests.Session() as s:
+            for i in range(300):
+                assert s.put("%s/k%d" % (url, i), data=b"v%d" % i,
+                             timeout=10).status_code == 201
+            s.delete(url + "/k7", timeout=10)
+        rc, out = run("add", "d", str(ports[3]))
+        assert rc == 0 and "add d: done" in out, out
+        rc, out = run("remove", "a")
+        assert rc == 0 and "remove a: done" in out, out
+        assert "node a: 0 copies it does not own left; holds 0 keys: " \
+               "safe to stop" in out, out
+        assert (top / "run" / "nodes").read_text() == "".join(
+            "%s %d 1\n" % (n, p) for n, p in zip("bcd", ports[1:]))
+        assert not (top / "run" / "data" / "a").exists()
+        st = requests.get(url + "/_simplekv/status", timeout=10).json()
+        assert st["epoch"] == 4 and not st["transition"]
+        assert [n["name"] for n in st["nodes"]] == ["b", "c", "d"]
+        with requests.Session() as s:
+            for i in range(300):
+                r = s.get("%s/k%d" % (url, i), timeout=10)
+                if i == 7:
+                    assert r.status_code == 404
+                else:
+                    assert r.status_code == 200 and r.content == b"v%d" % i
+        token = (top / "run" / "token").read_text().strip()
+        auth = {"Authorization": "Bearer " + token}
+        for p in ports[1:]:
+            r = requests.get("http://127.0.0.1:%d/v1/keys" % p,
+                             headers=auth, timeout=10)
+            assert len(r.text.splitlines()) == 300  # N=3 of 3 nodes
+    finally:
+        rc, out = run("stop")
+        assert rc == 0, out
