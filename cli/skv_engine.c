@@ -59,6 +59,12 @@ skv_engine_free(skv_engine_t *eng)
     }
     free(eng->tasks);
     eng->tasks = NULL;
+    /* What is left in flight (lease renewals) ends within its timeout:
+     * let it, so that nothing is freed under libcurl. */
+    for (double end = skv_now() + 30; eng->loop.active > 0
+                                      && skv_now() < end;) {
+        skv_loop_wait(&eng->loop, 100);
+    }
     skv_loop_free(&eng->loop);
 }
 

@@ -181,11 +181,12 @@ read_router(const skv_opts_t *opts, const char *url, skv_topo_t *page,
     skv_req_body_max(&req, 16u * 1024 * 1024);
     curl_easy_setopt(req.curl, CURLOPT_TIMEOUT, 10L);
     if (skv_req_perform(&req) != 0 || req.status != 200) {
-        snprintf(why, cap, "%s",
-                 req.status ? req.reason
-                            : (req.errbuf[0] ? req.errbuf : "no answer"));
-        if (req.status) {
-            snprintf(why, cap, "status page answered %ld", req.status);
+        if (req.status != 0) {
+            snprintf(why, cap, "its status page answered %ld", req.status);
+        } else {
+            snprintf(why, cap, "%s",
+                     req.errbuf[0] ? req.errbuf
+                                   : curl_easy_strerror(req.curl_rc));
         }
     } else {
         rc = parse_page(req.body, req.body_len, page, why, cap);
@@ -302,7 +303,7 @@ skv_topo_load(const skv_opts_t *opts, skv_barrier_t want, skv_topo_t *topo)
 
     for (;;) {
         rc = read_all(opts, want, topo, why, sizeof(why));
-        if (rc <= 0 || skv_now() >= deadline) {
+        if (rc == 0 || skv_now() >= deadline) {
             break;
         }
         usleep(200000);

@@ -58,7 +58,7 @@ def test_usage_errors_exit_2_without_contacting_the_router():
         (("--hex", "--encoded", "get", "41"), "exclude each other"),
         (("-t", "text/plain", "get", "k"), "for put only"),
         (("-o", "/tmp/x", "put", "k"), "for get only"),
-        (("--json", "ls"), "for status only"),
+        (("--json", "ls"), "--json is for status, rebalance"),
         (("--page-size", "5", "get", "k"), "for ls only"),
         (("--page-size", "0", "ls"), "--page-size wants a number"),
         (("--page-size", "10001", "ls"), "--page-size wants a number"),
