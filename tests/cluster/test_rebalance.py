@@ -338,3 +338,54 @@ def test_run_cluster_add_and_remove(tmp_path):
     finally:
         rc, out = run("stop")
         assert rc == 0, out
+
+
+def test_repair_converges_the_owners(cluster_factory):
+    """skv repair on a stable configuration: copies made missing, stale
+    and tombstone-vs-value on real nodes converge to the newest version,
+    a second run finds no difference, and the watermark is recorded."""
+    c = cluster_factory(n_nodes=3, replicas=REPLICAS, w=2, r=2)
+    ports = {n: c.nodes[n].port for n in "abc"}
+    configure(c.router, "abc", ports, 1)
+    with requests.Session() as s:
+        for i in range(300):
+            assert s.put("%s/%s" % (c.url, urllib.parse.quote(key_of(i))),
+                         data=value_of(i), timeout=10).status_code == 201
+    newest = newest_versions(c)
+    old = "%016x%016x" % (1 << 40, 7)   # older than every real write
+    hdr = {"X-Simplekv-Epoch": "1"}
+
+    def remove(node, k):
+        r = requests.delete("%s/v1/kv/%s?remove&if-version=%s" % (
+            node.url, urllib.parse.quote(k, safe=""), newest[k]),
+            headers=hdr, timeout=10)
+        assert r.status_code == 204, r.text
+
+    a, b = c.nodes["a"], c.nodes["b"]
+    remove(a, key_of(1))                       # missing
+    remove(b, key_of(2))                       # stale
+    requests.put("%s/v1/kv/%s" % (b.url, urllib.parse.quote(key_of(2),
+                                                            safe="")),
+                 data=b"old", timeout=10,
+                 headers=dict(hdr, **{"X-Simplekv-Version": old}))
+    remove(a, key_of(3))                       # tombstone vs value
+    requests.delete("%s/v1/kv/%s" % (a.url, urllib.parse.quote(key_of(3),
+                                                               safe="")),
+                    timeout=10, headers=dict(hdr, **{"X-Simplekv-Version":
+                                                     old}))
+    rc, out, err = skv(c.router, "repair", "--json")
+    assert rc == 0, (out, err)
+    done = json.loads(out.splitlines()[-1])
+    assert done["differences"] == {"keys": 3, "missing": 1, "stale": 1,
+                                   "tombstone_vs_value": 1,
+                                   "not_on_owners": 0}, done
+    for n in "abc":
+        assert {k: v for k, (v, _) in listing(c.nodes[n]).items()} \
+            == newest
+    rc, out, err = skv(c.router, "repair", "--json")
+    assert rc == 0, (out, err)
+    assert json.loads(out.splitlines()[-1])["differences"]["keys"] == 0
+    wm = {requests.get(c.nodes[n].url + "/v1/repair-watermark",
+                       timeout=10).json()["version"] for n in "abc"}
+    assert len(wm) == 1 and None not in wm
+    assert wm.pop() < min(newest.values())  # written after the cut-off
