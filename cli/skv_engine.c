@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* How long a listing or a request may go without an answer. */
+/* How long a request may take, and a listing go without data, unless
+ * --timeout says otherwise. */
 #define REQUEST_TIMEOUT_MS 5000
-#define STREAM_STALL_S     5.0
 /* Keys merged per turn of the loop, so that answers are not kept waiting. */
 #define MERGE_BATCH 2000
 
@@ -259,7 +259,7 @@ start_streams(skv_engine_t *eng)
     for (size_t i = 0; i < eng->topo->n; i++) {
         if (skv_stream_start(&eng->streams[i], &eng->loop,
                              eng->topo->nodes[i].base, eng->last_key,
-                             STREAM_STALL_S) != 0) {
+                             (double) eng->loop.timeout_ms / 1000.0) != 0) {
             fprintf(stderr, "skv: out of memory\n");
             return -1;
         }
