@@ -5,7 +5,8 @@
  * minute passed since the last one).  Only when a tombstone grace was set
  * (--tombstone-grace; purging is off by default, see docs/protocol.md):
  * every min(grace / 2, 10) seconds, but at most every second, it sweeps
- * the index for tombstones to purge,
+ * the index for tombstones to purge (those the store allows: below the
+ * repair watermark, outside an epoch transition; store_purge_tombstones),
  * in slices of PURGE_SLICE entries with a pause between slices, so that it
  * never competes long with request threads.  Stops promptly:
  * background_stop signals the condition variable it sleeps on.

@@ -14,6 +14,7 @@
 
 #include "endpoints.h"
 #include "listing.h"
+#include "query.h"
 #include "reply.h"
 #include "skv_keyline.h"
 
@@ -25,37 +26,6 @@ typedef struct {
     http_server_t *srv;
     listing_t     *listing;
 } list_stream_t;
-
-/*
- * Find a query argument in the raw query string.  MHD's own argument
- * parsing would turn '+' into a space, but in a key '+' is itself; so the
- * raw text is kept (http.c) and split here.  First occurrence wins; an
- * argument without '=' has an empty value.
- */
-static bool
-query_get(const char *query, const char *name, const char **val,
-          size_t *val_len)
-{
-    size_t      name_len = strlen(name);
-    const char *p = query, *end, *eq;
-
-    while (p != NULL && *p != '\0') {
-        end = strchr(p, '&');
-        if (end == NULL) {
-            end = p + strlen(p);
-        }
-        eq = memchr(p, '=', (size_t) (end - p));
-        if ((size_t) ((eq != NULL ? eq : end) - p) == name_len
-            && memcmp(p, name, name_len) == 0)
-        {
-            *val = eq != NULL ? eq + 1 : end;
-            *val_len = (size_t) (end - *val);
-            return true;
-        }
-        p = *end == '&' ? end + 1 : end;
-    }
-    return false;
-}
 
 /* Decode a prefix/after argument: key encoding, but empty is allowed. */
 static skv_status_t
@@ -264,7 +234,7 @@ endpoint_stats(http_server_t *srv, struct MHD_Connection *c, request_t *req)
     struct MHD_Response *resp;
     char                *text;
 
-    text = stats_render(srv->stats, srv->store);
+    text = stats_render(srv->stats, srv->store, &srv->lease);
     if (text == NULL) {
         return reply_error(srv, c, req, MHD_HTTP_INTERNAL_SERVER_ERROR,
                            "out of memory", "cannot render stats");

@@ -9,10 +9,11 @@
  * (uri_seen: the request state is allocated there), then calls
  * handle_request() several times:
  *   1st call   headers known: refusals that spare reading a body (shutting
- *              down, 401, ambiguous framing, and everything kv_begin
- *              validates) answer here;
- *   next calls body chunks (upload_data): a PUT's go to kv_body, others
- *              are dropped, boundedly;
+ *              down, 401, ambiguous framing, and everything kv_begin and
+ *              control_begin validate) answer here;
+ *   next calls body chunks (upload_data): a kv PUT's go to kv_body, a
+ *              control PUT's (JSON) to control_body, others are dropped,
+ *              boundedly;
  *   last call  *upload_data_size == 0: execute and answer.
  * Answering on the first call a request that has a body makes MHD close
  * the connection after the answer (it cannot know where the next request
@@ -40,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "control.h"
 #include "endpoints.h"
 #include "kv.h"
 #include "reply.h"
@@ -75,6 +77,15 @@ route_of(const char *url)
     }
     if (strcmp(url, "/v1/stats") == 0) {
         return ROUTE_STATS;
+    }
+    if (strcmp(url, "/v1/epochs") == 0) {
+        return ROUTE_EPOCHS;
+    }
+    if (strcmp(url, "/v1/repair-watermark") == 0) {
+        return ROUTE_REPAIR;
+    }
+    if (strcmp(url, "/v1/lease") == 0) {
+        return ROUTE_LEASE;
     }
     return ROUTE_UNKNOWN;
 }
@@ -112,6 +123,7 @@ typedef struct {
     unsigned    transfer_encoding;
     bool        te_chunked;       /* the (only) Transfer-Encoding is chunked */
     unsigned    version;
+    unsigned    epoch;
 } header_counts_t;
 
 static enum MHD_Result
@@ -128,6 +140,8 @@ count_header(void *cls, enum MHD_ValueKind kind, const char *key,
         n->te_chunked = value != NULL && strcasecmp(value, "chunked") == 0;
     } else if (strcasecmp(key, HDR_VERSION) == 0) {
         n->version++;
+    } else if (strcasecmp(key, HDR_EPOCH) == 0) {
+        n->epoch++;
     }
     return MHD_YES;
 }
@@ -146,6 +160,7 @@ framing_problem(struct MHD_Connection *c, request_t *req)
     memset(&n, 0, sizeof(n));
     MHD_get_connection_values(c, MHD_HEADER_KIND, count_header, &n);
     req->version_headers = n.version;
+    req->epoch_headers = n.epoch;
     if (n.content_length > 1) {
         return "more than one Content-Length header";
     }
@@ -195,6 +210,10 @@ first_call(http_server_t *srv, struct MHD_Connection *c, request_t *req,
     switch (req->route) {
     case ROUTE_KV:
         return kv_begin(srv, c, req, url, method);
+    case ROUTE_EPOCHS:
+    case ROUTE_REPAIR:
+    case ROUTE_LEASE:
+        return control_begin(srv, c, req, method);
     case ROUTE_KEYS:
     case ROUTE_HEALTH:
     case ROUTE_STATS:
@@ -216,6 +235,10 @@ last_call(http_server_t *srv, struct MHD_Connection *c, request_t *req)
     switch (req->route) {
     case ROUTE_KV:
         return kv_finish(srv, c, req);
+    case ROUTE_EPOCHS:
+    case ROUTE_REPAIR:
+    case ROUTE_LEASE:
+        return control_finish(srv, c, req);
     case ROUTE_KEYS:
         return endpoint_keys(srv, c, req);
     case ROUTE_HEALTH:
@@ -250,6 +273,9 @@ handle_request(void *cls, struct MHD_Connection *c, const char *url,
         if (req->answered) {
             return MHD_YES;     /* already refused: MHD discards the rest */
         }
+        if (req->control_put) {
+            return control_body(srv, req, upload_data, size);
+        }
         if (req->route != ROUTE_KV || req->op != KV_PUT) {
             /* Only a PUT has a use for a body: drop others, boundedly. */
             req->discarded += size;
@@ -265,8 +291,8 @@ handle_request(void *cls, struct MHD_Connection *c, const char *url,
 
 /*
  * Called by MHD once per request with the raw request URI, before any
- * parsing: allocates the request state, and keeps the raw query of a
- * listing (see endpoints.c).
+ * parsing: allocates the request state, and keeps the raw query (see
+ * query.h) of a listing, a removal or a lease release.
  */
 static void *
 uri_seen(void *cls, const char *uri, struct MHD_Connection *c)
@@ -282,7 +308,7 @@ uri_seen(void *cls, const char *uri, struct MHD_Connection *c)
         return NULL;
     }
     q = strchr(uri, '?');
-    if (q != NULL && strncmp(uri, "/v1/keys?", 9) == 0) {
+    if (q != NULL) {
         req->query = strdup(q + 1);
         if (req->query == NULL) {
             free(req);
@@ -447,11 +473,13 @@ http_start(const storaged_config_t *cfg, store_t *st, stats_t *stats)
     if (srv->max_connections < cfg->threads) {
         srv->max_connections = cfg->threads;
     }
+    lease_init(&srv->lease);
     srv->mhd = start_mhd(srv);
     if (srv->mhd == NULL) {
         fprintf(stderr, "storaged: cannot listen on %s: %s\n",
                 cfg->listen_text,
                 errno != 0 ? strerror(errno) : "libmicrohttpd failed");
+        lease_destroy(&srv->lease);
         free(srv->auth_expected);
         free(srv);
         return NULL;
@@ -479,6 +507,7 @@ http_stop(http_server_t *srv, unsigned drain_ms)
         waited += 10;
     }
     MHD_stop_daemon(srv->mhd);
+    lease_destroy(&srv->lease);
     free(srv->auth_expected);
     free(srv);
 }

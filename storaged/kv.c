@@ -1,11 +1,17 @@
 /*
- * kv.c - GET/HEAD, PUT and DELETE of /v1/kv/<key> (see kv.h).
+ * kv.c - GET/HEAD, PUT and DELETE of /v1/kv/<key>, and DELETE ?remove
+ * (see kv.h).
  *
  * Validation happens once, in kv_begin, on the first handler call: a
  * request refused there is answered before its body is read.  A version
  * must be well formed, sent once, and not more than --max-clock-skew ahead
  * of this node's clock: a version far in the future would outrank every
  * later write of its key forever.
+ *
+ * The epoch fence (epochs.c, store_meta.c): X-Simplekv-Epoch is checked
+ * against the window on the first call (so a refused PUT's body is never
+ * read) and again when the request runs, holding the fence until its
+ * answer is queued.
  *
  * A PUT's value is buffered as it arrives, growing geometrically up to the
  * declared Content-Length (or the limit): declaring a large length costs
@@ -16,7 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "epochs.h"
 #include "kv.h"
+#include "query.h"
 #include "reply.h"
 #include "skv_record.h"
 
@@ -40,12 +48,34 @@ key_error(http_server_t *srv, struct MHD_Connection *c, request_t *req,
                        skv_strerror(s));
 }
 
+enum MHD_Result
+kv_check_future(http_server_t *srv, struct MHD_Connection *c,
+                request_t *req, const skv_version_t *v)
+{
+    uint64_t now, ahead;
+    char     detail[192];
+
+    now = skv_clock_now_ms();
+    if (srv->cfg->max_clock_skew_ms == 0
+        || !skv_version_too_far_ahead(v, now, srv->cfg->max_clock_skew_ms))
+    {
+        return MHD_YES;
+    }
+    ahead = skv_version_ms(v) - now;
+    snprintf(detail, sizeof(detail),
+             "the version's time is %" PRIu64 ".%03u s ahead of this "
+             "node's clock; at most %" PRIu64 ".%03u s is accepted "
+             "(--max-clock-skew)", ahead / 1000, (unsigned) (ahead % 1000),
+             srv->cfg->max_clock_skew_ms / 1000,
+             (unsigned) (srv->cfg->max_clock_skew_ms % 1000));
+    return reply_error(srv, c, req, MHD_HTTP_BAD_REQUEST,
+                       "version from the future", detail);
+}
+
 static enum MHD_Result
 check_version(http_server_t *srv, struct MHD_Connection *c, request_t *req)
 {
     const char *v;
-    uint64_t    now, ahead;
-    char        detail[192];
 
     if (req->version_headers > 1) {
         return reply_error(srv, c, req, MHD_HTTP_BAD_REQUEST, "bad version",
@@ -59,22 +89,61 @@ check_version(http_server_t *srv, struct MHD_Connection *c, request_t *req)
                            "X-Simplekv-Version must be 32 lowercase hex "
                            "digits, not all zero");
     }
-    now = skv_clock_now_ms();
-    if (srv->cfg->max_clock_skew_ms > 0
-        && skv_version_too_far_ahead(&req->version, now,
-                                     srv->cfg->max_clock_skew_ms))
-    {
-        ahead = skv_version_ms(&req->version) - now;
-        snprintf(detail, sizeof(detail),
-                 "the version's time is %" PRIu64 ".%03u s ahead of this "
-                 "node's clock; at most %" PRIu64 ".%03u s is accepted "
-                 "(--max-clock-skew)", ahead / 1000,
-                 (unsigned) (ahead % 1000),
-                 srv->cfg->max_clock_skew_ms / 1000,
-                 (unsigned) (srv->cfg->max_clock_skew_ms % 1000));
-        return reply_error(srv, c, req, MHD_HTTP_BAD_REQUEST,
-                           "version from the future", detail);
+    return kv_check_future(srv, c, req, &req->version);
+}
+
+/*
+ * The query of a kv request: only a DELETE may carry `remove` (no value)
+ * with one `if-version` (the version to remove); it then becomes a
+ * KV_REMOVE.  Other arguments are ignored, as they always were.
+ */
+static enum MHD_Result
+check_remove(http_server_t *srv, struct MHD_Connection *c, request_t *req)
+{
+    const char *v;
+    size_t      len;
+    unsigned    removes = query_count(req->query, "remove");
+    unsigned    ifs = query_count(req->query, "if-version");
+
+    if (removes == 0 && ifs == 0) {
+        return MHD_YES;
     }
+    if (req->op != KV_DELETE || removes != 1 || ifs != 1
+        || !query_get(req->query, "remove", &v, &len) || len != 0)
+    {
+        return reply_error(srv, c, req, MHD_HTTP_BAD_REQUEST, "bad request",
+                           "'remove' (without a value) and one 'if-version' "
+                           "go together, on DELETE only");
+    }
+    query_get(req->query, "if-version", &v, &len);
+    if (skv_version_parse(v, len, &req->version) != SKV_OK) {
+        return reply_error(srv, c, req, MHD_HTTP_BAD_REQUEST,
+                           "bad if-version",
+                           "if-version must be 32 lowercase hex digits, "
+                           "not all zero");
+    }
+    req->op = KV_REMOVE;
+    return MHD_YES;
+}
+
+/* Refuse a PUT outside the window before its body is read (kv_finish
+ * checks again, holding the fence).  Other requests are refused only
+ * there: an answer on the first call makes libmicrohttpd close the
+ * connection, and a router's keepalive connection is worth keeping. */
+static enum MHD_Result
+check_fence(http_server_t *srv, struct MHD_Connection *c, request_t *req)
+{
+    store_epochs_t window;
+
+    if (req->op != KV_PUT) {
+        return MHD_YES;
+    }
+    if (!store_fence_enter(srv->store, req->has_epoch, req->epoch,
+                           &window))
+    {
+        return epoch_refused(srv, c, req, &window);
+    }
+    store_fence_exit(srv->store);
     return MHD_YES;
 }
 
@@ -136,8 +205,17 @@ kv_begin(http_server_t *srv, struct MHD_Connection *c, request_t *req,
     if (s != SKV_OK) {
         return key_error(srv, c, req, s);
     }
-    if (req->op == KV_GET) {
-        return MHD_YES;
+    ret = epoch_header(srv, c, req);
+    if (ret == MHD_YES && !req->answered) {
+        ret = check_remove(srv, c, req);
+    }
+    if (ret == MHD_YES && !req->answered) {
+        ret = check_fence(srv, c, req);
+    }
+    if (ret != MHD_YES || req->answered || req->op == KV_GET
+        || req->op == KV_REMOVE)
+    {
+        return ret;
     }
     ret = check_version(srv, c, req);
     if (ret != MHD_YES || req->answered) {
@@ -306,16 +384,62 @@ do_delete(http_server_t *srv, struct MHD_Connection *c, request_t *req)
                               &held, err);
 }
 
+/* DELETE ?remove&if-version: drop this node's copy, no tombstone. */
+static enum MHD_Result
+do_remove(http_server_t *srv, struct MHD_Connection *c, request_t *req)
+{
+    struct MHD_Response *resp;
+    skv_version_t        current;
+    store_rc_t           rc;
+    char                 err[STORE_ERR_MAX];
+    char                 vtext[SKV_VERSION_TEXT_LEN + 1];
+
+    rc = store_remove_if_version(srv->store, req->key, req->key_len,
+                                 &req->version, &current, err);
+    if (rc == STORE_APPLIED) {
+        return reply_send(srv, c, req, MHD_HTTP_NO_CONTENT, reply_empty());
+    }
+    if (rc != STORE_CONFLICT) {
+        return reply_store_result(srv, c, req, "DELETE ?remove", rc, true,
+                                  NULL, NULL, err);
+    }
+    resp = reply_json(json_pack("{s:s, s:s}", "error", "conflict",
+                                "detail", err));
+    if (resp != NULL) {
+        skv_version_format(&current, vtext);
+        MHD_add_response_header(resp, HDR_VERSION, vtext);
+    }
+    return reply_send(srv, c, req, MHD_HTTP_CONFLICT, resp);
+}
+
 enum MHD_Result
 kv_finish(http_server_t *srv, struct MHD_Connection *c, request_t *req)
 {
+    store_epochs_t  window;
+    enum MHD_Result ret;
+
+    /* Held until the answer is queued: a new window takes effect only
+     * once this request is done (store_epochs_set). */
+    if (!store_fence_enter(srv->store, req->has_epoch, req->epoch,
+                           &window))
+    {
+        return epoch_refused(srv, c, req, &window);
+    }
     switch (req->op) {
     case KV_PUT:
-        return do_put(srv, c, req);
+        ret = do_put(srv, c, req);
+        break;
     case KV_DELETE:
-        return do_delete(srv, c, req);
+        ret = do_delete(srv, c, req);
+        break;
+    case KV_REMOVE:
+        ret = do_remove(srv, c, req);
+        break;
     case KV_GET:
     default:
-        return do_get(srv, c, req);
+        ret = do_get(srv, c, req);
+        break;
     }
+    store_fence_exit(srv->store);
+    return ret;
 }

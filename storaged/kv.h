@@ -1,5 +1,6 @@
 /*
- * kv.h - the /v1/kv/<key> handlers: GET/HEAD, PUT and DELETE.
+ * kv.h - the /v1/kv/<key> handlers: GET/HEAD, PUT and DELETE (with
+ * ?remove&if-version: drop this node's copy), behind the epoch fence.
  *
  * A kv request is validated once, on libmicrohttpd's first call, from its
  * request line and headers (kv_begin: method, key, version, content type,
@@ -25,5 +26,11 @@ enum MHD_Result kv_body(http_server_t *srv, request_t *req, const char *data,
 /* The request is complete: execute it and answer. */
 enum MHD_Result kv_finish(http_server_t *srv, struct MHD_Connection *c,
                           request_t *req);
+
+/* A version more than --max-clock-skew ahead of this node's clock is
+ * answered 400 ("version from the future"); otherwise nothing is sent.
+ * Also used by PUT /v1/repair-watermark. */
+enum MHD_Result kv_check_future(http_server_t *srv, struct MHD_Connection *c,
+                                request_t *req, const skv_version_t *v);
 
 #endif

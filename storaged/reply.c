@@ -186,3 +186,17 @@ reply_store_result(http_server_t *srv, struct MHD_Connection *c,
     }
     return reply_send(srv, c, req, status, resp);
 }
+
+enum MHD_Result
+reply_store_error(http_server_t *srv, struct MHD_Connection *c,
+                  request_t *req, const char *what, store_rc_t rc,
+                  const char *err)
+{
+    http_log_error(srv, "%s: %s", what, err);
+    if (rc == STORE_ERR_NOSPACE) {
+        return reply_error(srv, c, req, MHD_HTTP_INSUFFICIENT_STORAGE,
+                           "insufficient storage", err);
+    }
+    return reply_error(srv, c, req, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                       store_rc_name(rc), err);
+}

@@ -48,4 +48,11 @@ enum MHD_Result reply_store_result(http_server_t *srv,
                                    const store_held_t *held,
                                    const char *err);
 
+/* A failed store call that is not about one key: logged ("<what>: err"),
+ * then 507 for STORE_ERR_NOSPACE, else 500. */
+enum MHD_Result reply_store_error(http_server_t *srv,
+                                  struct MHD_Connection *c, request_t *req,
+                                  const char *what, store_rc_t rc,
+                                  const char *err);
+
 #endif

@@ -1,6 +1,7 @@
 /*
  * server.h - state shared by the files of storaged's HTTP layer (http.c,
- * reply.c, kv.c, endpoints.c); nothing outside them includes it.
+ * reply.c, kv.c, endpoints.c, control.c, epochs.c, lease.c); nothing
+ * outside them includes it.
  *
  * http_server_t is the daemon (one per process); request_t is one request,
  * allocated when libmicrohttpd has its request line and freed when the
@@ -17,12 +18,15 @@
 #include <microhttpd.h>
 
 #include "http.h"
+#include "lease.h"
 #include "skv_key.h"
 #include "skv_version.h"
 
 #define HDR_VERSION    "X-Simplekv-Version"
 #define HDR_TOMBSTONE  "X-Simplekv-Tombstone"
 #define HDR_HELD       "X-Simplekv-Held"
+#define HDR_EPOCH      "X-Simplekv-Epoch"
+#define HDR_EPOCHS     "X-Simplekv-Epochs"
 #define KV_PREFIX      "/v1/kv/"
 #define KV_PREFIX_LEN  (sizeof(KV_PREFIX) - 1)
 /* A body nobody wants (or past the limit) is dropped up to this much
@@ -39,6 +43,7 @@ struct http_server {
     unsigned                 max_connections; /* after the fd limit */
     atomic_bool              stopping;
     atomic_int               inflight;
+    lease_t                  lease;          /* /v1/lease (lease.c) */
 };
 
 typedef enum {
@@ -46,13 +51,18 @@ typedef enum {
     ROUTE_KEYS,
     ROUTE_HEALTH,
     ROUTE_STATS,
+    ROUTE_EPOCHS,   /* /v1/epochs (epochs.c) */
+    ROUTE_REPAIR,   /* /v1/repair-watermark (epochs.c) */
+    ROUTE_LEASE,    /* /v1/lease (lease.c) */
     ROUTE_UNKNOWN
 } route_t;
 
+/* The method, for ROUTE_KV and the control routes (control.c). */
 typedef enum {
     KV_GET,       /* GET or HEAD */
     KV_PUT,
-    KV_DELETE
+    KV_DELETE,
+    KV_REMOVE     /* DELETE /v1/kv/<key>?remove&if-version=<version> */
 } kv_op_t;
 
 /* Per-request state, freed by request_completed() in http.c. */
@@ -60,18 +70,23 @@ typedef struct {
     bool           started;    /* the first handler call has run */
     bool           answered;   /* a response is queued; ignore the rest */
     route_t        route;
-    kv_op_t        op;         /* for ROUTE_KV */
+    kv_op_t        op;         /* for ROUTE_KV and the control routes */
     unsigned       version_headers;  /* X-Simplekv-Version lines seen */
-    char          *query;      /* raw query string of /v1/keys, or NULL */
+    unsigned       epoch_headers;    /* X-Simplekv-Epoch lines seen */
+    char          *query;      /* raw query string, or NULL */
+    bool           control_put;      /* a control PUT: its body is JSON */
 
     /* A /v1/kv/ request, validated by kv_begin() on the first call. */
     unsigned char  key[SKV_KEY_MAX];
     size_t         key_len;
-    skv_version_t  version;          /* PUT and DELETE */
+    skv_version_t  version;          /* PUT and DELETE; if-version of a
+                                        remove */
+    bool           has_epoch;        /* X-Simplekv-Epoch was sent */
+    uint64_t       epoch;
     const char    *content_type;     /* MHD-owned, valid for the request */
     size_t         content_type_len;
 
-    /* The body of a PUT, grown as it arrives (kv_body). */
+    /* The body of a PUT, grown as it arrives (kv_body, control_body). */
     uint64_t       declared_len;     /* Content-Length, 0 if none */
     unsigned char *body;
     size_t         body_len;

@@ -24,8 +24,37 @@ stats_count_status(stats_t *s, unsigned status)
     }
 }
 
+/* The membership state: the epoch window, the repair watermark and the
+ * lease (docs/protocol.md). */
+static json_t *
+membership(store_t *st, lease_t *lease)
+{
+    store_epochs_t w;
+    skv_version_t  repair;
+    lease_state_t  ls;
+    char           text[SKV_VERSION_TEXT_LEN + 1];
+    json_t        *epochs, *lease_doc, *repair_doc;
+
+    store_epochs_get(st, &w);
+    epochs = w.set ? json_pack("{s:I, s:I}", "min", (json_int_t) w.min,
+                               "max", (json_int_t) w.max)
+                   : json_pack("{s:n, s:n}", "min", "max");
+    lease_get(lease, &ls);
+    lease_doc = ls.held ? json_pack("{s:s, s:I}", "holder", ls.holder,
+                                    "expires_in_ms",
+                                    (json_int_t) ls.expires_in_ms)
+                        : json_null();
+    repair_doc = json_null();
+    if (store_repair_get(st, &repair)) {
+        skv_version_format(&repair, text);
+        repair_doc = json_string(text);
+    }
+    return json_pack("{s:o, s:o, s:o}", "epochs", epochs,
+                     "repair_watermark", repair_doc, "lease", lease_doc);
+}
+
 char *
-stats_render(stats_t *s, store_t *st)
+stats_render(stats_t *s, store_t *st, lease_t *lease)
 {
     store_stats_t  ss;
     json_t        *doc, *requests, *by_status, *cache, *log;
@@ -60,18 +89,24 @@ stats_render(stats_t *s, store_t *st)
     log = json_pack("{s:I, s:I}", "writes", (json_int_t) ss.log_writes,
                     "syncs", (json_int_t) ss.log_syncs);
 
-    doc = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o}",
+    doc = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, "
+                    "s:o}",
                     "version", STORAGED_VERSION_STRING,
                     "uptime_seconds", (json_int_t) (time(NULL) - s->started),
                     "keys", (json_int_t) ss.keys,
                     "tombstones", (json_int_t) ss.tombstones,
                     "bytes", (json_int_t) ss.bytes,
                     "tombstones_purged", (json_int_t) ss.tombstones_purged,
+                    "copies_removed", (json_int_t) ss.copies_removed,
                     "deadlock_retries", (json_int_t) ss.deadlock_retries,
                     "requests", requests,
                     "cache", cache,
                     "log", log);
     if (doc == NULL) {
+        return NULL;
+    }
+    if (json_object_update_new(doc, membership(st, lease)) != 0) {
+        json_decref(doc);
         return NULL;
     }
     text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

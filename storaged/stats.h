@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "lease.h"
 #include "store.h"
 
 #define STATS_STATUS_MAX 600
@@ -28,6 +29,6 @@ void stats_count_status(stats_t *s, unsigned status);
 
 /* The JSON document as a malloc'd, NUL-terminated string; NULL when out of
  * memory. */
-char *stats_render(stats_t *s, store_t *st);
+char *stats_render(stats_t *s, store_t *st, lease_t *lease);
 
 #endif

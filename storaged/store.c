@@ -13,7 +13,7 @@
  * not": the write lock taken by that read makes the compare-and-write
  * atomic against concurrent writers of the same key.  store_index_txn is
  * that one prologue (begin, read with DB_RMW, retry on deadlock), shared
- * by writes and the purge.
+ * by writes, removals (store_remove_if_version) and the purge.
  *
  * A held version too far in the future (more than max_skew_ms ahead of the
  * clock when a write reads it) counts as older than any write that is not
@@ -403,3 +403,85 @@ store_delete_if_newer(store_t *st, const unsigned char *key, size_t key_len,
                           err);
 }
 
+
+/* A removal: the expected version, and what the body found. */
+typedef struct {
+    const skv_version_t *expected;
+    index_entry_t        old;
+    uint64_t             floor_ms;
+} remove_arg_t;
+
+static void
+remove_body(store_t *st, DB_TXN *txn, DBT *k, const index_entry_t *old,
+            bool corrupt, void *arg, txn_step_t *step, char *err)
+{
+    remove_arg_t *ra = arg;
+
+    ra->old = *old;
+    if (corrupt) {
+        snprintf(err, STORE_ERR_MAX, "corrupt index entry for a %u-byte key",
+                 k->size);
+        step->rc = STORE_ERR_CORRUPT;
+        return;
+    }
+    if (!old->found) {
+        step->rc = STORE_NOT_FOUND;
+        return;
+    }
+    step->rc = STORE_CONFLICT;
+    if (skv_version_cmp(&old->version, ra->expected) != 0) {
+        snprintf(err, STORE_ERR_MAX, "this node holds another version");
+        return;
+    }
+    if (old->unordered) {
+        /* It once held a version from the future, maybe still in its
+         * history or fallen off it: covering it would lift the purge
+         * watermark into the future (see store.h). */
+        snprintf(err, STORE_ERR_MAX, "the key once held a version from "
+                 "the future (its history is out of order): its copy is "
+                 "kept");
+        return;
+    }
+    ra->floor_ms = store_index_floor(old);
+    step->what = "raising the purge watermark";
+    step->ret = store_raise_purged_below(st, txn, ra->floor_ms);
+    if (step->ret == 0) {
+        step->what = "removing a record";
+        step->ret = st->records->del(st->records, txn, k, 0);
+        if (step->ret == DB_NOTFOUND) {
+            step->ret = 0;
+        }
+    }
+    if (step->ret == 0) {
+        step->what = "removing an index entry";
+        step->ret = st->index->del(st->index, txn, k, 0);
+    }
+    step->rc = STORE_APPLIED;
+    step->commit = true;
+}
+
+store_rc_t
+store_remove_if_version(store_t *st, const unsigned char *key, size_t key_len,
+                        const skv_version_t *expected, skv_version_t *current,
+                        char *err)
+{
+    remove_arg_t  ra;
+    index_entry_t none;
+    store_rc_t    rc;
+    bool          committed;
+
+    memset(&ra, 0, sizeof(ra));
+    memset(&none, 0, sizeof(none));
+    ra.expected = expected;
+    rc = store_index_txn(st, key, key_len, remove_body, &ra, &committed,
+                         err);
+    if (committed) {
+        store_purged_below_committed(st, ra.floor_ms);
+        count_change(st, &ra.old, &none);
+        atomic_fetch_add(&st->removed, 1);
+    }
+    if (rc == STORE_CONFLICT) {
+        *current = ra.old.version;
+    }
+    return rc;
+}

@@ -89,7 +89,15 @@ typedef struct {
     uint64_t log_syncs;   /* fsyncs of the transaction log */
     uint64_t deadlock_retries;
     uint64_t tombstones_purged;
+    uint64_t copies_removed;  /* DELETE ?remove */
 } store_stats_t;
+
+/* The accepted epoch window (docs/protocol.md, "The epoch fence"). */
+typedef struct {
+    bool     set;         /* false: never set, every request is accepted */
+    uint64_t min;
+    uint64_t max;
+} store_epochs_t;
 
 /* What a scan reports for each key, in byte order of keys. */
 typedef struct {
@@ -128,6 +136,51 @@ store_rc_t store_delete_if_newer(store_t *st, const unsigned char *key,
                                  char *err);
 
 /*
+ * Remove the key's copy here, record and index entry, leaving no
+ * tombstone, only if the version it holds (value or tombstone) is exactly
+ * expected: STORE_APPLIED; another version: STORE_CONFLICT with *current
+ * (and err saying why); none: STORE_NOT_FOUND.  The purge watermark is
+ * raised above every version the entry records, in the same transaction
+ * (a later write starts a new history: see store_index_held).  An entry
+ * whose history is unordered (it once replaced a version from the future)
+ * is kept, as the purge keeps such a tombstone: covering what it held
+ * would lift the watermark into the future (STORE_CONFLICT, *current ==
+ * *expected).
+ */
+store_rc_t store_remove_if_version(store_t *st, const unsigned char *key,
+                                   size_t key_len,
+                                   const skv_version_t *expected,
+                                   skv_version_t *current, char *err);
+
+/*
+ * The epoch fence.  store_fence_enter admits a kv request carrying epoch
+ * (has_epoch false: no X-Simplekv-Epoch header) if no window is set or
+ * the epoch is inside it: true, and the caller runs the request, then
+ * calls store_fence_exit.  Otherwise false, *window filled, nothing held.
+ * A request admitted finishes before a new window takes effect.
+ */
+bool store_fence_enter(store_t *st, bool has_epoch, uint64_t epoch,
+                       store_epochs_t *window);
+void store_fence_exit(store_t *st);
+void store_epochs_get(store_t *st, store_epochs_t *out);
+/*
+ * Set the window to [min, max] (min <= max), committed to disk before
+ * returning, then in effect once no request admitted under the old one
+ * is running: STORE_APPLIED; the same window: STORE_UNCHANGED; a bound
+ * would go down: STORE_CONFLICT.  *current is the window afterwards.
+ */
+store_rc_t store_epochs_set(store_t *st, uint64_t min, uint64_t max,
+                            store_epochs_t *current, char *err);
+
+/* The repair watermark: false when never set. */
+bool store_repair_get(store_t *st, skv_version_t *out);
+/* Raise it (committed to disk first): STORE_APPLIED, STORE_UNCHANGED
+ * (equal), STORE_CONFLICT (lower than the current one); *current is the
+ * watermark afterwards. */
+store_rc_t store_repair_set(store_t *st, const skv_version_t *v,
+                            skv_version_t *current, char *err);
+
+/*
  * Visit keys >= from (or > from when after is true; from_len 0 = from the
  * first key) in byte order until fn returns false or at most max_entries
  * were visited.  Holds no lock between calls, so a caller streaming a large
@@ -142,14 +195,17 @@ store_rc_t store_scan(store_t *st, const unsigned char *from, size_t from_len,
 store_rc_t store_checkpoint(store_t *st, char *err);
 /*
  * Look at up to max_scan index entries, continuing where the previous call
- * stopped, and purge the tombstones among them whose version is older than
- * cutoff_ms (ms since the clock epoch), each in its own small transaction
- * so that purging never holds many locks.  The first purge under a new
- * cutoff saves it as the purge watermark (meta.db): a version older than
- * that may have been held by a purged key.  A tombstone whose entry once
+ * stopped, and purge the tombstones among them whose version's time part
+ * is below cutoff_ms (ms since the clock epoch) and whose version is below
+ * the repair watermark, each in its own small transaction so that purging
+ * never holds many locks.  Nothing is purged without a repair watermark,
+ * nor while the epoch window is a transition (min < max); each purge
+ * checks the window under the fence.  The first purge under a new cutoff
+ * saves it as the purge watermark (meta.db): a version older than that
+ * may have been held by a purged key.  A tombstone whose entry once
  * replaced an invalid future version (its history may be out of order) is
- * not purged.  *wrapped is set when the scan
- * reached the last key (the next call starts again from the first).
+ * not purged.  *wrapped is set when the scan reached the last key (the
+ * next call starts again from the first), or when purging is not allowed.
  */
 store_rc_t store_purge_tombstones(store_t *st, uint64_t cutoff_ms,
                                   size_t max_scan, size_t *purged,

@@ -7,10 +7,8 @@
  * (the log record reaches the kernel at commit, so it survives kill -9); in
  * "fsync" mode commits flush the log.  DB_RECOVER at open replays the log.
  *
- * meta.db (DB_BTREE) holds one record, PURGED_BELOW_KEY: the purge
- * watermark (store_int.h, purged_below), 8 bytes big-endian.  It outlives
- * restarts and changes of --tombstone-grace, so that a key purged under
- * any past setting never answers "no" for a version it may have held.
+ * meta.db (the watermarks and the epoch window) is opened here and read
+ * and written by store_meta.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +25,6 @@
 #include "store_int.h"
 
 #define LOCK_FILE         "storaged.lock"
-#define PURGED_BELOW_KEY  "purged_below"
 
 /*
  * Berkeley DB explains a failure through the error callback just before the
@@ -177,64 +174,6 @@ open_db(store_t *st, DB **out, const char *file, DBTYPE type, char *err)
     return STORE_OK;
 }
 
-static void
-meta_key(DBT *k)
-{
-    memset(k, 0, sizeof(*k));
-    k->data = (void *) PURGED_BELOW_KEY;
-    k->size = (u_int32_t) strlen(PURGED_BELOW_KEY);
-}
-
-int
-store_raise_purged_below(store_t *st, DB_TXN *txn, uint64_t cutoff_ms)
-{
-    unsigned char buf[8];
-    DBT           k, data;
-
-    /* Only the background thread raises it: load-then-store is enough. */
-    if (atomic_load(&st->purged_below) < cutoff_ms) {
-        atomic_store(&st->purged_below, cutoff_ms);
-    }
-    if (st->purged_below_saved >= cutoff_ms) {
-        return 0;
-    }
-    meta_key(&k);
-    skv_put_be64(buf, cutoff_ms);
-    memset(&data, 0, sizeof(data));
-    data.data = buf;
-    data.size = sizeof(buf);
-    return st->meta->put(st->meta, txn, &k, &data, 0);
-}
-
-static store_rc_t
-load_purged_below(store_t *st, char *err)
-{
-    unsigned char buf[8];
-    DBT           k, data;
-    int           ret;
-
-    meta_key(&k);
-    memset(&data, 0, sizeof(data));
-    data.data = buf;
-    data.ulen = sizeof(buf);
-    data.flags = DB_DBT_USERMEM;
-    ret = st->meta->get(st->meta, NULL, &k, &data, 0);
-    if (ret == DB_NOTFOUND) {
-        return STORE_OK;
-    }
-    if (ret == 0 && data.size != sizeof(buf)) {
-        snprintf(err, STORE_ERR_MAX, "meta.db: corrupt %s record",
-                 PURGED_BELOW_KEY);
-        return STORE_ERR_CORRUPT;
-    }
-    if (ret != 0) {
-        return store_db_fail(st, ret, "reading meta.db", err);
-    }
-    st->purged_below_saved = skv_get_be64(buf);
-    atomic_store(&st->purged_below, st->purged_below_saved);
-    return STORE_OK;
-}
-
 /* mkdir -p */
 static int
 make_dirs(const char *dir)
@@ -335,8 +274,16 @@ store_open(store_t **out, const store_options_t *opt, char *err)
 
     st->max_skew_ms = opt->max_clock_skew_ms;
     st->grace_ms = opt->tombstone_grace_ms;
+    ret = store_meta_init(st);
+    if (ret != 0) {
+        snprintf(err, STORE_ERR_MAX, "initialising locks: %s",
+                 strerror(ret));
+        free(st);
+        return STORE_ERR_DB;
+    }
     st->lock_fd = lock_dir(opt->dir, err);
     if (st->lock_fd < 0) {
+        store_meta_destroy(st);
         free(st);
         return STORE_ERR_DB;
     }
@@ -368,7 +315,7 @@ store_open(store_t **out, const store_options_t *opt, char *err)
     }
     rc = open_db(st, &st->meta, "meta.db", DB_BTREE, err);
     if (rc == STORE_OK) {
-        rc = load_purged_below(st, err);
+        rc = store_meta_load(st, err);
     }
     if (rc != STORE_OK) {
         goto fail;
@@ -395,6 +342,7 @@ fail:
         st->env->close(st->env, 0);
     }
     close(st->lock_fd);
+    store_meta_destroy(st);
     free(st);
     return rc;
 }
@@ -421,6 +369,7 @@ store_close(store_t *st)
     st->records->close(st->records, 0);
     st->env->close(st->env, 0);
     close(st->lock_fd);
+    store_meta_destroy(st);
     free(st);
 }
 
@@ -486,6 +435,7 @@ store_get_stats(store_t *st, store_stats_t *out)
     out->bytes = atomic_load(&st->bytes);
     out->deadlock_retries = atomic_load(&st->deadlock_retries);
     out->tombstones_purged = atomic_load(&st->purged);
+    out->copies_removed = atomic_load(&st->removed);
     if (st->env->memp_stat(st->env, &ms, NULL, 0) == 0 && ms != NULL) {
         out->cache_hits = ms->st_cache_hit;
         out->cache_misses = ms->st_cache_miss;

@@ -15,9 +15,10 @@
  *   - replacing an invalid future version (store.c) goes backwards: the
  *     entry is marked unordered for good, and then only a complete
  *     history gives "no";
- *   - a purged tombstone takes the entry, and so the history, with it:
- *     every version it held has a time part below the purge watermark
- *     (or now minus the grace), the floor below which there is no "no";
+ *   - a purged tombstone, or a removed copy, takes the entry, and so the
+ *     history, with it: every version it held has a time part below the
+ *     purge watermark (or now minus the grace), the floor below which
+ *     there is no "no";
  *   - an entry of the legacy form has no history (complete is false).
  */
 #include <string.h>
@@ -172,4 +173,20 @@ store_purge_floor(store_t *st)
         }
     }
     return floor;
+}
+
+uint64_t
+store_index_floor(const index_entry_t *e)
+{
+    uint64_t top = skv_version_ms(&e->version);
+    unsigned i;
+
+    /* Ordered, the current version is the newest the key ever held (a
+     * legacy entry assumes so too); the history is looked at anyway. */
+    for (i = 0; i < e->n_history; i++) {
+        if (skv_version_ms(&e->history[i]) > top) {
+            top = skv_version_ms(&e->history[i]);
+        }
+    }
+    return top + 1;
 }

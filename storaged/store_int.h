@@ -1,11 +1,13 @@
 /*
  * store_int.h - what the files of the storage engine share (store.c,
- * store_env.c, store_scan.c); nothing outside them includes it.
+ * store_env.c, store_index.c, store_meta.c, store_scan.c); nothing outside
+ * them includes it.
  */
 #ifndef STORAGED_STORE_INT_H
 #define STORAGED_STORE_INT_H
 
 #include <db.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -38,7 +40,7 @@ struct store {
     DB_ENV          *env;
     DB              *records;
     DB              *index;
-    DB              *meta;          /* the purge watermark (store_env.c) */
+    DB              *meta;          /* watermarks, epochs (store_meta.c) */
     int              lock_fd;
     uint64_t         max_skew_ms;   /* store_options_t.max_clock_skew_ms */
     uint64_t         grace_ms;      /* store_options_t.tombstone_grace_ms */
@@ -49,15 +51,35 @@ struct store {
     _Atomic uint64_t bytes;
     _Atomic uint64_t deadlock_retries;
     _Atomic uint64_t purged;
-    /* Every tombstone ever purged here has a time part below this (ms):
-     * raised before a purge commits, saved in meta.db with it. */
+    _Atomic uint64_t removed;       /* copies removed (DELETE ?remove) */
+    /* Every version of an index entry ever dropped here (a purged
+     * tombstone, a removed copy) has a time part below this (ms): raised
+     * before the drop commits, saved in meta.db with it. */
     _Atomic uint64_t purged_below;
+    _Atomic uint64_t purged_below_saved; /* committed to meta.db: at most
+                                            what it holds */
+
+    /* The epoch fence (store_meta.c): kv requests and purges hold it
+     * shared while they check the window and run; a new window is put in
+     * place under it exclusively, so that once store_epochs_set returns no
+     * request admitted under the old window is still running.  It prefers
+     * writers, so a stream of requests cannot hold a new window back. */
+    pthread_rwlock_t fence;
+    bool             epochs_set;    /* the window; under fence */
+    uint64_t         epoch_min;
+    uint64_t         epoch_max;
+    /* Serialises the setters of the window and of the repair watermark
+     * (compare, commit, publish), held across their commit. */
+    pthread_mutex_t  meta_write;
+    /* Guards the repair watermark in memory (held briefly). */
+    pthread_mutex_t  repair_lock;
+    bool             repair_set;
+    skv_version_t    repair;
 
     /* Where the tombstone purge continues; only the background thread
      * uses it. */
     unsigned char    purge_key[SKV_KEY_MAX];
     size_t           purge_key_len;
-    uint64_t         purged_below_saved; /* what meta.db holds */
 };
 
 /* The decoded form of an index entry (either form). */
@@ -87,9 +109,34 @@ store_held_t store_index_held(const index_entry_t *e, const skv_version_t *v,
                               uint64_t floor_ms);
 /* The floor for store_index_held: max(purged_below, now - grace). */
 uint64_t store_purge_floor(store_t *st);
-/* Save the purge watermark in txn when cutoff_ms raises it (store_env.c);
- * a Berkeley DB error or 0. */
-int store_raise_purged_below(store_t *st, DB_TXN *txn, uint64_t cutoff_ms);
+/* The floor an entry's removal must raise the purge watermark to: above
+ * the time part of every version it records, so of every version an
+ * ordered entry ever held (store_index.c). */
+uint64_t store_index_floor(const index_entry_t *e);
+
+/* meta.db (store_meta.c).  Set up the locks: 0 or an errno. */
+int store_meta_init(store_t *st);
+void store_meta_destroy(store_t *st);
+/* Read the watermarks and the window at open. */
+store_rc_t store_meta_load(store_t *st, char *err);
+/* Raise the purge watermark to floor_ms in memory now and in meta.db in
+ * txn (read there with a write lock, so concurrent raisers never lower
+ * it); a Berkeley DB error or 0.  After txn commits, call
+ * store_purged_below_committed. */
+int store_raise_purged_below(store_t *st, DB_TXN *txn, uint64_t floor_ms);
+void store_purged_below_committed(store_t *st, uint64_t floor_ms);
+/* Hold the fence shared (see struct store); *window is the window. */
+void store_fence_hold(store_t *st, store_epochs_t *window);
+/* An atomic maximum. */
+static inline void
+store_atomic_max(_Atomic uint64_t *a, uint64_t v)
+{
+    uint64_t cur = atomic_load(a);
+
+    while (cur < v && !atomic_compare_exchange_weak(a, &cur, v)) {
+        /* cur was reloaded: try again */
+    }
+}
 
 /* A Berkeley DB error as a store_rc_t and a one-line message in err
  * (store_env.c: also notices a panicked environment). */

@@ -2,6 +2,12 @@
  * store_scan.c - walks over the index: ordered scans for listings
  * (store_scan) and the background purge of old tombstones.  Index entries
  * of both forms (store_int.h) are read alike.
+ *
+ * The purge removes a tombstone only when its time part is below the
+ * cutoff (now minus --tombstone-grace) and its version is below the
+ * repair watermark (every replica was repaired past it), and never while
+ * the epoch window is a transition (min < max): each purge checks the
+ * window holding the fence, so a transition that begins is never raced.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,22 +135,33 @@ purge_body(store_t *st, DB_TXN *txn, DBT *k, const index_entry_t *old,
     step->commit = true;
 }
 
-/* Remove one tombstone if it is still the same (old) tombstone. */
+static bool
+in_transition(const store_epochs_t *w)
+{
+    return w->set && w->min < w->max;
+}
+
+/* Remove one tombstone if it is still the same (old) tombstone, and the
+ * window is not a transition. */
 static store_rc_t
 purge_one(store_t *st, const unsigned char *key, size_t key_len,
           const skv_version_t *version, uint64_t cutoff_ms, bool *purged,
           char *err)
 {
-    purge_arg_t pa;
-    store_rc_t  rc;
+    purge_arg_t    pa;
+    store_epochs_t window;
+    store_rc_t     rc = STORE_OK;
 
+    *purged = false;
     pa.version = version;
     pa.cutoff_ms = cutoff_ms;
-    rc = store_index_txn(st, key, key_len, purge_body, &pa, purged, err);
+    store_fence_hold(st, &window);
+    if (!in_transition(&window)) {
+        rc = store_index_txn(st, key, key_len, purge_body, &pa, purged, err);
+    }
+    store_fence_exit(st);
     if (*purged) {
-        if (st->purged_below_saved < cutoff_ms) {
-            st->purged_below_saved = cutoff_ms;
-        }
+        store_purged_below_committed(st, cutoff_ms);
         atomic_fetch_sub(&st->tombstones, 1);
         atomic_fetch_add(&st->purged, 1);
     }
@@ -153,7 +170,7 @@ purge_one(store_t *st, const unsigned char *key, size_t key_len,
 
 typedef struct {
     uint64_t       cutoff_ms;
-    size_t         n;
+    skv_version_t  repaired;    /* the repair watermark */
     /* Candidates found by the scan, purged after the cursor is closed. */
     struct {
         unsigned char key[SKV_KEY_MAX];
@@ -172,7 +189,9 @@ purge_visit(void *arg, const store_entry_t *entry)
 
     memcpy(ps->last, entry->key, entry->key_len);
     ps->last_len = entry->key_len;
-    if (entry->tombstone && skv_version_ms(&entry->version) < ps->cutoff_ms) {
+    if (entry->tombstone && skv_version_ms(&entry->version) < ps->cutoff_ms
+        && skv_version_cmp(&entry->version, &ps->repaired) < 0)
+    {
         memcpy(ps->cand[ps->n_cand].key, entry->key, entry->key_len);
         ps->cand[ps->n_cand].key_len = entry->key_len;
         ps->cand[ps->n_cand].version = entry->version;
@@ -185,15 +204,21 @@ store_rc_t
 store_purge_tombstones(store_t *st, uint64_t cutoff_ms, size_t max_scan,
                        size_t *purged, bool *wrapped, char *err)
 {
-    purge_scan_t  ps;
-    size_t        visited, i;
-    bool          done;
-    store_rc_t    rc;
+    purge_scan_t   ps;
+    store_epochs_t window;
+    size_t         visited, i;
+    bool           done;
+    store_rc_t     rc;
 
     *purged = 0;
-    *wrapped = false;
+    *wrapped = true;
     memset(&ps, 0, sizeof(ps));
     ps.cutoff_ms = cutoff_ms;
+    store_epochs_get(st, &window);
+    if (!store_repair_get(st, &ps.repaired) || in_transition(&window)) {
+        return STORE_OK;        /* not allowed now: see the top */
+    }
+    *wrapped = false;
     ps.cand = malloc(max_scan * sizeof(*ps.cand));
     if (ps.cand == NULL) {
         snprintf(err, STORE_ERR_MAX, "out of memory");

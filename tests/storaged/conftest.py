@@ -9,6 +9,7 @@ of each test every daemon is stopped and, for the ASan+UBSan build
 
 import http.client
 import itertools
+import json
 import os
 import sys
 import time
@@ -107,6 +108,23 @@ class Client:
     def get(self, key_path, method="GET"):
         return self.request(method, "/v1/kv/" + key_path)
 
+    def put_json(self, path, doc, headers=None):
+        """PUT a JSON document (a str is sent as it is)."""
+        body = doc if isinstance(doc, (str, bytes)) else json.dumps(doc)
+        h = {"Content-Type": "application/json"}
+        h.update(headers or {})
+        return self.request("PUT", path, body, h)
+
+    def set_repair_watermark(self, ver):
+        r = self.put_json("/v1/repair-watermark", {"version": ver})
+        assert r.status == 200, r
+        return r
+
+    def stats(self):
+        r = self.request("GET", "/v1/stats")
+        assert r.status == 200, r
+        return r.json()
+
     def close(self):
         if self.conn is not None:
             self.conn.close()
@@ -123,7 +141,6 @@ class Response:
         return self.headers.get(name.lower())
 
     def json(self):
-        import json
         return json.loads(self.body)
 
     def __repr__(self):

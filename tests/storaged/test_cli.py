@@ -28,9 +28,11 @@ def test_help_lists_every_option():
                 "--idle-timeout", "--first-request-timeout", "--insecure",
                 "--help", "--version"):
         assert opt in r.stdout
-    # Purging on age alone is not safe by itself: the help says so.
+    # Purging on age alone is not safe by itself: the help says what else
+    # it takes (the repair watermark, no epoch transition).
     assert "default:\n" in r.stdout and "never" in r.stdout
-    assert "every replica" in r.stdout
+    assert "repair watermark" in r.stdout and "none set: no purge" in \
+        r.stdout and "epoch transition" in r.stdout
 
 
 @pytest.mark.parametrize("args,message", [

@@ -152,6 +152,7 @@ def test_legacy_tombstone_is_purged(daemons):
     d = daemons.start(data_dir=d.data_dir,
                       extra_args=["--tombstone-grace", "1"])
     c = Client(d.port)
+    c.set_repair_watermark(version())   # no purge without one
     deadline = time.time() + 15
     while c.get("lt").header("X-Simplekv-Tombstone") and \
             time.time() < deadline:
@@ -198,6 +199,7 @@ def test_purge_watermark_survives_restart_without_grace(daemons):
     without --tombstone-grace, storaged answers "unknown" for them."""
     d = daemons.start(extra_args=["--tombstone-grace", "1"])
     c = Client(d.port)
+    c.set_repair_watermark(version())   # no purge without one
     gone_v = version(ms=now_ms() - 60000)
     assert c.put("w", b"old", version(ms=now_ms() - 120000)).status == 201
     assert c.delete("w", gone_v).status == 204
@@ -246,6 +248,7 @@ def test_unordered_history_after_a_future_version(daemons):
     d = daemons.start(data_dir=d.data_dir,
                       extra_args=["--tombstone-grace", "1"])
     c = Client(d.port)
+    c.set_repair_watermark(version())   # no purge without one
     assert c.delete("other", version(ms=t - 10000)).status == 204
     wait_purged(c, "other")
     time.sleep(2.5)     # at least one more sweep
