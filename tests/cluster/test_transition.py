@@ -120,3 +120,35 @@ def test_adjacent_configurations_stay_linearizable(cluster_factory):
     result = lin.check(hist)
     assert result.linearizable, result.summary() + "\n" + \
         result.smallest_failure().report(limit=40)
+
+
+def test_a_router_left_behind_the_fence_gets_503(cluster_factory):
+    """Once the nodes' epoch window has moved on, a router still on an
+    older configuration gets 503 "epoch refused" for reads and writes,
+    never a stale read."""
+    c = cluster_factory(routers=2)
+    current, forgotten = c.routers
+    for rt in c.routers:
+        rt.epoch = 1
+        rt.reload()
+        _wait_config(rt, 1)
+    assert requests.put(forgotten.url + "/fenced", data=b"old",
+                        timeout=10).status_code == 201
+
+    current.epoch = 2
+    current.reload()
+    _wait_config(current, 2)
+    for node in c.nodes.values():
+        r = requests.put(node.url + "/v1/epochs",
+                         json={"min": 2, "max": 2}, timeout=10)
+        assert r.status_code == 200, r.text
+    assert requests.put(current.url + "/fenced", data=b"new",
+                        timeout=10).status_code == 201
+
+    for method in ("GET", "PUT", "DELETE"):
+        r = requests.request(method, forgotten.url + "/fenced", data=b"x",
+                             timeout=10)
+        assert r.status_code == 503, (method, r.status_code, r.text)
+        assert r.json()["error"] == "epoch refused", r.text
+    r = requests.get(current.url + "/fenced", timeout=10)
+    assert r.status_code == 200 and r.content == b"new"
