@@ -389,3 +389,32 @@ def test_repair_converges_the_owners(cluster_factory):
                        timeout=10).json()["version"] for n in "abc"}
     assert len(wm) == 1 and None not in wm
     assert wm.pop() < min(newest.values())  # written after the cut-off
+
+
+def test_repair_keys_of_any_bytes(cluster_factory):
+    """Keys with a NUL, a slash, a space, '%', non-ASCII bytes and 1,024
+    bytes go through the listing, the merge and the copies intact."""
+    c = cluster_factory(n_nodes=3, replicas=REPLICAS, w=2, r=2)
+    keys = [b"\x00", b"a/b c", b"100%", b"\xff\xfe\x80", b"k" * 1024,
+            b"../_simplekv/status", b"+plus"]
+    for i, k in enumerate(keys):
+        v = "%016x%016x" % ((0x200000000 + i) << 16, 3)
+        for n in "ab":  # c lacks them all
+            r = requests.put("%s/v1/kv/%s" % (
+                c.nodes[n].url, urllib.parse.quote(k, safe="")),
+                data=b"value %d" % i, timeout=10,
+                headers={"X-Simplekv-Version": v,
+                         "Content-Type": "application/x-odd"})
+            assert r.status_code == 201, (k, r.text)
+    rc, out, err = skv(c.router, "repair", "--json")
+    assert rc == 0, (out, err)
+    assert json.loads(out.splitlines()[-1])["differences"]["missing"] == \
+        len(keys)
+    for i, k in enumerate(keys):
+        r = requests.get("%s/v1/kv/%s" % (c.nodes["c"].url,
+                                          urllib.parse.quote(k, safe="")),
+                         timeout=10)
+        assert r.status_code == 200 and r.content == b"value %d" % i, k
+        assert r.headers["Content-Type"] == "application/x-odd"
+        assert r.headers["X-Simplekv-Version"] == \
+            "%016x%016x" % ((0x200000000 + i) << 16, 3)
