@@ -498,15 +498,20 @@ http_stop(http_server_t *srv, unsigned drain_ms)
         return;
     }
     atomic_store(&srv->stopping, true);
+    /* The worker threads drop the listening socket from their epoll sets
+     * some time after this returns: closing it before MHD_stop_daemon
+     * makes one fail, and libmicrohttpd then aborts ("Failed to remove
+     * listen FD from epoll set").  Connections that arrive meanwhile wait
+     * in the listen queue and are reset at the close. */
     fd = MHD_quiesce_daemon(srv->mhd);
-    if (fd != MHD_INVALID_SOCKET) {
-        close(fd);
-    }
     while (atomic_load(&srv->inflight) > 0 && waited < drain_ms) {
         nanosleep(&ts, NULL);
         waited += 10;
     }
     MHD_stop_daemon(srv->mhd);
+    if (fd != MHD_INVALID_SOCKET) {
+        close(fd);
+    }
     lease_destroy(&srv->lease);
     free(srv->auth_expected);
     free(srv);

@@ -19,9 +19,10 @@ http_server_t *http_start(const storaged_config_t *cfg, store_t *st,
                           stats_t *stats);
 
 /*
- * Graceful stop: close the listening socket, answer 503 (Connection: close)
- * to requests that arrive on open connections, wait up to drain_ms for the
- * requests in flight to complete, then stop the worker threads.
+ * Graceful stop: stop accepting connections, answer 503 (Connection:
+ * close) to requests that arrive on open connections, wait up to drain_ms
+ * for the requests in flight to complete, then stop the worker threads and
+ * close the listening socket.
  */
 void http_stop(http_server_t *srv, unsigned drain_ms);
 
