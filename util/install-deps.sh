@@ -14,6 +14,7 @@ python3 python3-pytest python3-requests python3-yaml
 docker-compose
 valgrind wrk libfaketime
 etcd-server
+clang-14 libclang-rt-14-dev
 "
 
 missing=""
