@@ -231,7 +231,12 @@ skv_write_never_visible(const skv_tally_t *t, const skv_quorum_t *q)
 {
     size_t  need;
 
-    if (t->acks == 0 && t->unknown == 0 && t->pending == 0) {
+    /* nothing applied it: every answer a refusal or a conflict, none of
+     * them from a replica that held it (which would have had it from an
+     * acknowledgement or an unknown outcome in the first place) */
+    if (t->acks == 0 && t->unknown == 0 && t->pending == 0
+        && t->held_yes == 0)
+    {
         return true;
     }
 
@@ -270,7 +275,7 @@ skv_decide_write(const skv_tally_t *t, const skv_quorum_t *q)
         return SKV_RETRY_WRITE;
     }
 
-    if (t->acks == 0 && t->unknown == 0 && t->refused) {
+    if (t->acks == 0 && t->unknown == 0 && t->held_yes == 0 && t->refused) {
         return SKV_REFUSE;
     }
 
