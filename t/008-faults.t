@@ -142,7 +142,7 @@ SimplekvTest::kill_node('c');
 PUT /ackCount
 value
 --- error_code: 503
---- response_body_like: \b[0-3] of 3 replicas acknowledged\b
+--- response_body_like: \b[0-3] of 3 replicas (acknowledged|answered the version query)\b
 --- timeout eval
 3 * $SimplekvTest::Slowdown
 
