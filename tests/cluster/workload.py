@@ -27,11 +27,19 @@ def key_path(key):
 
 
 class KV:
-    """One keep-alive session to the router with bounded timeouts."""
+    """One keep-alive session to the router with bounded timeouts.
 
-    def __init__(self, base_url, slowdown=1):
+    keepalive=False opens a connection per request instead: nginx closes
+    idle keep-alive connections when a reload retires their worker, and a
+    request sent at that moment is lost with the connection (before any
+    answer; a client cannot tell whether it was processed), which has
+    nothing to do with the store."""
+
+    def __init__(self, base_url, slowdown=1, keepalive=True):
         self.base = base_url
         self.session = requests.Session()
+        if not keepalive:
+            self.session.headers["Connection"] = "close"
         self.timeout = (TIMEOUT[0] * slowdown, TIMEOUT[1] * slowdown)
 
     def put(self, key, value, content_type="text/plain"):
@@ -90,7 +98,7 @@ def one_op(kv, rng, keys, thread, seq, weights, tag=""):
 
 
 def run_clients(base_url, keys, threads=4, duration=5.0, events=(),
-                weights=(45, 40, 15), seed=1, slowdown=1):
+                weights=(45, 40, 15), seed=1, slowdown=1, keepalive=True):
     """Run `threads` clients for `duration` seconds; at each (t, fn) in
     events call fn() from the main thread t seconds after the start.
     base_url may be a list of routers: client n uses base_url[n % len].
@@ -106,7 +114,7 @@ def run_clients(base_url, keys, threads=4, duration=5.0, events=(),
 
     def client(n):
         rng = random.Random(seed * 1000 + n)
-        kv = KV(urls[n % len(urls)], slowdown)
+        kv = KV(urls[n % len(urls)], slowdown, keepalive)
         mine = []
         seq = 0
         try:
