@@ -253,7 +253,8 @@ write_holders(const skv_tally_t *t, const skv_quorum_t *q)
 static bool
 never_visible(const skv_tally_t *t, const skv_quorum_t *q)
 {
-    return (t->acks == 0 && t->unknown == 0 && t->pending == 0)
+    return (t->acks == 0 && t->unknown == 0 && t->pending == 0
+            && t->held_yes == 0)
            || t->held_no >= max_size(q->n - q->w + 1, q->n - q->r + 1);
 }
 
@@ -285,7 +286,8 @@ check_write_one(const skv_tally_t *t, const skv_quorum_t *q)
         }
     }
     if (a == SKV_REFUSE) {
-        FUZZ_CHECK(t->pending == 0 && t->acks == 0 && t->unknown == 0);
+        FUZZ_CHECK(t->pending == 0 && t->acks == 0 && t->unknown == 0
+                   && t->held_yes == 0);
         FUZZ_CHECK(t->refused > 0);
     }
     return a;
