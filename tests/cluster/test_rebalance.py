@@ -8,8 +8,9 @@ C1 is loaded and `skv cleanup` removes the copies from nodes that no
 longer own them.  Then every key reads back its value through the router
 and has exactly N live copies, all on its owners (placement recomputed
 here from XXH3 with ctypes, not taken from skv).  Also: a dry run writes
-nothing; a rebalance killed with SIGKILL half-way and run again ends in
-the same state; an old owner SIGSTOPped during a rebalance makes the run
+nothing; a rebalance killed with SIGKILL at about 10%, 50% and 90% and
+run again with its checkpoint leaves every node's listing as an
+uninterrupted run does; an old owner SIGSTOPped during a rebalance makes the run
 end "incomplete" (exit 4) without anything taken for missing, and a later
 run completes.
 """
@@ -23,8 +24,10 @@ import os
 import signal
 import subprocess
 import time
+import threading
 import urllib.parse
 
+import pytest
 import requests
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -196,32 +199,82 @@ def test_add_a_node(cluster_factory):
     finish_and_check(c, ports, expected)
 
 
-def test_killed_rebalance_resumes(cluster_factory, tmp_path):
+def expected_after_rebalance(before, expected, names="abcd"):
+    """The listings an uninterrupted rebalance leaves (every write keeps
+    its original version, so this is deterministic): every node keeps
+    what it held, and every new owner of a key holds its newest version."""
+    out = {n: dict(before[n]) for n in names}
+    for k, v in expected.items():
+        for o in owners(names, k):
+            out[o][k] = (v, False)
+    return out
+
+
+def checkpoint_position(path):
+    """The key a checkpoint resumes after ('' if none or not yet)."""
+    try:
+        with open(path) as f:
+            nodes = json.load(f).get("nodes") or {}
+    except (OSError, ValueError):
+        return ""
+    return max([v.get("after") or "" for v in nodes.values()] + [""])
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.5, 0.9])
+def test_killed_rebalance_resumes(cluster_factory, tmp_path, fraction):
+    """SIGKILL at about 10%, 50% and 90% of the copies (progress taken
+    from the run's --json lines and from the copies d holds), then a run
+    with the same checkpoint: every node's listing equals what an
+    uninterrupted run leaves, and so does the state after cleanup."""
     c, ports = start_c0(cluster_factory)
     expected = newest_versions(c)
     to_transition(c, ports)
+    before = {n: listing(c.nodes[n]) for n in "abcd"}
+    assert before["d"] == {}
     ck = str(tmp_path / "rebalance.checkpoint")
     to_d = sum(1 for k in expected if "d" in owners("abcd", k))
+    target = int(to_d * fraction)
     proc = subprocess.Popen([SKV, "rebalance", "--router", c.url,
-                             "--checkpoint", ck, "--rate", "300"],
+                             "--checkpoint", ck, "--rate", "200",
+                             "--json"],
                             stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL)
+    progress = []
+
+    def read_progress():
+        for line in proc.stdout:
+            progress.append(json.loads(line))
+
+    reader = threading.Thread(target=read_progress, daemon=True)
+    reader.start()
     try:
         deadline = time.monotonic() + 60
-        while len(listing(c.nodes["d"])) < to_d // 2:
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.1)
+        # the run's own count (a progress line a second) or, between two
+        # lines, what d lists; and a checkpoint saved past the start (it
+        # is saved every second)
+        while (max([p.get("copied", 0) for p in progress] + [0]) < target
+               and len(listing(c.nodes["d"])) < target) \
+                or not checkpoint_position(ck):
+            assert time.monotonic() < deadline and proc.poll() is None, \
+                progress[-1:]
+            time.sleep(0.05)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    assert len(listing(c.nodes["d"])) < to_d
-    rc, out, err = skv(c.router, "rebalance", "--checkpoint", ck)
+        reader.join(10)
+    copied = len(listing(c.nodes["d"]))
+    assert 0 < copied < to_d, (copied, to_d)
+    assert all(p.get("phase") != "done" for p in progress)
+    rc, out, err = skv(c.router, "rebalance", "--checkpoint", ck, "--json")
     assert rc == 0, (out, err)
-    assert "resuming after" in err
-    lists = check_new_owners_hold(c, expected)
-    assert set(lists["d"]) == {k for k in expected
-                               if "d" in owners("abcd", k)}
+    assert "resuming after" in err, err
+    done = json.loads(out.splitlines()[-1])
+    assert done["result"] == "complete" and done["failures"] == 0, done
+    # it went on from the checkpoint: it did not copy everything again
+    assert done["moved"] < to_d, (done, to_d)
+    after = {n: listing(c.nodes[n]) for n in "abcd"}
+    assert after == expected_after_rebalance(before, expected)
     finish_and_check(c, ports, expected)
 
 
