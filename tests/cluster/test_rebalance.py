@@ -471,3 +471,116 @@ def test_repair_keys_of_any_bytes(cluster_factory):
         assert r.headers["Content-Type"] == "application/x-odd"
         assert r.headers["X-Simplekv-Version"] == \
             "%016x%016x" % ((0x200000000 + i) << 16, 3)
+
+
+long_test = pytest.mark.skipif(os.environ.get("SKV_TEST_LONG") != "1",
+                               reason="slow (> 30 s): make test-long")
+
+
+def _steady_load(url, keys, stop, clients=4, per_client=100):
+    """clients threads, each per_client requests a second (paced), half
+    GET, half PUT of a 100-byte value, on random keys, until stop is
+    set; returns {"GET": [latency s], "PUT": [...]} and failures."""
+    import random
+    import threading as th
+    lat = {"GET": [], "PUT": []}
+    failures = []
+    lock = th.Lock()
+
+    def client(seed):
+        rnd = random.Random(seed)
+        with requests.Session() as s:
+            t_next = time.monotonic()
+            i = 0
+            while not stop.is_set():
+                k = urllib.parse.quote(rnd.choice(keys))
+                op = "PUT" if i % 2 else "GET"
+                t0 = time.monotonic()
+                try:
+                    if op == "PUT":
+                        r = s.put("%s/%s" % (url, k), data=b"y" * 100,
+                                  timeout=30)
+                        ok = r.status_code in (200, 201, 204)
+                    else:
+                        r = s.get("%s/%s" % (url, k), timeout=30)
+                        ok = r.status_code == 200
+                except requests.RequestException as e:
+                    ok, r = False, e
+                dt = time.monotonic() - t0
+                with lock:
+                    lat[op].append(dt)
+                    if not ok:
+                        failures.append((op, k, str(r)))
+                i += 1
+                t_next += 1.0 / per_client
+                pause = t_next - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+                else:
+                    t_next = time.monotonic()
+
+    threads = [th.Thread(target=client, args=(n,)) for n in range(clients)]
+    for t in threads:
+        t.start()
+    return threads, lat, failures
+
+
+def _p(xs, q):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * q))] * 1000.0
+
+
+@long_test
+def test_long_client_p99_during_rebalance(cluster_factory):
+    """The figures of docs/cli.md: 20,000 keys of 100 bytes on a, b, c;
+    d joins (T).  The same steady load (4 clients, 100 requests/s each,
+    half GET half PUT) for as long as `skv rebalance` at the default
+    throttle takes, once without a rebalance and once during it; the
+    p99 of each, printed.  No request fails in either."""
+    import threading as th
+    c = cluster_factory(n_nodes=4, replicas=REPLICAS, w=2, r=2)
+    ports = {n: c.nodes[n].port for n in "abcd"}
+    configure(c.router, "abc", ports, 1)
+    keys = [b"figures/%05d" % i for i in range(20000)]
+
+    def put(k):
+        with requests.Session() as s:
+            r = s.put("%s/%s" % (c.url, urllib.parse.quote(k)),
+                      data=(k * 10)[:100], timeout=30)
+            assert r.status_code in (200, 201, 204), r.text
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        list(pool.map(put, keys))
+    to_transition(c, ports)
+
+    # during the rebalance
+    stop = th.Event()
+    threads, lat_rb, fail_rb = _steady_load(c.url, keys, stop)
+    time.sleep(2)
+    t0 = time.monotonic()
+    rc, out, err = skv(c.router, "rebalance", "--json")
+    rb_s = time.monotonic() - t0
+    time.sleep(0.5)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert rc == 0, (out[-2000:], err)
+    done = json.loads(out.splitlines()[-1])
+    # the same load, as long, without a rebalance (same configuration T,
+    # d now populated: the dual quorums cost the same)
+    stop = th.Event()
+    threads, lat_0, fail_0 = _steady_load(c.url, keys, stop)
+    time.sleep(rb_s + 2.5)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert fail_rb == [] and fail_0 == [], (fail_rb[:5], fail_0[:5])
+    fig = {"rebalance_s": round(rb_s, 2), "copied": done.get("copied"),
+           "keys_per_s": round((done.get("copied") or 0) / rb_s),
+           "without": {op: {"n": len(v), "p50_ms": round(_p(v, .5), 2),
+                            "p99_ms": round(_p(v, .99), 2)}
+                       for op, v in lat_0.items()},
+           "during": {op: {"n": len(v), "p50_ms": round(_p(v, .5), 2),
+                           "p99_ms": round(_p(v, .99), 2)}
+                      for op, v in lat_rb.items()}}
+    print("FIGURES " + json.dumps(fig))
