@@ -6,10 +6,15 @@
 #   make test-cluster           the whole suite (needs `make all` first)
 #   make test-cluster-valgrind  the fault tests with nginx under valgrind
 #                               memcheck (errors and definite leaks fail)
+#   make test-long              the slow cluster tests (> 30 s each; skipped
+#                               unless SKV_TEST_LONG=1, not in `make test`):
+#                               deletes with a replica down past the
+#                               tombstone grace, the p99 figures of a
+#                               rebalance (prints a FIGURES line)
 
 TEST_TARGETS += test-cluster test-cluster-valgrind
 
-.PHONY: test-cluster test-cluster-valgrind
+.PHONY: test-cluster test-cluster-valgrind test-long
 test-cluster:
 	$(PYTHON) -m pytest -q tests/cluster
 
@@ -17,3 +22,9 @@ test-cluster-valgrind:
 	SKV_VALGRIND=1 $(PYTHON) -m pytest -q tests/cluster/test_faults.py \
 		tests/cluster/test_values.py tests/cluster/test_read_fanout.py \
 		tests/cluster/test_reload.py
+
+# Not in TEST_TARGETS: `make test` skips these (they are named test_long_*
+# and marked skipif unless SKV_TEST_LONG=1).
+test-long:
+	SKV_TEST_LONG=1 $(PYTHON) -m pytest -q -s -k test_long_ \
+		tests/cluster/test_repair.py tests/cluster/test_rebalance.py
