@@ -95,8 +95,8 @@ skv_decide_read_sets(const skv_reply_t *replies, size_t n,
 {
     size_t        s, holders;
     bool          repair, wait;
-    skv_tally_t   t;
-    skv_action_t  each[2];
+    skv_tally_t   t[2];
+    skv_action_t  each[2], action;
 
     skv_tally(replies, n, q->expired, 0, all);
     *newest = all->newest;
@@ -104,19 +104,20 @@ skv_decide_read_sets(const skv_reply_t *replies, size_t n,
     /* R answers in every set */
     for (s = 0; s < set_count(sets); s++) {
         skv_tally_set(replies, n, set_member(sets), set_bit(s), q->expired,
-                      0, &t);
+                      0, &t[s]);
 
-        if (t.answered >= q->r) {
+        if (t[s].answered >= q->r) {
             each[s] = SKV_ANSWER;
-        } else if (!q->expired && t.answered + t.pending >= q->r) {
+        } else if (!q->expired && t[s].answered + t[s].pending >= q->r) {
             each[s] = SKV_WAIT;
         } else {
             each[s] = SKV_FAIL;
         }
     }
 
-    if (skv_combine(each, set_count(sets)) != SKV_ANSWER) {
-        return skv_combine(each, set_count(sets));
+    action = skv_combine(each, set_count(sets));
+    if (action != SKV_ANSWER) {
+        return action;
     }
 
     /* nothing was ever written */
@@ -128,17 +129,15 @@ skv_decide_read_sets(const skv_reply_t *replies, size_t n,
     wait = false;
 
     for (s = 0; s < set_count(sets); s++) {
-        skv_tally_set(replies, n, set_member(sets), set_bit(s), q->expired,
-                      0, &t);
         holders = skv_holders_set(replies, n, set_member(sets), set_bit(s),
                                   &replies[*newest].version);
 
-        if (holders == t.answered && holders >= q->w) {
+        if (holders == t[s].answered && holders >= q->w) {
             continue;
         }
 
         /* agreeing so far but short of W holders: the rest may agree */
-        if (holders == t.answered && t.pending && !q->expired) {
+        if (holders == t[s].answered && t[s].pending && !q->expired) {
             wait = true;
         } else {
             repair = true;

@@ -70,7 +70,8 @@ ngx_http_simplekv_next_version(void)
 }
 
 
-void
+/* NGX_DECLINED: v is too far ahead to be adopted (warned and counted). */
+ngx_int_t
 ngx_http_simplekv_observe_version(const skv_version_t *v,
     ngx_http_simplekv_main_conf_t *mcf, ngx_log_t *log, ngx_str_t *node)
 {
@@ -78,7 +79,7 @@ ngx_http_simplekv_observe_version(const skv_version_t *v,
     ngx_http_simplekv_shm_t  *sh;
 
     if (skv_version_is_zero(v)) {
-        return;
+        return NGX_OK;
     }
 
     if (skv_version_too_far_ahead(v, skv_clock_now_ms(),
@@ -95,22 +96,24 @@ ngx_http_simplekv_observe_version(const skv_version_t *v,
             (void) ngx_atomic_fetch_add(&sh->clock_refused, 1);
         }
 
-        return;
+        return NGX_DECLINED;
     }
 
     hlc = ngx_http_simplekv_shared_hlc;
 
     if (hlc == NULL) {
         skv_clock_observe(&ngx_http_simplekv_local_clock, v);
-        return;
+        return NGX_OK;
     }
 
     do {
         last = *hlc;
 
         if (v->hlc <= last) {
-            return;
+            return NGX_OK;
         }
 
     } while (!ngx_atomic_cmp_set(hlc, last, v->hlc));
+
+    return NGX_OK;
 }

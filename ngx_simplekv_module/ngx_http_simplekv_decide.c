@@ -13,6 +13,8 @@
 #include "ngx_http_simplekv_module.h"
 
 
+static void ngx_http_simplekv_next_round(ngx_http_simplekv_ctx_t *ctx,
+    ngx_int_t rc);
 static void ngx_http_simplekv_tally(ngx_http_simplekv_ctx_t *ctx,
     skv_reply_t *replies, skv_tally_t *t, skv_quorum_t *q);
 static void ngx_http_simplekv_decide_query(ngx_http_simplekv_ctx_t *ctx);
@@ -75,12 +77,8 @@ ngx_http_simplekv_decide_query(ngx_http_simplekv_ctx_t *ctx)
         ctx->versions_known = 1;
         ctx->version = ngx_http_simplekv_next_version();
 
-        if (ngx_http_simplekv_start_round(ctx, NGX_HTTP_SIMPLEKV_PHASE_WRITE)
-            != NGX_OK)
-        {
-            ngx_http_simplekv_finish(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal error", NULL);
-        }
+        ngx_http_simplekv_next_round(ctx,
+            ngx_http_simplekv_start_round(ctx, NGX_HTTP_SIMPLEKV_PHASE_WRITE));
 
         return;
 
@@ -205,10 +203,7 @@ ngx_http_simplekv_decide_write(ngx_http_simplekv_ctx_t *ctx)
 
         ctx->query = 1;
 
-        if (ngx_http_simplekv_start_write(ctx) != NGX_OK) {
-            ngx_http_simplekv_finish(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal error", NULL);
-        }
+        ngx_http_simplekv_next_round(ctx, ngx_http_simplekv_start_write(ctx));
 
         return;
 
@@ -287,12 +282,8 @@ ngx_http_simplekv_decide_read(ngx_http_simplekv_ctx_t *ctx)
                    "simplekv read repair: %uz of %uz answers hold the newest",
                    t.holders, t.answered);
 
-    if (ngx_http_simplekv_start_round(ctx, NGX_HTTP_SIMPLEKV_PHASE_REPAIR)
-        != NGX_OK)
-    {
-        ngx_http_simplekv_finish(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                 "internal error", NULL);
-    }
+    ngx_http_simplekv_next_round(ctx,
+        ngx_http_simplekv_start_round(ctx, NGX_HTTP_SIMPLEKV_PHASE_REPAIR));
 }
 
 
@@ -319,10 +310,7 @@ ngx_http_simplekv_decide_repair(ngx_http_simplekv_ctx_t *ctx)
         return;
 
     case SKV_REREAD:
-        if (ngx_http_simplekv_start_read(ctx) != NGX_OK) {
-            ngx_http_simplekv_finish(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal error", NULL);
-        }
+        ngx_http_simplekv_next_round(ctx, ngx_http_simplekv_start_read(ctx));
 
         return;
 
@@ -607,4 +595,15 @@ ngx_http_simplekv_finish(ngx_http_simplekv_ctx_t *ctx, ngx_uint_t status,
 
     ngx_http_finalize_request(ctx->request,
         ngx_http_simplekv_send_error(ctx->request, status, error, detail));
+}
+
+
+/* A decision started the next round: if it could not, that is the end. */
+static void
+ngx_http_simplekv_next_round(ngx_http_simplekv_ctx_t *ctx, ngx_int_t rc)
+{
+    if (rc != NGX_OK) {
+        ngx_http_simplekv_finish(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                 "internal error", NULL);
+    }
 }

@@ -261,7 +261,7 @@ ngx_http_simplekv_replica_done(ngx_http_request_t *sr, void *data,
 
     ngx_http_simplekv_outcome(rep, sr, rc);
 
-    node = &((ngx_http_simplekv_node_t *) ctx->mcf->nodes.elts)[rep->node];
+    node = ngx_http_simplekv_replica_node(rep);
     ngx_http_simplekv_stats_replica(node, &rep->reply,
                                     ngx_current_msec - rep->start);
     ngx_http_simplekv_breaker_record(node, &rep->reply);

@@ -188,6 +188,10 @@ typedef struct {
 typedef void (*ngx_http_simplekv_wake_pt)(ngx_http_simplekv_ctx_t *ctx);
 
 
+#define ngx_http_simplekv_replica_node(rep)                                  \
+    (&((ngx_http_simplekv_node_t *) (rep)->ctx->mcf->nodes.elts)[(rep)->node])
+
+
 struct ngx_http_simplekv_ctx_s {
     ngx_http_request_t             *request;
     ngx_http_simplekv_main_conf_t  *mcf;
@@ -358,7 +362,7 @@ ngx_msec_t ngx_http_simplekv_now_ms(void);
 void ngx_http_simplekv_clock_init(ngx_cycle_t *cycle,
     ngx_http_simplekv_main_conf_t *mcf);
 skv_version_t ngx_http_simplekv_next_version(void);
-void ngx_http_simplekv_observe_version(const skv_version_t *v,
+ngx_int_t ngx_http_simplekv_observe_version(const skv_version_t *v,
     ngx_http_simplekv_main_conf_t *mcf, ngx_log_t *log, ngx_str_t *node);
 
 /* ngx_http_simplekv_contention.c */

@@ -35,8 +35,7 @@ ngx_http_simplekv_outcome(ngx_http_simplekv_replica_t *rep,
     ngx_table_elt_t           *h;
     ngx_http_simplekv_node_t  *node;
 
-    node = &((ngx_http_simplekv_node_t *) rep->ctx->mcf->nodes.elts)
-                                                                [rep->node];
+    node = ngx_http_simplekv_replica_node(rep);
 
     if (rep->aborted || rc == NGX_HTTP_GATEWAY_TIME_OUT) {
         rep->reply.kind = SKV_REPLY_TIMEDOUT;
@@ -127,8 +126,7 @@ ngx_http_simplekv_outcome_write(ngx_http_simplekv_replica_t *rep,
 {
     ngx_http_simplekv_node_t  *node;
 
-    node = &((ngx_http_simplekv_node_t *) rep->ctx->mcf->nodes.elts)
-                                                                [rep->node];
+    node = ngx_http_simplekv_replica_node(rep);
 
     if (status == NGX_HTTP_OK || status == NGX_HTTP_CREATED
         || status == NGX_HTTP_NO_CONTENT)
@@ -157,8 +155,7 @@ ngx_http_simplekv_outcome_read(ngx_http_simplekv_replica_t *rep,
 {
     ngx_http_simplekv_node_t  *node;
 
-    node = &((ngx_http_simplekv_node_t *) rep->ctx->mcf->nodes.elts)
-                                                                [rep->node];
+    node = ngx_http_simplekv_replica_node(rep);
 
     if (status == NGX_HTTP_NOT_FOUND) {
         rep->reply.kind = version ? SKV_REPLY_TOMBSTONE : SKV_REPLY_MISSING;
@@ -222,7 +219,7 @@ ngx_http_simplekv_version_header(ngx_http_simplekv_replica_t *rep,
     ngx_http_simplekv_node_t  *node;
 
     ctx = rep->ctx;
-    node = &((ngx_http_simplekv_node_t *) ctx->mcf->nodes.elts)[rep->node];
+    node = ngx_http_simplekv_replica_node(rep);
     *h = ngx_http_simplekv_find_header(sr, "X-Simplekv-Version");
 
     if (*h == NULL) {
@@ -239,17 +236,14 @@ ngx_http_simplekv_version_header(ngx_http_simplekv_replica_t *rep,
         return NGX_ERROR;
     }
 
-    if (skv_version_too_far_ahead(&rep->reply.version, skv_clock_now_ms(),
-                                  ctx->mcf->max_clock_skew))
+    /* the clock refuses (and counts) a version too far ahead */
+    if (ngx_http_simplekv_observe_version(&rep->reply.version, ctx->mcf,
+                                          sr->connection->log, &node->name)
+        != NGX_OK)
     {
-        ngx_http_simplekv_observe_version(&rep->reply.version, ctx->mcf,
-                                          sr->connection->log, &node->name);
         ngx_memzero(&rep->reply.version, sizeof(skv_version_t));
         return NGX_DECLINED;
     }
-
-    ngx_http_simplekv_observe_version(&rep->reply.version, ctx->mcf,
-                                      sr->connection->log, &node->name);
 
     return NGX_OK;
 }
