@@ -3,7 +3,8 @@
  * http-level node list and token, the per-location quorum settings, and the
  * checks that make `nginx -t` refuse a configuration that cannot keep the
  * consistency promise (W + R <= N, N larger than the node set, a quorum of
- * 0 or above N, unknown upstreams, duplicate node names).
+ * 0 or above N, unknown upstreams, duplicate node names; namespace.c adds
+ * the namespace rules).
  */
 
 #include "ngx_http_simplekv_module.h"
@@ -135,6 +136,10 @@ ngx_http_simplekv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               1000);
     ngx_conf_merge_uint_value(conf->read_fanout, prev->read_fanout,
                               NGX_HTTP_SIMPLEKV_FANOUT_ALL);
+
+    if (ngx_http_simplekv_merge_namespace(cf, prev, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (!conf->enable) {
         return NGX_CONF_OK;
@@ -363,6 +368,10 @@ ngx_http_simplekv_check_conf(ngx_conf_t *cf)
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_simplekv_module);
 
     if (ngx_http_simplekv_check_upstreams(cf, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_simplekv_check_namespaces(cf, mcf) != NGX_OK) {
         return NGX_ERROR;
     }
 

@@ -270,16 +270,17 @@ ngx_http_simplekv_parse_key(ngx_http_simplekv_ctx_t *ctx, ngx_uint_t *status,
         return NGX_DECLINED;
     }
 
-    /* the canonical encoding: every router sends storaged the same URI */
+    /* the canonical encoding: every router sends storaged the same URI,
+     * under the location's namespace (namespace.c) */
     enc_len = skv_key_encode(ctx->key, ctx->key_len, NULL, 0);
-    prefix_len = sizeof(NGX_HTTP_SIMPLEKV_STORAGE_PREFIX) - 1;
+    prefix_len = ctx->lcf->ns_kv_prefix.len;
 
     ctx->storage_uri.data = ngx_pnalloc(r->pool, prefix_len + enc_len);
     if (ctx->storage_uri.data == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(ctx->storage_uri.data, NGX_HTTP_SIMPLEKV_STORAGE_PREFIX,
+    p = ngx_cpymem(ctx->storage_uri.data, ctx->lcf->ns_kv_prefix.data,
                    prefix_len);
     (void) skv_key_encode(ctx->key, ctx->key_len, (char *) p, enc_len);
     ctx->storage_uri.len = prefix_len + enc_len;

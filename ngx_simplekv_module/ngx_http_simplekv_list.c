@@ -204,7 +204,8 @@ ngx_http_simplekv_list_parse(ngx_http_simplekv_ctx_t *ctx,
 }
 
 
-/* /v1/keys?prefix=<enc>&after=<enc>&limit=<n>, in canonical encoding */
+/* /v1/keys?prefix=<enc>&after=<enc>&limit=<n>, in canonical encoding
+ * (/v1/ns/<name>/keys?... in a namespace other than "default") */
 static ngx_int_t
 ngx_http_simplekv_list_uri(ngx_http_simplekv_ctx_t *ctx, u_char *prefix,
     size_t prefix_len, u_char *after, size_t after_len)
@@ -212,7 +213,8 @@ ngx_http_simplekv_list_uri(ngx_http_simplekv_ctx_t *ctx, u_char *prefix,
     u_char  *p;
     size_t   len;
 
-    len = sizeof("/v1/keys?prefix=&after=&limit=") - 1 + NGX_INT_T_LEN
+    len = ctx->lcf->ns_list_path.len
+          + sizeof("?prefix=&after=&limit=") - 1 + NGX_INT_T_LEN
           + skv_key_encode(prefix, prefix_len, NULL, 0)
           + skv_key_encode(after, after_len, NULL, 0);
 
@@ -223,7 +225,9 @@ ngx_http_simplekv_list_uri(ngx_http_simplekv_ctx_t *ctx, u_char *prefix,
 
     ctx->storage_uri.data = p;
 
-    p = ngx_cpymem(p, "/v1/keys?prefix=", sizeof("/v1/keys?prefix=") - 1);
+    p = ngx_cpymem(p, ctx->lcf->ns_list_path.data,
+                   ctx->lcf->ns_list_path.len);
+    p = ngx_cpymem(p, "?prefix=", sizeof("?prefix=") - 1);
     p += skv_key_encode(prefix, prefix_len, (char *) p, SKV_KEY_ENCODED_MAX);
     p = ngx_cpymem(p, "&after=", sizeof("&after=") - 1);
     p += skv_key_encode(after, after_len, (char *) p, SKV_KEY_ENCODED_MAX);

@@ -65,6 +65,13 @@ static ngx_command_t  ngx_http_simplekv_commands[] = {
       offsetof(ngx_http_simplekv_main_conf_t, max_clock_skew),
       NULL },
 
+    { ngx_string("simplekv_namespace"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_simplekv_namespace,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("simplekv_replica_location"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_simplekv_replica_location,

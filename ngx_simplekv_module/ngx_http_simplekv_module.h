@@ -13,6 +13,8 @@
  *               (core/skv_quorum.c) what to do and does it: answer, retry,
  *               repair, read again, fail
  *   key.c       the key (or listing prefix) and query arguments of a request
+ *   namespace.c the namespace of each simplekv location: its storaged
+ *               paths, and the `nginx -t` rules that keep namespaces apart
  *   body.c      the request body filter: the hard cap on a PUT's value
  *   list.c      GET /<prefix>?list: merging the nodes' listings into a page
  *   reply.c     what the client receives: values, ETags, JSON errors, the
@@ -52,6 +54,11 @@
 #define NGX_HTTP_SIMPLEKV_RESERVED       "/_simplekv/"
 
 #define NGX_HTTP_SIMPLEKV_STORAGE_PREFIX "/v1/kv/"
+#define NGX_HTTP_SIMPLEKV_LIST_PATH      "/v1/keys"
+
+/* The namespace of a location that names none: today's keys. */
+#define NGX_HTTP_SIMPLEKV_NS_DEFAULT     "default"
+#define NGX_HTTP_SIMPLEKV_NS_NAME_MAX    64
 
 /* Attempts of one client write: a write that met newer versions and can
  * never have been read is tried again with a newer version. */
@@ -135,7 +142,23 @@ typedef struct {
     ngx_shm_zone_t                 *shm_zone;
     ngx_array_t                     locations;  /* ngx_http_simplekv_site_t */
     ngx_array_t                     replica_locations; /* same type */
+    ngx_array_t                     namespaces; /* ..._namespace_t */
 } ngx_http_simplekv_main_conf_t;
+
+
+typedef struct ngx_http_simplekv_shm_ns_s  ngx_http_simplekv_shm_ns_t;
+
+/* A namespace of this configuration and the quorums all its locations
+ * share (namespace.c). */
+typedef struct {
+    ngx_str_t                       name;
+    ngx_uint_t                      replicas;
+    ngx_uint_t                      write_quorum;
+    ngx_uint_t                      read_quorum;
+    ngx_http_core_loc_conf_t       *first;      /* its first location */
+    /* its counters in the shared zone, NULL without a slot */
+    ngx_http_simplekv_shm_ns_t     *shm;
+} ngx_http_simplekv_namespace_t;
 
 
 typedef struct {
@@ -146,6 +169,13 @@ typedef struct {
     size_t                          max_value_size;
     ngx_msec_t                      replica_timeout;
     ngx_uint_t                      read_fanout;
+
+    /* simplekv_namespace; empty when neither this level nor an enclosing
+     * one names one (then the location is in "default", implicitly) */
+    ngx_str_t                       ns_name;
+    ngx_str_t                       ns_kv_prefix;   /* /v1/ns/<name>/kv/ */
+    ngx_str_t                       ns_list_path;   /* /v1/ns/<name>/keys */
+    ngx_http_simplekv_namespace_t  *ns;             /* at postconfiguration */
 } ngx_http_simplekv_loc_conf_t;
 
 
@@ -309,6 +339,14 @@ ngx_int_t ngx_http_simplekv_is_list(ngx_http_request_t *r);
 ngx_int_t ngx_http_simplekv_path_key(ngx_http_request_t *r, ngx_str_t *raw);
 ngx_int_t ngx_http_simplekv_parse_key(ngx_http_simplekv_ctx_t *ctx,
     ngx_uint_t *status, const char **error, ngx_str_t *detail);
+
+/* ngx_http_simplekv_namespace.c */
+char *ngx_http_simplekv_namespace(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_simplekv_merge_namespace(ngx_conf_t *cf,
+    ngx_http_simplekv_loc_conf_t *prev, ngx_http_simplekv_loc_conf_t *conf);
+ngx_int_t ngx_http_simplekv_check_namespaces(ngx_conf_t *cf,
+    ngx_http_simplekv_main_conf_t *mcf);
 
 /* ngx_http_simplekv_body.c */
 ngx_int_t ngx_http_simplekv_init_body_filter(void);

@@ -6,7 +6,8 @@
  * configuration keep serving their requests for a while after it.  nginx
  * reuses a zone across a reload when its size is unchanged, so the zone
  * has one fixed layout, the same for every configuration: a block of
- * NGX_HTTP_SIMPLEKV_SHM_NODES node slots, allocated once and never freed
+ * NGX_HTTP_SIMPLEKV_SHM_NODES node slots (and as many namespace slots as
+ * NGX_HTTP_SIMPLEKV_SHM_NAMESPACES), allocated once and never freed
  * or moved.  A node keeps its slot by name for the life of the zone; each
  * configuration resolves its own nodes to slots when it is loaded (in the
  * master, before its workers start) and stores the pointers in its own
@@ -23,6 +24,8 @@ static ngx_int_t ngx_http_simplekv_shm_init(ngx_shm_zone_t *shm_zone,
 static ngx_http_simplekv_shm_t *ngx_http_simplekv_shm_create(
     ngx_slab_pool_t *shpool);
 static void ngx_http_simplekv_shm_resolve(ngx_http_simplekv_shm_t *sh,
+    ngx_http_simplekv_main_conf_t *mcf, ngx_log_t *log);
+static void ngx_http_simplekv_shm_resolve_ns(ngx_http_simplekv_shm_t *sh,
     ngx_http_simplekv_main_conf_t *mcf, ngx_log_t *log);
 
 
@@ -76,6 +79,7 @@ ngx_http_simplekv_shm_init(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     ngx_http_simplekv_shm_resolve(sh, mcf, shm_zone->shm.log);
+    ngx_http_simplekv_shm_resolve_ns(sh, mcf, shm_zone->shm.log);
 
     return NGX_OK;
 }
@@ -148,6 +152,56 @@ ngx_http_simplekv_shm_resolve(ngx_http_simplekv_shm_t *sh,
         sh->nslots++;
 
         nodes[i].shm = slot;
+    }
+}
+
+
+/* Give each namespace of this configuration its slot, by name. */
+static void
+ngx_http_simplekv_shm_resolve_ns(ngx_http_simplekv_shm_t *sh,
+    ngx_http_simplekv_main_conf_t *mcf, ngx_log_t *log)
+{
+    ngx_uint_t                      i, k;
+    ngx_http_simplekv_shm_ns_t     *slot;
+    ngx_http_simplekv_namespace_t  *ns;
+
+    ns = mcf->namespaces.elts;
+
+    for (i = 0; i < mcf->namespaces.nelts; i++) {
+        ns[i].shm = NULL;
+
+        for (k = 0; k < sh->nns; k++) {
+            slot = &sh->ns_slots[k];
+
+            if (slot->name_len == ns[i].name.len
+                && ngx_memcmp(slot->name, ns[i].name.data, slot->name_len)
+                   == 0)
+            {
+                ns[i].shm = slot;
+                break;
+            }
+        }
+
+        if (ns[i].shm) {
+            continue;
+        }
+
+        if (sh->nns == NGX_HTTP_SIMPLEKV_SHM_NAMESPACES) {
+            ngx_log_error(NGX_LOG_WARN, log, 0,
+                          "simplekv: no counters for namespace \"%V\" until "
+                          "nginx restarts: the shared zone has no free "
+                          "namespace slot", &ns[i].name);
+            continue;
+        }
+
+        slot = &sh->ns_slots[sh->nns];
+        ngx_memcpy(slot->name, ns[i].name.data, ns[i].name.len);
+        slot->name_len = ns[i].name.len;
+
+        ngx_memory_barrier();
+        sh->nns++;
+
+        ns[i].shm = slot;
     }
 }
 

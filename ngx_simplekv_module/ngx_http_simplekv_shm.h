@@ -30,7 +30,11 @@
 /* recently contended keys (contention.c): a direct-mapped table */
 #define NGX_HTTP_SIMPLEKV_CONTENTION_SLOTS  4096
 
-#define NGX_HTTP_SIMPLEKV_SHM_MAGIC    0x736b7673686d0004ULL  /* "skvshm" 4 */
+/* namespace slots (request counters by namespace), kept by name like the
+ * node slots */
+#define NGX_HTTP_SIMPLEKV_SHM_NAMESPACES  64
+
+#define NGX_HTTP_SIMPLEKV_SHM_MAGIC    0x736b7673686d0005ULL  /* "skvshm" 5 */
 
 
 struct ngx_http_simplekv_shm_node_s {
@@ -49,6 +53,15 @@ struct ngx_http_simplekv_shm_node_s {
     /* the circuit breaker (wall-clock ms, shared by all workers) */
     ngx_atomic_t            suspect_until;
     ngx_atomic_t            probe_after;
+};
+
+
+struct ngx_http_simplekv_shm_ns_s {
+    u_char                  name[NGX_HTTP_SIMPLEKV_NS_NAME_MAX];
+    size_t                  name_len;
+
+    ngx_atomic_t            requests[NGX_HTTP_SIMPLEKV_NMETHODS]
+                                    [NGX_HTTP_SIMPLEKV_NSTATUS];
 };
 
 
@@ -76,6 +89,9 @@ struct ngx_http_simplekv_shm_s {
 
     ngx_uint_t              nslots;     /* slots handed out so far */
     ngx_http_simplekv_shm_node_t  slots[NGX_HTTP_SIMPLEKV_SHM_NODES];
+
+    ngx_uint_t              nns;        /* namespace slots handed out */
+    ngx_http_simplekv_shm_ns_t  ns_slots[NGX_HTTP_SIMPLEKV_SHM_NAMESPACES];
 };
 
 

@@ -4,7 +4,8 @@
  *
  * Per node (its slot): whether it looked up at its last reply, successes,
  * failures, timeouts, skips and a latency histogram; per client method:
- * requests by final status; read repairs; write retries.  status.c shows
+ * requests by final status, in all and per namespace; read repairs; write
+ * retries.  status.c shows
  * them.
  */
 
@@ -168,6 +169,10 @@ ngx_http_simplekv_log_handler(ngx_http_request_t *r)
     }
 
     (void) ngx_atomic_fetch_add(&sh->requests[m][s], 1);
+
+    if (lcf->ns && lcf->ns->shm) {
+        (void) ngx_atomic_fetch_add(&lcf->ns->shm->requests[m][s], 1);
+    }
 
     return NGX_OK;
 }

@@ -20,6 +20,9 @@ extern const char  *ngx_http_simplekv_methods[NGX_HTTP_SIMPLEKV_NMETHODS];
  * separately) and for everything else. */
 #define NGX_HTTP_SIMPLEKV_NODE_TEXT   (2048 + NGX_HTTP_SIMPLEKV_NBUCKETS * 160)
 #define NGX_HTTP_SIMPLEKV_NAME_USES   (NGX_HTTP_SIMPLEKV_NBUCKETS + 8)
+#define NGX_HTTP_SIMPLEKV_NS_TEXT     (NGX_HTTP_SIMPLEKV_NMETHODS          \
+                                       * NGX_HTTP_SIMPLEKV_NSTATUS * 160    \
+                                       + 512)
 #define NGX_HTTP_SIMPLEKV_OTHER_TEXT  (NGX_HTTP_SIMPLEKV_NMETHODS          \
                                        * NGX_HTTP_SIMPLEKV_NSTATUS * 96     \
                                        + NGX_HTTP_SIMPLEKV_LIVE_MAX * 48    \
@@ -34,7 +37,9 @@ static ngx_int_t ngx_http_simplekv_view_start(ngx_http_request_t *r,
 static u_char *ngx_http_simplekv_json_node(u_char *p,
     ngx_http_simplekv_node_t *node);
 static u_char *ngx_http_simplekv_json_requests(u_char *p,
-    ngx_http_simplekv_shm_t *sh);
+    ngx_atomic_t (*requests)[NGX_HTTP_SIMPLEKV_NSTATUS]);
+static u_char *ngx_http_simplekv_json_namespaces(u_char *p,
+    ngx_http_simplekv_main_conf_t *mcf);
 static u_char *ngx_http_simplekv_json_replicas(u_char *p,
     ngx_http_simplekv_main_conf_t *mcf);
 static u_char *ngx_http_simplekv_prom_nodes(u_char *p,
@@ -42,7 +47,7 @@ static u_char *ngx_http_simplekv_prom_nodes(u_char *p,
 static u_char *ngx_http_simplekv_prom_latency(u_char *p,
     ngx_http_simplekv_main_conf_t *mcf);
 static u_char *ngx_http_simplekv_prom_requests(u_char *p,
-    ngx_http_simplekv_shm_t *sh);
+    ngx_http_simplekv_main_conf_t *mcf, ngx_http_simplekv_shm_t *sh);
 static u_char *ngx_http_simplekv_prom_label(u_char *p, ngx_str_t *value);
 
 
@@ -100,8 +105,10 @@ ngx_http_simplekv_status_handler(ngx_http_request_t *r)
         p = ngx_http_simplekv_json_node(p, &nodes[i]);
     }
 
+    p = ngx_sprintf(p, "\n ],\n \"namespaces\": [");
+    p = ngx_http_simplekv_json_namespaces(p, mcf);
     p = ngx_sprintf(p, "\n ],\n \"requests\": {");
-    p = ngx_http_simplekv_json_requests(p, sh);
+    p = ngx_http_simplekv_json_requests(p, sh ? sh->requests : NULL);
     p = ngx_sprintf(p, "\n },\n \"read_repairs\": %uA,\n"
                     " \"write_retries\": %uA,\n"
                     " \"write_version_queries\": %uA,\n"
@@ -141,7 +148,8 @@ ngx_http_simplekv_view_start(ngx_http_request_t *r,
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_simplekv_module);
     nodes = mcf->nodes.elts;
-    size = NGX_HTTP_SIMPLEKV_OTHER_TEXT;
+    size = NGX_HTTP_SIMPLEKV_OTHER_TEXT
+           + mcf->namespaces.nelts * NGX_HTTP_SIMPLEKV_NS_TEXT;
 
     for (i = 0; i < mcf->nodes.nelts; i++) {
         size += NGX_HTTP_SIMPLEKV_NODE_TEXT
@@ -229,34 +237,61 @@ ngx_http_simplekv_json_replicas(u_char *p,
 
 
 static u_char *
-ngx_http_simplekv_json_requests(u_char *p, ngx_http_simplekv_shm_t *sh)
+ngx_http_simplekv_json_requests(u_char *p,
+    ngx_atomic_t (*requests)[NGX_HTTP_SIMPLEKV_NSTATUS])
 {
     ngx_uint_t  m, s, first;
 
-    for (m = 0; sh && m < NGX_HTTP_SIMPLEKV_NMETHODS; m++) {
+    for (m = 0; requests && m < NGX_HTTP_SIMPLEKV_NMETHODS; m++) {
         p = ngx_sprintf(p, "%s\n  \"%s\": {", m ? "," : "",
                         ngx_http_simplekv_methods[m]);
         first = 1;
 
         for (s = 0; s < NGX_HTTP_SIMPLEKV_NSTATUS; s++) {
-            if (sh->requests[m][s] == 0) {
+            if (requests[m][s] == 0) {
                 continue;
             }
 
             if (s < NGX_HTTP_SIMPLEKV_NCODES) {
                 p = ngx_sprintf(p, "%s\"%ui\": %uA", first ? "" : ", ",
                                 ngx_http_simplekv_codes[s],
-                                sh->requests[m][s]);
+                                requests[m][s]);
 
             } else {
                 p = ngx_sprintf(p, "%s\"other\": %uA", first ? "" : ", ",
-                                sh->requests[m][s]);
+                                requests[m][s]);
             }
 
             first = 0;
         }
 
         p = ngx_sprintf(p, "}");
+    }
+
+    return p;
+}
+
+
+/* Each namespace with its quorums and its own request counts (names are
+ * letters, digits, "-" and "_": nothing to escape). */
+static u_char *
+ngx_http_simplekv_json_namespaces(u_char *p,
+    ngx_http_simplekv_main_conf_t *mcf)
+{
+    ngx_uint_t                      i;
+    ngx_http_simplekv_namespace_t  *ns;
+
+    ns = mcf->namespaces.elts;
+
+    for (i = 0; i < mcf->namespaces.nelts; i++) {
+        p = ngx_sprintf(p, "%s\n  {\"name\": \"%V\", \"replicas\": %ui, "
+                        "\"write_quorum\": %ui, \"read_quorum\": %ui,\n"
+                        "   \"requests\": {", i ? "," : "", &ns[i].name,
+                        ns[i].replicas, ns[i].write_quorum,
+                        ns[i].read_quorum);
+        p = ngx_http_simplekv_json_requests(p,
+                                 ns[i].shm ? ns[i].shm->requests : NULL);
+        p = ngx_sprintf(p, "}}");
     }
 
     return p;
@@ -283,7 +318,7 @@ ngx_http_simplekv_metrics_handler(ngx_http_request_t *r)
     if (sh) {
         p = ngx_http_simplekv_prom_nodes(p, mcf);
         p = ngx_http_simplekv_prom_latency(p, mcf);
-        p = ngx_http_simplekv_prom_requests(p, sh);
+        p = ngx_http_simplekv_prom_requests(p, mcf, sh);
     }
 
     b->last = p;
@@ -390,31 +425,45 @@ ngx_http_simplekv_prom_latency(u_char *p, ngx_http_simplekv_main_conf_t *mcf)
 
 
 static u_char *
-ngx_http_simplekv_prom_requests(u_char *p, ngx_http_simplekv_shm_t *sh)
+ngx_http_simplekv_prom_requests(u_char *p, ngx_http_simplekv_main_conf_t *mcf,
+    ngx_http_simplekv_shm_t *sh)
 {
-    ngx_uint_t  m, s;
+    ngx_uint_t                      i, m, s;
+    ngx_atomic_t                  (*requests)[NGX_HTTP_SIMPLEKV_NSTATUS];
+    ngx_http_simplekv_namespace_t  *ns;
 
     p = ngx_sprintf(p, "# HELP simplekv_requests_total Client requests by "
-                    "method and final status.\n"
+                    "namespace, method and final status.\n"
                     "# TYPE simplekv_requests_total counter\n");
 
-    for (m = 0; m < NGX_HTTP_SIMPLEKV_NMETHODS; m++) {
-        for (s = 0; s < NGX_HTTP_SIMPLEKV_NSTATUS; s++) {
-            if (sh->requests[m][s] == 0) {
-                continue;
-            }
+    ns = mcf->namespaces.elts;
 
-            p = ngx_sprintf(p, "simplekv_requests_total{method=\"%s\",",
-                            ngx_http_simplekv_methods[m]);
+    for (i = 0; i < mcf->namespaces.nelts; i++) {
+        if (ns[i].shm == NULL) {
+            continue;
+        }
 
-            if (s < NGX_HTTP_SIMPLEKV_NCODES) {
-                p = ngx_sprintf(p, "status=\"%ui\"} %uA\n",
-                                ngx_http_simplekv_codes[s],
-                                sh->requests[m][s]);
+        requests = ns[i].shm->requests;
 
-            } else {
-                p = ngx_sprintf(p, "status=\"other\"} %uA\n",
-                                sh->requests[m][s]);
+        for (m = 0; m < NGX_HTTP_SIMPLEKV_NMETHODS; m++) {
+            for (s = 0; s < NGX_HTTP_SIMPLEKV_NSTATUS; s++) {
+                if (requests[m][s] == 0) {
+                    continue;
+                }
+
+                p = ngx_sprintf(p, "simplekv_requests_total{namespace="
+                                "\"%V\",method=\"%s\",", &ns[i].name,
+                                ngx_http_simplekv_methods[m]);
+
+                if (s < NGX_HTTP_SIMPLEKV_NCODES) {
+                    p = ngx_sprintf(p, "status=\"%ui\"} %uA\n",
+                                    ngx_http_simplekv_codes[s],
+                                    requests[m][s]);
+
+                } else {
+                    p = ngx_sprintf(p, "status=\"other\"} %uA\n",
+                                    requests[m][s]);
+                }
             }
         }
     }

@@ -62,7 +62,7 @@ sub {
 $SimplekvTest::DefaultLocations
 --- init
 SimplekvTest::router_put('/metricsWarmup', 'x');
-SimplekvTest::wait_for_body('/_simplekv/metrics', qr/^simplekv_requests_total\{method="PUT",status="201"\} [1-9]/m);
+SimplekvTest::wait_for_body('/_simplekv/metrics', qr/^simplekv_requests_total\{namespace="default",method="PUT",status="201"\} [1-9]/m);
 --- request
 GET /_simplekv/metrics
 --- response_headers_like
@@ -77,7 +77,7 @@ qr/^# HELP simplekv_node_up .*
 .*^simplekv_node_requests_total\{node="a",outcome="success"\} \d+$
 .*^# TYPE simplekv_node_latency_seconds histogram$
 .*^simplekv_node_latency_seconds_count\{node="c"\} \d+$
-.*^simplekv_requests_total\{method="PUT",status="201"\} [1-9]\d*$
+.*^simplekv_requests_total\{namespace="default",method="PUT",status="201"\} [1-9]\d*$
 .*^simplekv_read_repairs_total \d+$
 .*^simplekv_write_retries_total \d+$/ms
 --- no_error_log
@@ -111,8 +111,8 @@ $SimplekvTest::DefaultLocations
 my $get = SimplekvTest::router_request('GET', '/neverThereMetric');
 my $del = SimplekvTest::router_request('DELETE', '/neverThereMetric');
 Test::More::is("$get->{status} $del->{status}", "404 204", $block->name . " - GET 404, DELETE 204");
-SimplekvTest::wait_for_body('/_simplekv/metrics', qr/^simplekv_requests_total\{method="DELETE",status="204"\} [1-9]/m);
+SimplekvTest::wait_for_body('/_simplekv/metrics', qr/^simplekv_requests_total\{namespace="default",method="DELETE",status="204"\} [1-9]/m);
 --- request
 GET /_simplekv/metrics
 --- response_body_like eval
-qr/(?=.*^simplekv_requests_total\{method="GET",status="404"\} [1-9]\d*$)(?=.*^simplekv_requests_total\{method="DELETE",status="204"\} [1-9]\d*$)/ms
+qr/(?=.*^simplekv_requests_total\{namespace="default",method="GET",status="404"\} [1-9]\d*$)(?=.*^simplekv_requests_total\{namespace="default",method="DELETE",status="204"\} [1-9]\d*$)/ms

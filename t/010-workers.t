@@ -24,11 +24,11 @@ for my $i (1 .. 10) {
     my $res = SimplekvTest::router_request('GET', "/workerKey$i");
     Test::More::is($res->{content}, "v$i", $block->name . " - GET $i through any worker");
 }
-SimplekvTest::wait_for_body('/_simplekv/metrics', qr/^simplekv_requests_total\{method="GET",status="200"\} 10$/m);
+SimplekvTest::wait_for_body('/_simplekv/metrics', qr/^simplekv_requests_total\{namespace="default",method="GET",status="200"\} 10$/m);
 --- request eval
 ["GET /_simplekv/metrics", "GET /_simplekv/metrics"]
 --- response_body_like eval
-['(?m)^simplekv_requests_total\{method="PUT",status="201"\} 20$', '(?m)^simplekv_requests_total\{method="GET",status="200"\} 10$']
+['(?m)^simplekv_requests_total\{namespace="default",method="PUT",status="201"\} 20$', '(?m)^simplekv_requests_total\{namespace="default",method="GET",status="200"\} 10$']
 --- no_error_log
 [alert]
 [emerg]
