@@ -1,5 +1,9 @@
 /*
- * endpoints.c - GET /v1/keys, /v1/health and /v1/stats (see endpoints.h).
+ * endpoints.c - GET /v1/keys (and /v1/ns/<name>/keys), /v1/namespaces,
+ * /v1/health and /v1/stats (see endpoints.h).
+ *
+ * A listing names its namespace in X-Simplekv-Namespace; one this node
+ * never held lists nothing (and is not created).
  *
  * A listing with a `limit` (the router's pages: at most 4096 lines) is
  * built in memory and sent with a Content-Length: a chunked answer makes
@@ -147,6 +151,15 @@ list_in_memory(listing_t *l, char **out, size_t *out_len, char *err)
     return 0;
 }
 
+/* The headers of every listing answer. */
+static void
+list_headers(struct MHD_Response *resp, request_t *req)
+{
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "text/plain; charset=us-ascii");
+    MHD_add_response_header(resp, HDR_NAMESPACE, req->space);
+}
+
 static enum MHD_Result
 list_page(http_server_t *srv, struct MHD_Connection *c, request_t *req,
           listing_t *l)
@@ -173,8 +186,7 @@ list_page(http_server_t *srv, struct MHD_Connection *c, request_t *req,
         free(page);
         return reply_send(srv, c, req, 500, NULL);
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            "text/plain; charset=us-ascii");
+    list_headers(resp, req);
     return reply_send(srv, c, req, MHD_HTTP_OK, resp);
 }
 
@@ -183,6 +195,9 @@ endpoint_keys(http_server_t *srv, struct MHD_Connection *c, request_t *req)
 {
     struct MHD_Response *resp;
     listing_t           *l;
+    store_space_t       *sp;
+    store_rc_t           rc;
+    char                 err[STORE_ERR_MAX];
     unsigned char        prefix[SKV_KEY_MAX], after[SKV_KEY_MAX];
     size_t               prefix_len, after_len;
     uint64_t             limit;
@@ -201,7 +216,14 @@ endpoint_keys(http_server_t *srv, struct MHD_Connection *c, request_t *req)
         return reply_error(srv, c, req, MHD_HTTP_BAD_REQUEST, "bad limit",
                            "limit must be a positive integer");
     }
-    l = listing_new(srv->store, prefix, prefix_len, after, after_len, limit);
+    /* Never created by a read: one never held lists nothing. */
+    rc = store_space(srv->store, req->space, req->space_len, false, &sp,
+                     err);
+    if (rc != STORE_OK && rc != STORE_NOT_FOUND) {
+        return reply_store_error(srv, c, req, "listing keys", rc, err);
+    }
+    l = listing_new(srv->store, sp, prefix, prefix_len, after, after_len,
+                    limit);
     if (l == NULL) {
         return reply_error(srv, c, req, MHD_HTTP_INTERNAL_SERVER_ERROR,
                            "out of memory", "cannot start a listing");
@@ -211,10 +233,35 @@ endpoint_keys(http_server_t *srv, struct MHD_Connection *c, request_t *req)
     }
     resp = list_streamed(srv, l);
     if (resp != NULL) {
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                "text/plain; charset=us-ascii");
+        list_headers(resp, req);
     }
     return reply_send(srv, c, req, MHD_HTTP_OK, resp);
+}
+
+enum MHD_Result
+endpoint_namespaces(http_server_t *srv, struct MHD_Connection *c,
+                    request_t *req)
+{
+    json_t              *list;
+    store_space_stats_t *spaces;
+    size_t               n, i;
+
+    spaces = store_spaces_list(srv->store, &n);
+    list = json_array();
+    for (i = 0; spaces != NULL && list != NULL && i < n; i++) {
+        if (json_array_append_new(list, stats_space_json(&spaces[i])) != 0) {
+            json_decref(list);
+            list = NULL;
+        }
+    }
+    free(spaces);
+    if (spaces == NULL || list == NULL) {
+        json_decref(list);
+        return reply_error(srv, c, req, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                           "out of memory", "cannot list the namespaces");
+    }
+    return reply_send(srv, c, req, MHD_HTTP_OK,
+                      reply_json(json_pack("{s:o}", "namespaces", list)));
 }
 
 enum MHD_Result

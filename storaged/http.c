@@ -63,14 +63,60 @@ unescape_nothing(void *cls, struct MHD_Connection *c, char *s)
     return strlen(s);
 }
 
-static route_t
-route_of(const char *url)
+static void
+set_space(request_t *req, const char *name, size_t len)
 {
+    memcpy(req->space, name, len);
+    req->space[len] = '\0';
+    req->space_len = len;
+}
+
+/*
+ * /v1/ns/<name>/kv/<key> and /v1/ns/<name>/keys: the namespace's kv and
+ * listing routes, with the name in req (ROUTE_BAD_NAMESPACE when it is
+ * not a namespace name).  Anything else under /v1/ns/ is unknown.
+ */
+static route_t
+ns_route_of(const char *url, request_t *req)
+{
+    const char *name = url + NS_PREFIX_LEN;
+    const char *rest = strchr(name, '/');
+    route_t     route;
+
+    if (rest == NULL) {
+        return ROUTE_UNKNOWN;
+    }
+    if (strncmp(rest, "/kv/", 4) == 0) {
+        route = ROUTE_KV;
+        req->key_offset = (size_t) (rest + 4 - url);
+    } else if (strcmp(rest, "/keys") == 0) {
+        route = ROUTE_KEYS;
+    } else {
+        return ROUTE_UNKNOWN;
+    }
+    if (!store_space_name_valid(name, (size_t) (rest - name))) {
+        return ROUTE_BAD_NAMESPACE;
+    }
+    set_space(req, name, (size_t) (rest - name));
+    return route;
+}
+
+static route_t
+route_of(const char *url, request_t *req)
+{
+    set_space(req, STORE_SPACE_DEFAULT, sizeof(STORE_SPACE_DEFAULT) - 1);
     if (strncmp(url, KV_PREFIX, KV_PREFIX_LEN) == 0) {
+        req->key_offset = KV_PREFIX_LEN;
         return ROUTE_KV;
+    }
+    if (strncmp(url, NS_PREFIX, NS_PREFIX_LEN) == 0) {
+        return ns_route_of(url, req);
     }
     if (strcmp(url, "/v1/keys") == 0) {
         return ROUTE_KEYS;
+    }
+    if (strcmp(url, "/v1/namespaces") == 0) {
+        return ROUTE_NAMESPACES;
     }
     if (strcmp(url, "/v1/health") == 0) {
         return ROUTE_HEALTH;
@@ -206,7 +252,7 @@ first_call(http_server_t *srv, struct MHD_Connection *c, request_t *req,
         return reply_error(srv, c, req, MHD_HTTP_BAD_REQUEST,
                            "bad request", problem);
     }
-    req->route = route_of(url);
+    req->route = route_of(url, req);
     switch (req->route) {
     case ROUTE_KV:
         return kv_begin(srv, c, req, url, method);
@@ -215,12 +261,16 @@ first_call(http_server_t *srv, struct MHD_Connection *c, request_t *req,
     case ROUTE_LEASE:
         return control_begin(srv, c, req, method);
     case ROUTE_KEYS:
+    case ROUTE_NAMESPACES:
     case ROUTE_HEALTH:
     case ROUTE_STATS:
         if (!is_read_method(method)) {
             return reply_not_allowed(srv, c, req, method, ALLOW_READ);
         }
         return MHD_YES;
+    case ROUTE_BAD_NAMESPACE:
+        return reply_error(srv, c, req, MHD_HTTP_BAD_REQUEST,
+                           "bad namespace", STORE_SPACE_NAME_RULE);
     case ROUTE_UNKNOWN:
     default:
         return reply_error(srv, c, req, MHD_HTTP_NOT_FOUND, "not found",
@@ -241,6 +291,8 @@ last_call(http_server_t *srv, struct MHD_Connection *c, request_t *req)
         return control_finish(srv, c, req);
     case ROUTE_KEYS:
         return endpoint_keys(srv, c, req);
+    case ROUTE_NAMESPACES:
+        return endpoint_namespaces(srv, c, req);
     case ROUTE_HEALTH:
         return endpoint_health(srv, c, req);
     case ROUTE_STATS:

@@ -1,6 +1,11 @@
 /*
- * kv.c - GET/HEAD, PUT and DELETE of /v1/kv/<key>, and DELETE ?remove
- * (see kv.h).
+ * kv.c - GET/HEAD, PUT and DELETE of /v1/kv/<key> (and of
+ * /v1/ns/<name>/kv/<key>: the same in namespace <name>), and DELETE
+ * ?remove (see kv.h).
+ *
+ * The namespace is resolved when the request runs: a GET, HEAD or
+ * DELETE ?remove in a namespace this node never held finds nothing
+ * (404) and creates nothing; a PUT or DELETE creates it (store_space).
  *
  * Validation happens once, in kv_begin, on the first handler call: a
  * request refused there is answered before its body is read.  A version
@@ -200,7 +205,7 @@ kv_begin(http_server_t *srv, struct MHD_Connection *c, request_t *req,
     } else {
         return reply_not_allowed(srv, c, req, method, ALLOW_KV);
     }
-    s = skv_key_decode(url + KV_PREFIX_LEN, strlen(url + KV_PREFIX_LEN),
+    s = skv_key_decode(url + req->key_offset, strlen(url + req->key_offset),
                        req->key, &req->key_len);
     if (s != SKV_OK) {
         return key_error(srv, c, req, s);
@@ -301,9 +306,25 @@ free_item_buffer(void *buf)
     free(buf);
 }
 
+/*
+ * The request's namespace: STORE_OK with *sp, which is NULL for a read
+ * (create false) of a namespace this node never held; or a failure to
+ * answer (creating it, or the name: http.c has checked it already).
+ */
+static store_rc_t
+find_space(http_server_t *srv, request_t *req, bool create,
+           store_space_t **sp, char *err)
+{
+    store_rc_t rc = store_space(srv->store, req->space, req->space_len,
+                                create, sp, err);
+
+    return rc == STORE_NOT_FOUND && !create ? STORE_OK : rc;
+}
+
 static enum MHD_Result
 do_get(http_server_t *srv, struct MHD_Connection *c, request_t *req)
 {
+    store_space_t       *sp;
     struct MHD_Response *resp;
     store_item_t         item;
     store_rc_t           rc;
@@ -311,7 +332,10 @@ do_get(http_server_t *srv, struct MHD_Connection *c, request_t *req)
     char                 vtext[SKV_VERSION_TEXT_LEN + 1];
     char                 ct[SKV_CONTENT_TYPE_MAX + 1];
 
-    rc = store_get(srv->store, req->key, req->key_len, &item, err);
+    rc = find_space(srv, req, false, &sp, err);
+    if (rc == STORE_OK) {
+        rc = store_get(srv->store, sp, req->key, req->key_len, &item, err);
+    }
     if (rc != STORE_OK) {
         return reply_store_result(srv, c, req, "GET", rc, false, NULL, NULL,
                                   err);
@@ -349,6 +373,7 @@ do_get(http_server_t *srv, struct MHD_Connection *c, request_t *req)
 static enum MHD_Result
 do_put(http_server_t *srv, struct MHD_Connection *c, request_t *req)
 {
+    store_space_t *sp;
     skv_version_t current;
     store_held_t  held = STORE_HELD_UNKNOWN;
     store_rc_t    rc;
@@ -362,10 +387,13 @@ do_put(http_server_t *srv, struct MHD_Connection *c, request_t *req)
         return reply_error(srv, c, req, MHD_HTTP_CONTENT_TOO_LARGE,
                            "value too large", detail);
     }
-    rc = store_put_if_newer(srv->store, req->key, req->key_len,
-                            &req->version, req->content_type,
-                            req->content_type_len, req->body, req->body_len,
-                            &current, &held, err);
+    rc = find_space(srv, req, true, &sp, err);
+    if (rc == STORE_OK) {
+        rc = store_put_if_newer(srv->store, sp, req->key, req->key_len,
+                                &req->version, req->content_type,
+                                req->content_type_len, req->body,
+                                req->body_len, &current, &held, err);
+    }
     return reply_store_result(srv, c, req, "PUT", rc, false, &current, &held,
                               err);
 }
@@ -373,13 +401,17 @@ do_put(http_server_t *srv, struct MHD_Connection *c, request_t *req)
 static enum MHD_Result
 do_delete(http_server_t *srv, struct MHD_Connection *c, request_t *req)
 {
+    store_space_t *sp;
     skv_version_t current;
     store_held_t  held = STORE_HELD_UNKNOWN;
     store_rc_t    rc;
     char          err[STORE_ERR_MAX];
 
-    rc = store_delete_if_newer(srv->store, req->key, req->key_len,
-                               &req->version, &current, &held, err);
+    rc = find_space(srv, req, true, &sp, err);
+    if (rc == STORE_OK) {
+        rc = store_delete_if_newer(srv->store, sp, req->key, req->key_len,
+                                   &req->version, &current, &held, err);
+    }
     return reply_store_result(srv, c, req, "DELETE", rc, true, &current,
                               &held, err);
 }
@@ -388,14 +420,18 @@ do_delete(http_server_t *srv, struct MHD_Connection *c, request_t *req)
 static enum MHD_Result
 do_remove(http_server_t *srv, struct MHD_Connection *c, request_t *req)
 {
+    store_space_t       *sp;
     struct MHD_Response *resp;
     skv_version_t        current;
     store_rc_t           rc;
     char                 err[STORE_ERR_MAX];
     char                 vtext[SKV_VERSION_TEXT_LEN + 1];
 
-    rc = store_remove_if_version(srv->store, req->key, req->key_len,
-                                 &req->version, &current, err);
+    rc = find_space(srv, req, false, &sp, err);
+    if (rc == STORE_OK) {
+        rc = store_remove_if_version(srv->store, sp, req->key, req->key_len,
+                                     &req->version, &current, err);
+    }
     if (rc == STORE_APPLIED) {
         return reply_send(srv, c, req, MHD_HTTP_NO_CONTENT, reply_empty());
     }

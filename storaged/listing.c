@@ -1,5 +1,5 @@
 /*
- * listing.c - the GET /v1/keys stream (see listing.h).
+ * listing.c - the GET /v1/keys stream of one namespace (see listing.h).
  *
  * A key line may be longer than the space left in a block: the part that
  * did not fit waits in `line` and opens the next block.
@@ -17,6 +17,7 @@
 
 struct listing {
     store_t       *store;
+    store_space_t *space;                 /* NULL: a namespace never held */
     unsigned char  prefix[SKV_KEY_MAX];
     size_t         prefix_len;
     unsigned char  from[SKV_KEY_MAX];     /* where the next scan starts */
@@ -46,8 +47,9 @@ bytes_cmp(const unsigned char *a, size_t a_len, const unsigned char *b,
 }
 
 listing_t *
-listing_new(store_t *st, const unsigned char *prefix, size_t prefix_len,
-            const unsigned char *after, size_t after_len, uint64_t limit)
+listing_new(store_t *st, store_space_t *sp, const unsigned char *prefix,
+            size_t prefix_len, const unsigned char *after, size_t after_len,
+            uint64_t limit)
 {
     listing_t *l;
 
@@ -59,6 +61,7 @@ listing_new(store_t *st, const unsigned char *prefix, size_t prefix_len,
         return NULL;
     }
     l->store = st;
+    l->space = sp;
     memcpy(l->prefix, prefix, prefix_len);
     l->prefix_len = prefix_len;
     l->remaining = limit > 0 ? limit : UINT64_MAX;
@@ -137,8 +140,9 @@ listing_next(listing_t *l, char *buf, size_t max, char *err)
         flush_line(l);
     }
     while (!l->eof && l->out_len < l->out_cap) {
-        if (store_scan(l->store, l->from, l->from_len, l->from_exclusive,
-                       SCAN_BATCH, visit, l, &visited, err) != STORE_OK)
+        if (store_scan(l->store, l->space, l->from, l->from_len,
+                       l->from_exclusive, SCAN_BATCH, visit, l, &visited,
+                       err) != STORE_OK)
         {
             return -1;
         }

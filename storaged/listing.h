@@ -1,5 +1,5 @@
 /*
- * listing.h - the GET /v1/keys stream: key lines (core/skv_keyline.h) in
+ * listing.h - the GET /v1/keys (and /v1/ns/<name>/keys) stream: key lines (core/skv_keyline.h) in
  * byte order, produced block by block from the store's index.
  *
  * Only this small state lives between blocks; every block rescans from
@@ -17,11 +17,13 @@
 
 typedef struct listing listing_t;
 
-/* Keys starting with prefix, strictly after `after` (empty: from the
- * start), at most limit of them (0: no limit).  NULL when out of memory. */
-listing_t *listing_new(store_t *st, const unsigned char *prefix,
-                       size_t prefix_len, const unsigned char *after,
-                       size_t after_len, uint64_t limit);
+/* Keys of namespace sp (NULL: one never held, so none) starting with
+ * prefix, strictly after `after` (empty: from the start), at most limit
+ * of them (0: no limit).  NULL when out of memory. */
+listing_t *listing_new(store_t *st, store_space_t *sp,
+                       const unsigned char *prefix, size_t prefix_len,
+                       const unsigned char *after, size_t after_len,
+                       uint64_t limit);
 
 /* Fill buf with up to max bytes of the listing.  Returns the byte count,
  * 0 at the end, or -1 on a store error (err filled). */

@@ -21,14 +21,18 @@
 #include "lease.h"
 #include "skv_key.h"
 #include "skv_version.h"
+#include "store.h"
 
 #define HDR_VERSION    "X-Simplekv-Version"
 #define HDR_TOMBSTONE  "X-Simplekv-Tombstone"
 #define HDR_HELD       "X-Simplekv-Held"
 #define HDR_EPOCH      "X-Simplekv-Epoch"
 #define HDR_EPOCHS     "X-Simplekv-Epochs"
+#define HDR_NAMESPACE  "X-Simplekv-Namespace"
 #define KV_PREFIX      "/v1/kv/"
 #define KV_PREFIX_LEN  (sizeof(KV_PREFIX) - 1)
+#define NS_PREFIX      "/v1/ns/"    /* /v1/ns/<name>/kv/<key>, .../keys */
+#define NS_PREFIX_LEN  (sizeof(NS_PREFIX) - 1)
 /* A body nobody wants (or past the limit) is dropped up to this much
  * before the connection is closed. */
 #define DISCARD_MIN    ((size_t) 1 << 20)
@@ -54,6 +58,8 @@ typedef enum {
     ROUTE_EPOCHS,   /* /v1/epochs (epochs.c) */
     ROUTE_REPAIR,   /* /v1/repair-watermark (epochs.c) */
     ROUTE_LEASE,    /* /v1/lease (lease.c) */
+    ROUTE_NAMESPACES, /* /v1/namespaces (endpoints.c) */
+    ROUTE_BAD_NAMESPACE, /* /v1/ns/<not a name>/kv/... or .../keys */
     ROUTE_UNKNOWN
 } route_t;
 
@@ -76,7 +82,14 @@ typedef struct {
     char          *query;      /* raw query string, or NULL */
     bool           control_put;      /* a control PUT: its body is JSON */
 
-    /* A /v1/kv/ request, validated by kv_begin() on the first call. */
+    /* The namespace of a kv request or a listing (http.c sets it from the
+     * path: "default" for /v1/kv/ and /v1/keys), and where the key's
+     * percent-encoded text starts in the path of a kv request. */
+    char           space[STORE_SPACE_NAME_MAX + 1];
+    size_t         space_len;
+    size_t         key_offset;
+
+    /* A kv request, validated by kv_begin() on the first call. */
     unsigned char  key[SKV_KEY_MAX];
     size_t         key_len;
     skv_version_t  version;          /* PUT and DELETE; if-version of a

@@ -3,6 +3,7 @@
  */
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
@@ -53,15 +54,53 @@ membership(store_t *st, lease_t *lease)
                      "repair_watermark", repair_doc, "lease", lease_doc);
 }
 
+json_t *
+stats_space_json(const store_space_stats_t *sp)
+{
+    return json_pack("{s:s, s:I, s:I, s:I}", "name", sp->name,
+                     "keys", (json_int_t) sp->keys,
+                     "tombstones", (json_int_t) sp->tombstones,
+                     "bytes", (json_int_t) sp->bytes);
+}
+
+/* Every namespace's counters, and their sums into ss (one snapshot, so
+ * that the totals are the sums of the parts). */
+static json_t *
+spaces_doc(store_t *st, store_stats_t *ss)
+{
+    store_space_stats_t *spaces;
+    json_t              *list;
+    size_t               n, i;
+
+    spaces = store_spaces_list(st, &n);
+    if (spaces == NULL) {
+        return NULL;
+    }
+    ss->keys = ss->tombstones = ss->bytes = 0;
+    list = json_array();
+    for (i = 0; i < n; i++) {
+        ss->keys += spaces[i].keys;
+        ss->tombstones += spaces[i].tombstones;
+        ss->bytes += spaces[i].bytes;
+        json_array_append_new(list, stats_space_json(&spaces[i]));
+    }
+    free(spaces);
+    return list;
+}
+
 char *
 stats_render(stats_t *s, store_t *st, lease_t *lease)
 {
     store_stats_t  ss;
-    json_t        *doc, *requests, *by_status, *cache, *log;
+    json_t        *doc, *requests, *by_status, *cache, *log, *spaces;
     uint64_t       total = 0, lookups;
     char           code[8], *text;
 
     store_get_stats(st, &ss);
+    spaces = spaces_doc(st, &ss);
+    if (spaces == NULL) {
+        return NULL;
+    }
 
     by_status = json_object();
     for (unsigned i = 0; i < STATS_STATUS_MAX; i++) {
@@ -90,7 +129,7 @@ stats_render(stats_t *s, store_t *st, lease_t *lease)
                     "syncs", (json_int_t) ss.log_syncs);
 
     doc = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, "
-                    "s:o}",
+                    "s:o, s:o}",
                     "version", STORAGED_VERSION_STRING,
                     "uptime_seconds", (json_int_t) (time(NULL) - s->started),
                     "keys", (json_int_t) ss.keys,
@@ -101,7 +140,8 @@ stats_render(stats_t *s, store_t *st, lease_t *lease)
                     "deadlock_retries", (json_int_t) ss.deadlock_retries,
                     "requests", requests,
                     "cache", cache,
-                    "log", log);
+                    "log", log,
+                    "namespaces", spaces);
     if (doc == NULL) {
         return NULL;
     }

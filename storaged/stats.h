@@ -8,6 +8,7 @@
 #ifndef STORAGED_STATS_H
 #define STORAGED_STATS_H
 
+#include <jansson.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +27,10 @@ typedef struct {
 
 void stats_init(stats_t *s);
 void stats_count_status(stats_t *s, unsigned status);
+
+/* {"name", "keys", "tombstones", "bytes"}: one namespace in
+ * /v1/namespaces and /v1/stats; NULL when out of memory. */
+json_t *stats_space_json(const store_space_stats_t *sp);
 
 /* The JSON document as a malloc'd, NUL-terminated string; NULL when out of
  * memory. */

@@ -1,19 +1,34 @@
 /*
  * store.c - the storage engine's reads and writes of one key: a Berkeley
  * DB 5.3 transactional environment (opened in store_env.c; listings and
- * the tombstone purge are in store_scan.c).
+ * the tombstone purge are in store_scan.c, namespaces in store_space.c).
  *
- * Two databases in one environment, always written in one transaction:
- *   records.db  DB_HASH   key -> skv record (core/skv_record.h: header+value)
- *   index.db    DB_BTREE  key -> index entry (flags, version, value length,
- *                         the versions held before: store_index.c)
- * The hash serves GET; the btree gives byte-ordered listings and carries
- * enough (version, tombstone flag) that a listing never reads values.  The
- * index entry is also what a write reads, with DB_RMW, to decide "newer or
- * not": the write lock taken by that read makes the compare-and-write
- * atomic against concurrent writers of the same key.  store_index_txn is
- * that one prologue (begin, read with DB_RMW, retry on deadlock), shared
- * by writes, removals (store_remove_if_version) and the purge.
+ * Each namespace has two databases in the one environment, always written
+ * in one transaction:
+ *   records  DB_HASH   key -> skv record (core/skv_record.h: header+value)
+ *   index    DB_BTREE  key -> index entry (flags, version, value length,
+ *                      the versions held before: store_index.c)
+ * The default namespace's are records.db and index.db (what a data
+ * directory always held); namespace N's are ns-N.records.db and
+ * ns-N.index.db.  The hash serves GET; the btree gives byte-ordered
+ * listings and carries enough (version, tombstone flag) that a listing
+ * never reads values.  The index entry is also what a write reads, with
+ * DB_RMW, to decide "newer or not": the write lock taken by that read
+ * makes the compare-and-write atomic against concurrent writers of the
+ * same key.  store_index_txn is that one prologue (begin, read with
+ * DB_RMW, retry on deadlock), shared by writes, removals
+ * (store_remove_if_version) and the purge.
+ *
+ * Why a namespace has databases of its own rather than a prefix on its
+ * keys: keys are arbitrary bytes, NUL and '/' included, so no separator
+ * exists that a key cannot contain; "ns\0key" in one namespace could be
+ * the key "key" of namespace "ns" or the key "ns\0key" of the default
+ * one.  A length-prefixed encoding would be unambiguous but would change
+ * every existing key of the default namespace (a migration) and make
+ * listings, the purge and the counters decode and skip foreign keys.
+ * Separate databases make a collision impossible by construction, leave
+ * the default namespace's files exactly as they were, and give every
+ * namespace its own byte-ordered index to list and purge.
  *
  * A held version too far in the future (more than max_skew_ms ahead of the
  * clock when a write reads it) counts as older than any write that is not
@@ -22,9 +37,10 @@
  * Durability: every write commits its transaction before it is
  * acknowledged (see store_env.c for the two modes).
  *
- * Counters for /v1/stats (keys, tombstones, bytes) are computed from the
- * index at open and then maintained in memory after each commit, so that
- * writers do not all contend on one counter record.
+ * Counters for /v1/stats (keys, tombstones, bytes) are computed from each
+ * namespace's index at open and then maintained in memory, per namespace,
+ * after each commit, so that writers do not all contend on one counter
+ * record; totals are sums over the namespaces.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -36,8 +52,8 @@
 #include "store_int.h"
 
 store_rc_t
-store_get(store_t *st, const unsigned char *key, size_t key_len,
-          store_item_t *item, char *err)
+store_get(store_t *st, store_space_t *sp, const unsigned char *key,
+          size_t key_len, store_item_t *item, char *err)
 {
     DBT           k, data;
     skv_record_t  rec;
@@ -46,6 +62,9 @@ store_get(store_t *st, const unsigned char *key, size_t key_len,
     int           ret;
 
     memset(item, 0, sizeof(*item));
+    if (sp == NULL) {
+        return STORE_NOT_FOUND;     /* a namespace never held here */
+    }
     memset(&k, 0, sizeof(k));
     k.data = (void *) key;
     k.size = (u_int32_t) key_len;
@@ -53,7 +72,7 @@ store_get(store_t *st, const unsigned char *key, size_t key_len,
     for (attempt = 0;; attempt++) {
         memset(&data, 0, sizeof(data));
         data.flags = DB_DBT_MALLOC;
-        ret = st->records->get(st->records, NULL, &k, &data, 0);
+        ret = sp->records->get(sp->records, NULL, &k, &data, 0);
         if (!store_retryable(ret) || attempt == WRITE_RETRIES) {
             break;
         }
@@ -91,22 +110,23 @@ store_item_free(store_item_t *item)
 }
 
 static void
-count_change(store_t *st, const index_entry_t *old, const index_entry_t *neu)
+count_change(store_space_t *sp, const index_entry_t *old,
+             const index_entry_t *neu)
 {
     if (old->found) {
         if (old->tombstone) {
-            atomic_fetch_sub(&st->tombstones, 1);
+            atomic_fetch_sub(&sp->tombstones, 1);
         } else {
-            atomic_fetch_sub(&st->keys, 1);
-            atomic_fetch_sub(&st->bytes, old->value_len);
+            atomic_fetch_sub(&sp->keys, 1);
+            atomic_fetch_sub(&sp->bytes, old->value_len);
         }
     }
     if (neu->found) {
         if (neu->tombstone) {
-            atomic_fetch_add(&st->tombstones, 1);
+            atomic_fetch_add(&sp->tombstones, 1);
         } else {
-            atomic_fetch_add(&st->keys, 1);
-            atomic_fetch_add(&st->bytes, neu->value_len);
+            atomic_fetch_add(&sp->keys, 1);
+            atomic_fetch_add(&sp->bytes, neu->value_len);
         }
     }
 }
@@ -114,7 +134,7 @@ count_change(store_t *st, const index_entry_t *old, const index_entry_t *neu)
 /* Read the key's index entry with DB_RMW: 0 (found or not), 1 when it
  * does not decode, else a Berkeley DB error. */
 static int
-read_index_rmw(store_t *st, DB_TXN *txn, DBT *k, index_entry_t *old)
+read_index_rmw(store_space_t *sp, DB_TXN *txn, DBT *k, index_entry_t *old)
 {
     unsigned char  buf[INDEX_ENTRY_MAX];
     DBT            data;
@@ -125,7 +145,7 @@ read_index_rmw(store_t *st, DB_TXN *txn, DBT *k, index_entry_t *old)
     data.data = buf;
     data.ulen = sizeof(buf);
     data.flags = DB_DBT_USERMEM;
-    ret = st->index->get(st->index, txn, k, &data, DB_RMW);
+    ret = sp->index->get(sp->index, txn, k, &data, DB_RMW);
     if (ret == DB_NOTFOUND) {
         return 0;
     }
@@ -147,8 +167,9 @@ read_index_rmw(store_t *st, DB_TXN *txn, DBT *k, index_entry_t *old)
  * *committed tells the caller to update its in-memory counters.
  */
 store_rc_t
-store_index_txn(store_t *st, const unsigned char *key, size_t key_len,
-          txn_body_fn body, void *arg, bool *committed, char *err)
+store_index_txn(store_t *st, store_space_t *sp, const unsigned char *key,
+                size_t key_len, txn_body_fn body, void *arg,
+                bool *committed, char *err)
 {
     DB_TXN      *txn;
     DBT          k;
@@ -168,9 +189,9 @@ store_index_txn(store_t *st, const unsigned char *key, size_t key_len,
         }
         memset(&step, 0, sizeof(step));
         step.what = "reading the index";
-        step.ret = read_index_rmw(st, txn, &k, &old);
+        step.ret = read_index_rmw(sp, txn, &k, &old);
         if (step.ret == 0 || step.ret == 1) {
-            body(st, txn, &k, &old, step.ret == 1, arg, &step, err);
+            body(st, sp, txn, &k, &old, step.ret == 1, arg, &step, err);
         }
         if (step.ret == 0 && !step.commit) {
             txn->abort(txn);
@@ -225,8 +246,9 @@ held_version_invalid(const store_t *st, const skv_version_t *held,
 }
 
 static void
-write_body(store_t *st, DB_TXN *txn, DBT *k, const index_entry_t *old,
-           bool corrupt, void *arg, txn_step_t *step, char *err)
+write_body(store_t *st, store_space_t *sp, DB_TXN *txn, DBT *k,
+           const index_entry_t *old, bool corrupt, void *arg,
+           txn_step_t *step, char *err)
 {
     write_arg_t   *w = arg;
     unsigned char  enc[INDEX_ENTRY_MAX];
@@ -257,7 +279,7 @@ write_body(store_t *st, DB_TXN *txn, DBT *k, const index_entry_t *old,
         }
     }
     step->what = "writing the record";
-    step->ret = st->records->put(st->records, txn, k, &w->rec, 0);
+    step->ret = sp->records->put(sp->records, txn, k, &w->rec, 0);
     if (step->ret != 0) {
         return;
     }
@@ -266,7 +288,7 @@ write_body(store_t *st, DB_TXN *txn, DBT *k, const index_entry_t *old,
     data.data = enc;
     data.size = (u_int32_t) store_index_encode(enc, &w->neu);
     step->what = "writing the index";
-    step->ret = st->index->put(st->index, txn, k, &data, 0);
+    step->ret = sp->index->put(sp->index, txn, k, &data, 0);
     w->old = *old;
     w->current = w->neu.version;
     step->rc = STORE_APPLIED;
@@ -295,7 +317,8 @@ log_overruled(size_t key_len, const skv_version_t *held,
 
 /* The one write path: store record + index entry if neu is newer. */
 static store_rc_t
-write_if_newer(store_t *st, const unsigned char *key, size_t key_len,
+write_if_newer(store_t *st, store_space_t *sp, const unsigned char *key,
+               size_t key_len,
                const index_entry_t *neu, const void *record,
                size_t record_len, skv_version_t *current, store_held_t *held,
                char *err)
@@ -308,9 +331,10 @@ write_if_newer(store_t *st, const unsigned char *key, size_t key_len,
     w.neu = *neu;
     w.rec.data = (void *) record;
     w.rec.size = (u_int32_t) record_len;
-    rc = store_index_txn(st, key, key_len, write_body, &w, &committed, err);
+    rc = store_index_txn(st, sp, key, key_len, write_body, &w, &committed,
+                         err);
     if (committed) {
-        count_change(st, &w.old, neu);
+        count_change(sp, &w.old, neu);
         if (w.overruled) {
             log_overruled(key_len, &w.old.version, &neu->version, w.now_ms,
                           st->max_skew_ms);
@@ -326,7 +350,8 @@ write_if_newer(store_t *st, const unsigned char *key, size_t key_len,
 }
 
 store_rc_t
-store_put_if_newer(store_t *st, const unsigned char *key, size_t key_len,
+store_put_if_newer(store_t *st, store_space_t *sp, const unsigned char *key,
+                   size_t key_len,
                    const skv_version_t *version, const char *content_type,
                    size_t ct_len, const void *value, size_t value_len,
                    skv_version_t *current, store_held_t *held, char *err)
@@ -368,14 +393,15 @@ store_put_if_newer(store_t *st, const unsigned char *key, size_t key_len,
     neu.found = true;
     neu.version = *version;
     neu.value_len = value_len;
-    rc = write_if_newer(st, key, key_len, &neu, buf, hlen + value_len,
+    rc = write_if_newer(st, sp, key, key_len, &neu, buf, hlen + value_len,
                         current, held, err);
     free(buf);
     return rc;
 }
 
 store_rc_t
-store_delete_if_newer(store_t *st, const unsigned char *key, size_t key_len,
+store_delete_if_newer(store_t *st, store_space_t *sp,
+                      const unsigned char *key, size_t key_len,
                       const skv_version_t *version, skv_version_t *current,
                       store_held_t *held, char *err)
 {
@@ -399,7 +425,7 @@ store_delete_if_newer(store_t *st, const unsigned char *key, size_t key_len,
     neu.found = true;
     neu.tombstone = true;
     neu.version = *version;
-    return write_if_newer(st, key, key_len, &neu, buf, hlen, current, held,
+    return write_if_newer(st, sp, key, key_len, &neu, buf, hlen, current, held,
                           err);
 }
 
@@ -412,8 +438,9 @@ typedef struct {
 } remove_arg_t;
 
 static void
-remove_body(store_t *st, DB_TXN *txn, DBT *k, const index_entry_t *old,
-            bool corrupt, void *arg, txn_step_t *step, char *err)
+remove_body(store_t *st, store_space_t *sp, DB_TXN *txn, DBT *k,
+            const index_entry_t *old, bool corrupt, void *arg,
+            txn_step_t *step, char *err)
 {
     remove_arg_t *ra = arg;
 
@@ -447,21 +474,22 @@ remove_body(store_t *st, DB_TXN *txn, DBT *k, const index_entry_t *old,
     step->ret = store_raise_purged_below(st, txn, ra->floor_ms);
     if (step->ret == 0) {
         step->what = "removing a record";
-        step->ret = st->records->del(st->records, txn, k, 0);
+        step->ret = sp->records->del(sp->records, txn, k, 0);
         if (step->ret == DB_NOTFOUND) {
             step->ret = 0;
         }
     }
     if (step->ret == 0) {
         step->what = "removing an index entry";
-        step->ret = st->index->del(st->index, txn, k, 0);
+        step->ret = sp->index->del(sp->index, txn, k, 0);
     }
     step->rc = STORE_APPLIED;
     step->commit = true;
 }
 
 store_rc_t
-store_remove_if_version(store_t *st, const unsigned char *key, size_t key_len,
+store_remove_if_version(store_t *st, store_space_t *sp,
+                        const unsigned char *key, size_t key_len,
                         const skv_version_t *expected, skv_version_t *current,
                         char *err)
 {
@@ -473,11 +501,14 @@ store_remove_if_version(store_t *st, const unsigned char *key, size_t key_len,
     memset(&ra, 0, sizeof(ra));
     memset(&none, 0, sizeof(none));
     ra.expected = expected;
-    rc = store_index_txn(st, key, key_len, remove_body, &ra, &committed,
-                         err);
+    if (sp == NULL) {
+        return STORE_NOT_FOUND;     /* a namespace never held here */
+    }
+    rc = store_index_txn(st, sp, key, key_len, remove_body, &ra,
+                         &committed, err);
     if (committed) {
         store_purged_below_committed(st, ra.floor_ms);
-        count_change(st, &ra.old, &none);
+        count_change(sp, &ra.old, &none);
         atomic_fetch_add(&st->removed, 1);
     }
     if (rc == STORE_CONFLICT) {

@@ -20,6 +20,11 @@
  * (STORE_CONFLICT) is told whether this node ever held its version
  * (store_held_t; docs/protocol.md, "X-Simplekv-Held").
  *
+ * Keys live in namespaces (store_space_t): each has its own pair of
+ * databases, so keys of different namespaces never meet (see store.c).
+ * A request resolves its namespace once (store_space) and passes it to
+ * every call about its keys.
+ *
  * Functions return a store_rc_t; on a STORE_ERR_* result they also fill
  * err (a one-line message for the log and the error body).
  */
@@ -55,6 +60,18 @@ typedef enum {
 } store_held_t;
 
 typedef struct store store_t;
+/* A namespace: opened once (at store_open, or at its first write), kept
+ * until store_close; the pointer stays valid until then. */
+typedef struct store_space store_space_t;
+
+/* A namespace name: 1 to STORE_SPACE_NAME_MAX bytes of [A-Za-z0-9_-]. */
+#define STORE_SPACE_NAME_MAX  64
+#define STORE_SPACE_NAME_RULE "a namespace name is 1 to 64 bytes of A-Z, " \
+                              "a-z, 0-9, '_' and '-'"
+/* The default namespace: records.db + index.db, the keys of /v1/kv/. */
+#define STORE_SPACE_DEFAULT   "default"
+/* Namespaces one node holds at most (each keeps two databases open). */
+#define STORE_SPACES_MAX      1024
 
 typedef struct {
     const char *dir;
@@ -79,8 +96,16 @@ typedef struct {
     void         *buf;          /* owns the memory the pointers point into */
 } store_item_t;
 
+/* One namespace's counters (store_spaces_list). */
 typedef struct {
-    uint64_t keys;        /* live (non-tombstone) keys */
+    char     name[STORE_SPACE_NAME_MAX + 1];
+    uint64_t keys;
+    uint64_t tombstones;
+    uint64_t bytes;
+} store_space_stats_t;
+
+typedef struct {
+    uint64_t keys;        /* live (non-tombstone) keys, all namespaces */
     uint64_t tombstones;
     uint64_t bytes;       /* sum of live value sizes */
     uint64_t cache_hits;
@@ -114,7 +139,36 @@ store_rc_t store_open(store_t **out, const store_options_t *opt, char *err);
 /* Checkpoints and closes; safe only when no other call is in progress. */
 void store_close(store_t *st);
 
-store_rc_t store_get(store_t *st, const unsigned char *key, size_t key_len,
+/* Whether name (len bytes, not NUL-terminated) is a namespace name. */
+bool store_space_name_valid(const char *name, size_t len);
+
+/*
+ * The namespace called name: STORE_OK with *out.  One this node never
+ * held: STORE_NOT_FOUND (*out NULL) unless create is true, when it is
+ * created first: its two databases and its name in meta.db, in one
+ * transaction committed before this returns (so a write acknowledged in
+ * it implies the namespace survives a crash).  Concurrent creators of
+ * one name create it once.  A malformed name: STORE_ERR_INVALID; more
+ * than STORE_SPACES_MAX namespaces: STORE_ERR_NOSPACE.
+ */
+store_rc_t store_space(store_t *st, const char *name, size_t len,
+                       bool create, store_space_t **out, char *err);
+/* The default namespace (never NULL). */
+store_space_t *store_space_default(store_t *st);
+const char *store_space_name(const store_space_t *sp);
+
+/* Every namespace this node holds and its counters, sorted by name
+ * (byte order), default included: *out malloc'd (free it), *n entries.
+ * NULL only when out of memory. */
+store_space_stats_t *store_spaces_list(store_t *st, size_t *n);
+
+/*
+ * The calls below about keys take the key's namespace sp.  The reads
+ * (store_get, store_scan) and store_remove_if_version also take NULL:
+ * a namespace this node never held, which holds nothing.
+ */
+store_rc_t store_get(store_t *st, store_space_t *sp,
+                     const unsigned char *key, size_t key_len,
                      store_item_t *item, char *err);
 void store_item_free(store_item_t *item);
 
@@ -123,14 +177,16 @@ void store_item_free(store_item_t *item);
  * version the key holds afterwards and *held whether it ever held version
  * (YES for STORE_UNCHANGED; for STORE_CONFLICT see store_held_t).
  */
-store_rc_t store_put_if_newer(store_t *st, const unsigned char *key,
+store_rc_t store_put_if_newer(store_t *st, store_space_t *sp,
+                              const unsigned char *key,
                               size_t key_len, const skv_version_t *version,
                               const char *content_type, size_t ct_len,
                               const void *value, size_t value_len,
                               skv_version_t *current, store_held_t *held,
                               char *err);
 
-store_rc_t store_delete_if_newer(store_t *st, const unsigned char *key,
+store_rc_t store_delete_if_newer(store_t *st, store_space_t *sp,
+                                 const unsigned char *key,
                                  size_t key_len, const skv_version_t *version,
                                  skv_version_t *current, store_held_t *held,
                                  char *err);
@@ -147,7 +203,8 @@ store_rc_t store_delete_if_newer(store_t *st, const unsigned char *key,
  * would lift the watermark into the future (STORE_CONFLICT, *current ==
  * *expected).
  */
-store_rc_t store_remove_if_version(store_t *st, const unsigned char *key,
+store_rc_t store_remove_if_version(store_t *st, store_space_t *sp,
+                                   const unsigned char *key,
                                    size_t key_len,
                                    const skv_version_t *expected,
                                    skv_version_t *current, char *err);
@@ -187,7 +244,8 @@ store_rc_t store_repair_set(store_t *st, const skv_version_t *v,
  * listing calls it again from the last key it saw.  *visited is set to the
  * number of entries passed to fn (0 means the end was reached).
  */
-store_rc_t store_scan(store_t *st, const unsigned char *from, size_t from_len,
+store_rc_t store_scan(store_t *st, store_space_t *sp,
+                      const unsigned char *from, size_t from_len,
                       bool after, size_t max_entries, store_scan_fn fn,
                       void *arg, size_t *visited, char *err);
 
@@ -204,8 +262,11 @@ store_rc_t store_checkpoint(store_t *st, char *err);
  * saves it as the purge watermark (meta.db): a version older than that
  * may have been held by a purged key.  A tombstone whose entry once
  * replaced an invalid future version (its history may be out of order) is
- * not purged.  *wrapped is set when the scan reached the last key (the
- * next call starts again from the first), or when purging is not allowed.
+ * not purged.  Every namespace is purged alike, in byte order of their
+ * names, each from its first key to its last; a call goes on into the
+ * next namespace while max_scan allows.  *wrapped is set when the scan
+ * reached the last key of the last namespace (the next call starts again
+ * from the first), or when purging is not allowed.
  */
 store_rc_t store_purge_tombstones(store_t *st, uint64_t cutoff_ms,
                                   size_t max_scan, size_t *purged,

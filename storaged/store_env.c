@@ -7,8 +7,9 @@
  * (the log record reaches the kernel at commit, so it survives kill -9); in
  * "fsync" mode commits flush the log.  DB_RECOVER at open replays the log.
  *
- * meta.db (the watermarks and the epoch window) is opened here and read
- * and written by store_meta.c.
+ * meta.db (the watermarks, the epoch window, the namespace names) is
+ * opened here and read and written by store_meta.c; then the namespaces'
+ * databases are opened (store_space.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -118,62 +119,6 @@ store_retry_pause(store_t *st, unsigned attempt)
     nanosleep(&ts, NULL);
 }
 
-static store_rc_t
-load_counters(store_t *st, char *err)
-{
-    DBC           *cur;
-    DBT            key, data;
-    index_entry_t  e;
-    int            ret;
-
-    ret = st->index->cursor(st->index, NULL, &cur, 0);
-    if (ret != 0) {
-        return store_db_fail(st, ret, "index cursor", err);
-    }
-    memset(&key, 0, sizeof(key));
-    memset(&data, 0, sizeof(data));
-    key.flags = DB_DBT_REALLOC;
-    data.flags = DB_DBT_REALLOC;
-    while ((ret = cur->get(cur, &key, &data, DB_NEXT)) == 0) {
-        if (store_index_decode(&data, &e) != 0) {
-            continue;
-        }
-        if (e.tombstone) {
-            st->tombstones++;
-        } else {
-            st->keys++;
-            st->bytes += e.value_len;
-        }
-    }
-    free(key.data);
-    free(data.data);
-    cur->close(cur);
-    if (ret != DB_NOTFOUND) {
-        return store_db_fail(st, ret, "index scan", err);
-    }
-    return STORE_OK;
-}
-
-static store_rc_t
-open_db(store_t *st, DB **out, const char *file, DBTYPE type, char *err)
-{
-    DB  *db;
-    int  ret;
-
-    ret = db_create(&db, st->env, 0);
-    if (ret != 0) {
-        return store_db_fail(st, ret, file, err);
-    }
-    ret = db->open(db, NULL, file, NULL, type,
-                   DB_CREATE | DB_THREAD | DB_AUTO_COMMIT, 0644);
-    if (ret != 0) {
-        db->close(db, 0);
-        return store_db_fail(st, ret, file, err);
-    }
-    *out = db;
-    return STORE_OK;
-}
-
 /* mkdir -p */
 static int
 make_dirs(const char *dir)
@@ -281,6 +226,8 @@ store_open(store_t **out, const store_options_t *opt, char *err)
         free(st);
         return STORE_ERR_DB;
     }
+    pthread_rwlock_init(&st->spaces_lock, NULL);
+    pthread_mutex_init(&st->spaces_create, NULL);
     st->lock_fd = lock_dir(opt->dir, err);
     if (st->lock_fd < 0) {
         store_meta_destroy(st);
@@ -305,22 +252,15 @@ store_open(store_t **out, const store_options_t *opt, char *err)
         goto fail;
     }
 
-    rc = open_db(st, &st->records, "records.db", DB_HASH, err);
-    if (rc != STORE_OK) {
+    ret = store_open_db(st, NULL, &st->meta, "meta.db", DB_BTREE);
+    if (ret != 0) {
+        rc = store_db_fail(st, ret, "meta.db", err);
         goto fail;
     }
-    rc = open_db(st, &st->index, "index.db", DB_BTREE, err);
-    if (rc != STORE_OK) {
-        goto fail;
-    }
-    rc = open_db(st, &st->meta, "meta.db", DB_BTREE, err);
+    rc = store_meta_load(st, err);
     if (rc == STORE_OK) {
-        rc = store_meta_load(st, err);
+        rc = store_spaces_open(st, err);
     }
-    if (rc != STORE_OK) {
-        goto fail;
-    }
-    rc = load_counters(st, err);
     if (rc != STORE_OK) {
         goto fail;
     }
@@ -329,19 +269,16 @@ store_open(store_t **out, const store_options_t *opt, char *err)
     return STORE_OK;
 
 fail:
+    store_spaces_close(st);
     if (st->meta != NULL) {
         st->meta->close(st->meta, 0);
-    }
-    if (st->index != NULL) {
-        st->index->close(st->index, 0);
-    }
-    if (st->records != NULL) {
-        st->records->close(st->records, 0);
     }
     if (st->env != NULL) {
         st->env->close(st->env, 0);
     }
     close(st->lock_fd);
+    pthread_mutex_destroy(&st->spaces_create);
+    pthread_rwlock_destroy(&st->spaces_lock);
     store_meta_destroy(st);
     free(st);
     return rc;
@@ -364,11 +301,12 @@ store_close(store_t *st)
             fprintf(stderr, "storaged: %s\n", err);
         }
     }
+    store_spaces_close(st);
     st->meta->close(st->meta, 0);
-    st->index->close(st->index, 0);
-    st->records->close(st->records, 0);
     st->env->close(st->env, 0);
     close(st->lock_fd);
+    pthread_mutex_destroy(&st->spaces_create);
+    pthread_rwlock_destroy(&st->spaces_lock);
     store_meta_destroy(st);
     free(st);
 }
@@ -416,7 +354,7 @@ store_healthy(store_t *st)
     data.data = buf;
     data.ulen = sizeof(buf);
     data.flags = DB_DBT_USERMEM | DB_DBT_PARTIAL;
-    ret = st->index->get(st->index, NULL, &k, &data, 0);
+    ret = st->dflt->index->get(st->dflt->index, NULL, &k, &data, 0);
     if (ret == DB_RUNRECOVERY) {
         env_failed(st);
     }
@@ -429,10 +367,17 @@ store_get_stats(store_t *st, store_stats_t *out)
     DB_MPOOL_STAT *ms = NULL;
     DB_LOG_STAT   *ls = NULL;
 
+    store_space_stats_t *spaces;
+    size_t               n, i;
+
     memset(out, 0, sizeof(*out));
-    out->keys = atomic_load(&st->keys);
-    out->tombstones = atomic_load(&st->tombstones);
-    out->bytes = atomic_load(&st->bytes);
+    spaces = store_spaces_list(st, &n);
+    for (i = 0; spaces != NULL && i < n; i++) {
+        out->keys += spaces[i].keys;
+        out->tombstones += spaces[i].tombstones;
+        out->bytes += spaces[i].bytes;
+    }
+    free(spaces);
     out->deadlock_retries = atomic_load(&st->deadlock_retries);
     out->tombstones_purged = atomic_load(&st->purged);
     out->copies_removed = atomic_load(&st->removed);

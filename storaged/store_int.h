@@ -1,7 +1,7 @@
 /*
  * store_int.h - what the files of the storage engine share (store.c,
- * store_env.c, store_index.c, store_meta.c, store_scan.c); nothing outside
- * them includes it.
+ * store_env.c, store_index.c, store_meta.c, store_scan.c, store_space.c);
+ * nothing outside them includes it.
  */
 #ifndef STORAGED_STORE_INT_H
 #define STORAGED_STORE_INT_H
@@ -36,19 +36,38 @@
 #define INDEX_ENTRY_MAX    (INDEX_FIXED_SIZE + 16 * INDEX_HISTORY_MAX)
 #define WRITE_RETRIES      100  /* deadlock retries before giving up */
 
-struct store {
-    DB_ENV          *env;
+/* A namespace (store_space.c): its two databases and its counters. */
+struct store_space {
+    char             name[STORE_SPACE_NAME_MAX + 1];   /* NUL-terminated */
+    size_t           name_len;
     DB              *records;
     DB              *index;
-    DB              *meta;          /* watermarks, epochs (store_meta.c) */
+    _Atomic uint64_t keys;
+    _Atomic uint64_t tombstones;
+    _Atomic uint64_t bytes;
+};
+
+struct store {
+    DB_ENV          *env;
+    DB              *meta;          /* watermarks, epochs, namespace names
+                                       (store_meta.c) */
+    /* The namespaces, sorted by name (byte order), default included
+     * (store_space.c).  The array only grows and a space is never freed
+     * before store_close: a pointer found once stays valid.  spaces_lock
+     * guards the array (readers look up under it shared, briefly); the
+     * creation of a namespace is serialised by spaces_create, held across
+     * its transaction, and published under spaces_lock exclusively. */
+    store_space_t   *dflt;
+    store_space_t  **spaces;
+    size_t           n_spaces;
+    size_t           cap_spaces;
+    pthread_rwlock_t spaces_lock;
+    pthread_mutex_t  spaces_create;
     int              lock_fd;
     uint64_t         max_skew_ms;   /* store_options_t.max_clock_skew_ms */
     uint64_t         grace_ms;      /* store_options_t.tombstone_grace_ms */
 
     atomic_bool      panicked;
-    _Atomic uint64_t keys;
-    _Atomic uint64_t tombstones;
-    _Atomic uint64_t bytes;
     _Atomic uint64_t deadlock_retries;
     _Atomic uint64_t purged;
     _Atomic uint64_t removed;       /* copies removed (DELETE ?remove) */
@@ -76,8 +95,13 @@ struct store {
     bool             repair_set;
     skv_version_t    repair;
 
-    /* Where the tombstone purge continues; only the background thread
-     * uses it. */
+    /* Where the tombstone purge continues: the namespace (by name, so
+     * that one created meanwhile does not shift it; done: finished, go on
+     * with the next one) and the last key seen there (empty: from its
+     * first key).  Only the background thread uses it. */
+    char             purge_space[STORE_SPACE_NAME_MAX + 1];
+    size_t           purge_space_len;
+    bool             purge_space_done;
     unsigned char    purge_key[SKV_KEY_MAX];
     size_t           purge_key_len;
 };
@@ -125,6 +149,30 @@ store_rc_t store_meta_load(store_t *st, char *err);
  * store_purged_below_committed. */
 int store_raise_purged_below(store_t *st, DB_TXN *txn, uint64_t floor_ms);
 void store_purged_below_committed(store_t *st, uint64_t floor_ms);
+/* Record namespace name (len bytes) in meta.db in txn: 0 or a Berkeley DB
+ * error.  At open, call fn for every name recorded, in byte order. */
+int store_meta_add_space(store_t *st, DB_TXN *txn, const char *name,
+                         size_t len);
+store_rc_t store_meta_load_spaces(store_t *st,
+                                  store_rc_t (*fn)(store_t *st,
+                                                   const char *name,
+                                                   size_t len, char *err),
+                                  char *err);
+
+/* Namespaces (store_space.c).  At open, after meta.db: the default
+ * namespace and every recorded one, with their counters; at close (or a
+ * failed open), close and free them all. */
+store_rc_t store_spaces_open(store_t *st, char *err);
+void store_spaces_close(store_t *st);
+/* A database of the environment: created if missing, in txn (NULL: its
+ * own transaction); 0 or a Berkeley DB error (*out NULL). */
+int store_open_db(store_t *st, DB_TXN *txn, DB **out, const char *file,
+                  DBTYPE type);
+/* The first namespace whose name is >= name (> name when after is true;
+ * len 0 and after false: the first), or NULL when there is none. */
+store_space_t *store_space_next(store_t *st, const char *name, size_t len,
+                                bool after);
+
 /* Hold the fence shared (see struct store); *window is the window. */
 void store_fence_hold(store_t *st, store_epochs_t *window);
 /* An atomic maximum. */
@@ -159,19 +207,21 @@ typedef struct {
     const char  *what;
 } txn_step_t;
 
-/* old: the key's index entry, read with a write lock (old->found false
- * when there is none; corrupt true when it does not decode). */
-typedef void (*txn_body_fn)(store_t *st, DB_TXN *txn, DBT *key,
-                            const index_entry_t *old, bool corrupt,
-                            void *arg, txn_step_t *step, char *err);
+/* old: the key's index entry in sp, read with a write lock (old->found
+ * false when there is none; corrupt true when it does not decode). */
+typedef void (*txn_body_fn)(store_t *st, store_space_t *sp, DB_TXN *txn,
+                            DBT *key, const index_entry_t *old,
+                            bool corrupt, void *arg, txn_step_t *step,
+                            char *err);
 
 /*
  * Run body in a transaction that first reads the key's index entry with a
  * write lock; commit or abort as it decides, retrying on deadlock (store.c).
  * *committed is set when the transaction committed.
  */
-store_rc_t store_index_txn(store_t *st, const unsigned char *key,
-                           size_t key_len, txn_body_fn body, void *arg,
-                           bool *committed, char *err);
+store_rc_t store_index_txn(store_t *st, store_space_t *sp,
+                           const unsigned char *key, size_t key_len,
+                           txn_body_fn body, void *arg, bool *committed,
+                           char *err);
 
 #endif

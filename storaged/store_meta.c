@@ -1,12 +1,15 @@
 /*
  * store_meta.c - meta.db and the epoch fence.
  *
- * meta.db (DB_BTREE) holds up to three records:
+ * meta.db (DB_BTREE) holds up to three records, and one per namespace:
  *   purged_below      8 bytes, big-endian: the purge watermark (ms since
  *                     the clock epoch; store_int.h, purged_below)
  *   epochs            16 bytes: the accepted epoch window, min then max,
  *                     big-endian
  *   repair_watermark  16 bytes: a version, hlc then origin, big-endian
+ *   ns:<name>         empty: namespace <name> exists (store_space.c); written
+ *                     in the transaction that creates its databases, and
+ *                     never removed
  * All of them outlive restarts and changes of the command line.
  *
  * The purge watermark is raised inside the transaction that drops an index
@@ -35,6 +38,8 @@
 #define PURGED_BELOW_KEY  "purged_below"
 #define EPOCHS_KEY        "epochs"
 #define REPAIR_KEY        "repair_watermark"
+#define SPACE_KEY_PREFIX  "ns:"
+#define SPACE_KEY_MAX     (sizeof(SPACE_KEY_PREFIX) - 1 + STORE_SPACE_NAME_MAX)
 
 /* ---- records ------------------------------------------------------------ */
 
@@ -160,6 +165,78 @@ store_meta_load(store_t *st, char *err)
         st->repair_set = true;
         st->repair.hlc = skv_get_be64(buf);
         st->repair.origin = skv_get_be64(buf + 8);
+    }
+    return rc;
+}
+
+/* ---- namespace names ---------------------------------------------------- */
+
+int
+store_meta_add_space(store_t *st, DB_TXN *txn, const char *name, size_t len)
+{
+    char buf[SPACE_KEY_MAX];
+    DBT  k, data;
+    size_t plen = sizeof(SPACE_KEY_PREFIX) - 1;
+
+    memcpy(buf, SPACE_KEY_PREFIX, plen);
+    memcpy(buf + plen, name, len);
+    memset(&k, 0, sizeof(k));
+    k.data = buf;
+    k.size = (u_int32_t) (plen + len);
+    memset(&data, 0, sizeof(data));
+    return st->meta->put(st->meta, txn, &k, &data, 0);
+}
+
+store_rc_t
+store_meta_load_spaces(store_t *st,
+                       store_rc_t (*fn)(store_t *st, const char *name,
+                                        size_t len, char *err),
+                       char *err)
+{
+    DBC        *cur;
+    DBT         k, data;
+    char        buf[SPACE_KEY_MAX];
+    size_t      plen = sizeof(SPACE_KEY_PREFIX) - 1;
+    store_rc_t  rc = STORE_OK;
+    int         ret;
+
+    ret = st->meta->cursor(st->meta, NULL, &cur, 0);
+    if (ret != 0) {
+        return store_db_fail(st, ret, "meta.db cursor", err);
+    }
+    memset(&k, 0, sizeof(k));
+    memset(&data, 0, sizeof(data));
+    memcpy(buf, SPACE_KEY_PREFIX, plen);
+    k.data = buf;
+    k.size = (u_int32_t) plen;
+    k.ulen = sizeof(buf);
+    k.flags = DB_DBT_USERMEM;
+    data.flags = DB_DBT_PARTIAL;    /* the value is not needed */
+    ret = cur->get(cur, &k, &data, DB_SET_RANGE);
+    while (ret == 0 && k.size >= plen
+           && memcmp(buf, SPACE_KEY_PREFIX, plen) == 0)
+    {
+        if (!store_space_name_valid(buf + plen, k.size - plen)) {
+            snprintf(err, STORE_ERR_MAX, "meta.db: corrupt namespace "
+                     "record (a %u-byte name that is not a namespace "
+                     "name)", (unsigned) (k.size - plen));
+            rc = STORE_ERR_CORRUPT;
+            break;
+        }
+        rc = fn(st, buf + plen, k.size - plen, err);
+        if (rc != STORE_OK) {
+            break;
+        }
+        ret = cur->get(cur, &k, &data, DB_NEXT);
+    }
+    if (rc == STORE_OK && ret == DB_BUFFER_SMALL) {
+        /* A key longer than any namespace record: past them ("ns:" then
+         * 64 name bytes is the longest), so not one of them. */
+        ret = DB_NOTFOUND;
+    }
+    cur->close(cur);
+    if (rc == STORE_OK && ret != 0 && ret != DB_NOTFOUND) {
+        rc = store_db_fail(st, ret, "reading meta.db", err);
     }
     return rc;
 }

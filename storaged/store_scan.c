@@ -8,6 +8,8 @@
  * repair watermark (every replica was repaired past it), and never while
  * the epoch window is a transition (min < max): each purge checks the
  * window holding the fence, so a transition that begins is never raced.
+ * It walks every namespace alike, one after the other in byte order of
+ * their names; where it stands is a namespace name and a key in it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,9 +18,9 @@
 #include "store_int.h"
 
 store_rc_t
-store_scan(store_t *st, const unsigned char *from, size_t from_len,
-           bool after, size_t max_entries, store_scan_fn fn, void *arg,
-           size_t *visited, char *err)
+store_scan(store_t *st, store_space_t *sp, const unsigned char *from,
+           size_t from_len, bool after, size_t max_entries, store_scan_fn fn,
+           void *arg, size_t *visited, char *err)
 {
     DBC           *cur;
     DBT            key, data;
@@ -29,6 +31,9 @@ store_scan(store_t *st, const unsigned char *from, size_t from_len,
     int            ret;
 
     *visited = 0;
+    if (sp == NULL) {
+        return STORE_OK;        /* a namespace never held here: empty */
+    }
     if (from_len > SKV_KEY_MAX) {
         snprintf(err, STORE_ERR_MAX, "scan start longer than a key");
         return STORE_ERR_INVALID;
@@ -39,7 +44,7 @@ store_scan(store_t *st, const unsigned char *from, size_t from_len,
         /* No transaction: a cursor outside one holds a read lock only on
          * the page it stands on, and this one is closed before returning,
          * so a slow listing reader never blocks writers. */
-        ret = st->index->cursor(st->index, NULL, &cur, 0);
+        ret = sp->index->cursor(sp->index, NULL, &cur, 0);
         if (ret != 0) {
             return store_db_fail(st, ret, "index cursor", err);
         }
@@ -102,8 +107,9 @@ typedef struct {
 } purge_arg_t;
 
 static void
-purge_body(store_t *st, DB_TXN *txn, DBT *k, const index_entry_t *old,
-           bool corrupt, void *arg, txn_step_t *step, char *err)
+purge_body(store_t *st, store_space_t *sp, DB_TXN *txn, DBT *k,
+           const index_entry_t *old, bool corrupt, void *arg,
+           txn_step_t *step, char *err)
 {
     const purge_arg_t *pa = arg;
 
@@ -125,12 +131,12 @@ purge_body(store_t *st, DB_TXN *txn, DBT *k, const index_entry_t *old,
         return;
     }
     step->what = "purging a tombstone";
-    step->ret = st->records->del(st->records, txn, k, 0);
+    step->ret = sp->records->del(sp->records, txn, k, 0);
     if (step->ret == DB_NOTFOUND) {
         step->ret = 0;
     }
     if (step->ret == 0) {
-        step->ret = st->index->del(st->index, txn, k, 0);
+        step->ret = sp->index->del(sp->index, txn, k, 0);
     }
     step->commit = true;
 }
@@ -144,9 +150,9 @@ in_transition(const store_epochs_t *w)
 /* Remove one tombstone if it is still the same (old) tombstone, and the
  * window is not a transition. */
 static store_rc_t
-purge_one(store_t *st, const unsigned char *key, size_t key_len,
-          const skv_version_t *version, uint64_t cutoff_ms, bool *purged,
-          char *err)
+purge_one(store_t *st, store_space_t *sp, const unsigned char *key,
+          size_t key_len, const skv_version_t *version, uint64_t cutoff_ms,
+          bool *purged, char *err)
 {
     purge_arg_t    pa;
     store_epochs_t window;
@@ -157,12 +163,13 @@ purge_one(store_t *st, const unsigned char *key, size_t key_len,
     pa.cutoff_ms = cutoff_ms;
     store_fence_hold(st, &window);
     if (!in_transition(&window)) {
-        rc = store_index_txn(st, key, key_len, purge_body, &pa, purged, err);
+        rc = store_index_txn(st, sp, key, key_len, purge_body, &pa, purged,
+                             err);
     }
     store_fence_exit(st);
     if (*purged) {
         store_purged_below_committed(st, cutoff_ms);
-        atomic_fetch_sub(&st->tombstones, 1);
+        atomic_fetch_sub(&sp->tombstones, 1);
         atomic_fetch_add(&st->purged, 1);
     }
     return rc;
@@ -178,6 +185,7 @@ typedef struct {
         skv_version_t version;
     }              *cand;
     size_t          n_cand;
+    size_t          scanned;    /* entries visited by this call so far */
     unsigned char   last[SKV_KEY_MAX];
     size_t          last_len;
 } purge_scan_t;
@@ -200,15 +208,51 @@ purge_visit(void *arg, const store_entry_t *entry)
     return true;
 }
 
+/* Scan sp from the purge position for up to max_scan entries and purge
+ * the candidates; *ended when sp's last key was reached. */
+static store_rc_t
+purge_space(store_t *st, store_space_t *sp, purge_scan_t *ps,
+            size_t max_scan, size_t *purged, bool *ended, char *err)
+{
+    size_t     visited, i;
+    bool       done;
+    store_rc_t rc;
+
+    ps->n_cand = 0;
+    rc = store_scan(st, sp, st->purge_key, st->purge_key_len,
+                    st->purge_key_len > 0, max_scan, purge_visit, ps,
+                    &visited, err);
+    if (rc != STORE_OK) {
+        return rc;
+    }
+    *ended = visited < max_scan;
+    if (*ended) {
+        st->purge_key_len = 0;
+    } else {
+        memcpy(st->purge_key, ps->last, ps->last_len);
+        st->purge_key_len = ps->last_len;
+    }
+    for (i = 0; i < ps->n_cand; i++) {
+        rc = purge_one(st, sp, ps->cand[i].key, ps->cand[i].key_len,
+                       &ps->cand[i].version, ps->cutoff_ms, &done, err);
+        if (rc != STORE_OK) {
+            return rc;
+        }
+        *purged += done;
+    }
+    ps->scanned += visited;
+    return STORE_OK;
+}
+
 store_rc_t
 store_purge_tombstones(store_t *st, uint64_t cutoff_ms, size_t max_scan,
                        size_t *purged, bool *wrapped, char *err)
 {
     purge_scan_t   ps;
     store_epochs_t window;
-    size_t         visited, i;
-    bool           done;
-    store_rc_t     rc;
+    store_space_t *sp;
+    bool           ended;
+    store_rc_t     rc = STORE_OK;
 
     *purged = 0;
     *wrapped = true;
@@ -225,27 +269,36 @@ store_purge_tombstones(store_t *st, uint64_t cutoff_ms, size_t max_scan,
         return STORE_ERR_DB;
     }
 
-    rc = store_scan(st, st->purge_key, st->purge_key_len,
-                    st->purge_key_len > 0, max_scan, purge_visit, &ps,
-                    &visited, err);
-    if (rc == STORE_OK) {
-        if (visited < max_scan) {
-            *wrapped = true;
+    /* From the namespace the last call stopped in (or the next one, by
+     * name, if it was finished), on into the following ones while the
+     * budget lasts. */
+    while (ps.scanned < max_scan) {
+        sp = store_space_next(st, st->purge_space, st->purge_space_len,
+                              st->purge_space_done);
+        if (sp == NULL) {
+            /* Past the last namespace: start again from the first. */
+            st->purge_space_len = 0;
+            st->purge_space_done = false;
             st->purge_key_len = 0;
-        } else {
-            memcpy(st->purge_key, ps.last, ps.last_len);
-            st->purge_key_len = ps.last_len;
+            *wrapped = true;
+            break;
         }
-        for (i = 0; i < ps.n_cand; i++) {
-            rc = purge_one(st, ps.cand[i].key, ps.cand[i].key_len,
-                           &ps.cand[i].version, cutoff_ms, &done, err);
-            if (rc != STORE_OK) {
-                break;
-            }
-            *purged += done;
+        if (st->purge_space_done || sp->name_len != st->purge_space_len
+            || memcmp(sp->name, st->purge_space, sp->name_len) != 0)
+        {
+            /* Another namespace: from its first key. */
+            memcpy(st->purge_space, sp->name, sp->name_len);
+            st->purge_space_len = sp->name_len;
+            st->purge_space_done = false;
+            st->purge_key_len = 0;
         }
+        rc = purge_space(st, sp, &ps, max_scan - ps.scanned, purged,
+                         &ended, err);
+        if (rc != STORE_OK) {
+            break;
+        }
+        st->purge_space_done = ended;
     }
     free(ps.cand);
     return rc;
 }
-
