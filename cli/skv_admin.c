@@ -362,8 +362,9 @@ skv_watermark_put(skv_loop_t *loop, const skv_topo_t *topo,
     return rc;
 }
 
-int
-skv_node_count(skv_loop_t *loop, const char *base, uint64_t *count)
+/* keys + tombstones from /v1/stats; -1 when it cannot be read. */
+static int
+stats_count(skv_loop_t *loop, const char *base, uint64_t *count)
 {
     skv_call_t *c = run(loop, "GET", base, "/v1/stats", NULL);
     json_t     *j = NULL, *k, *t;
@@ -382,4 +383,88 @@ skv_node_count(skv_loop_t *loop, const char *base, uint64_t *count)
     json_decref(j);
     skv_call_free(c);
     return rc;
+}
+
+int
+skv_node_namespaces(skv_loop_t *loop, const char *base, skv_nscount_t *out,
+                    size_t max, size_t *n, char *why, size_t cap)
+{
+    skv_call_t *c = run(loop, "GET", base, "/v1/namespaces", NULL);
+    json_t     *j = NULL, *list, *v;
+    size_t      i;
+    int         rc = -1;
+
+    *n = 0;
+    if (c == NULL) {
+        snprintf(why, cap, "out of memory");
+        return -1;
+    }
+    if (no_answer(c)) {
+        skv_call_describe(c, why, cap);
+        skv_call_free(c);
+        return -2;
+    }
+    if (c->status == 404) {
+        /* a storaged from before namespaces: "default" only */
+        skv_call_free(c);
+        snprintf(out[0].name, sizeof(out[0].name), SKV_NS_DEFAULT);
+        if (max > 0 && stats_count(loop, base, &out[0].count) == 0) {
+            *n = 1;
+        }
+        return 0;
+    }
+    if (c->status == 200) {
+        j = json_loadb(c->body ? c->body : "", c->body_len, 0, NULL);
+    }
+    list = json_object_get(j, "namespaces");
+    if (!json_is_array(list)) {
+        if (c->status == 200) {
+            snprintf(why, cap, "GET /v1/namespaces: not a namespace list");
+        } else {
+            skv_call_describe(c, why, cap);
+        }
+        goto done;
+    }
+    json_array_foreach(list, i, v) {
+        const char *name = json_string_value(json_object_get(v, "name"));
+        json_t     *k = json_object_get(v, "keys");
+        json_t     *t = json_object_get(v, "tombstones");
+
+        if (name == NULL || !skv_ns_name_ok(name, strlen(name))
+            || !json_is_integer(k) || !json_is_integer(t)) {
+            snprintf(why, cap, "GET /v1/namespaces: a bad entry");
+            goto done;
+        }
+        if (*n == max) {
+            snprintf(why, cap, "more than %zu namespaces", max);
+            goto done;
+        }
+        snprintf(out[*n].name, sizeof(out[*n].name), "%s", name);
+        out[(*n)++].count = (uint64_t) (json_integer_value(k)
+                                        + json_integer_value(t));
+    }
+    rc = 1;
+done:
+    json_decref(j);
+    skv_call_free(c);
+    return rc;
+}
+
+int
+skv_node_count(skv_loop_t *loop, const char *base, uint64_t *count)
+{
+    skv_nscount_t ns[SKV_TOPO_NS_MAX];
+    size_t        n = 0;
+    char          why[160];
+    int           r = skv_node_namespaces(loop, base, ns, SKV_TOPO_NS_MAX,
+                                          &n, why, sizeof(why));
+
+    if (r < 0 || (r == 0 && n == 0)) {
+        return -1;
+    }
+    *count = 0;
+    for (size_t i = 0; i < n; i++) {
+        *count += ns[i].count;
+    }
+    return 0;
 }

@@ -53,7 +53,24 @@ int skv_epochs_show(skv_loop_t *loop, const skv_topo_t *topo,
 int skv_watermark_put(skv_loop_t *loop, const skv_topo_t *topo,
                       const char *version);
 
-/* keys + tombstones from /v1/stats; -1 when it cannot be read. */
+/* keys + tombstones of every namespace (/v1/namespaces, or /v1/stats
+ * from a storaged without namespaces); -1 when it cannot be read. */
 int skv_node_count(skv_loop_t *loop, const char *base, uint64_t *count);
+
+/* One namespace a node holds: its name and keys + tombstones. */
+typedef struct {
+    char     name[SKV_NS_NAME_MAX + 1];
+    uint64_t count;
+} skv_nscount_t;
+
+/*
+ * GET /v1/namespaces of one node into out (at most max, *n of them):
+ * 1 listed; 0 a storaged from before namespaces (404: it holds "default"
+ * only, counted from /v1/stats into out[0] when it answers); -1 an error
+ * (why says which); -2 no answer.
+ */
+int skv_node_namespaces(skv_loop_t *loop, const char *base,
+                        skv_nscount_t *out, size_t max, size_t *n,
+                        char *why, size_t cap);
 
 #endif

@@ -62,7 +62,16 @@ skv_ckpt_load(const char *path, const char *command, const char *config,
         fprintf(stderr, "skv: checkpoint %s: %s\n", path, err.text);
         return -1;
     }
+    if (json_integer_value(json_object_get(root, "format"))
+        != SKV_CKPT_FORMAT) {
+        fprintf(stderr, "skv: checkpoint %s is of another format (an "
+                        "older skv); starting from the beginning\n", path);
+        json_decref(root);
+        memset(ck, 0, sizeof(*ck));
+        return 1;
+    }
     copy_str(ck->config, sizeof(ck->config), json_object_get(root, "config"));
+    copy_str(ck->ns, sizeof(ck->ns), json_object_get(root, "namespace"));
     copy_str(ck->holder, sizeof(ck->holder), json_object_get(root, "holder"));
     ck->complete = json_is_true(json_object_get(root, "complete"));
     ck->started_ms = (uint64_t) json_integer_value(
@@ -103,10 +112,11 @@ to_json(const char *command, const skv_ckpt_t *ck)
                                       "scanned",
                                       (json_int_t) ck->scanned[i]));
     }
-    return json_pack("{s:i,s:s,s:s,s:s,s:b,s:I,s:o}", "format", 1,
-                     "command", command, "config", ck->config, "holder",
-                     ck->holder, "complete", ck->complete, "started_ms",
-                     (json_int_t) ck->started_ms, "nodes", nodes);
+    return json_pack("{s:i,s:s,s:s,s:s,s:b,s:I,s:s,s:o}", "format",
+                     SKV_CKPT_FORMAT, "command", command, "config",
+                     ck->config, "holder", ck->holder, "complete",
+                     ck->complete, "started_ms", (json_int_t) ck->started_ms,
+                     "namespace", ck->ns, "nodes", nodes);
 }
 
 int

@@ -3,17 +3,21 @@
  *
  * JSON, replaced atomically (written beside, fsynced, renamed):
  *
- *   {"format": 1, "command": "rebalance", "config": "<fingerprint>",
+ *   {"format": 2, "command": "rebalance", "config": "<fingerprint>",
  *    "holder": "<lease holder>", "complete": false,
  *    "started_ms": <repair: when the first run's scan began>,
+ *    "namespace": "<name>",
  *    "nodes": {"a": {"after": "<encoded key>", "scanned": 1234}, ...}}
  *
- * Every node's listing resumes after its "after" key.  (The engine merges
- * the listings in key order, so every node has the same position: every
- * key up to it is finished, none that failed is passed.)  A checkpoint of
- * another command or another configuration (node set, weights, N, epoch)
- * is ignored; a complete one starts the next run from the beginning.  A
- * lock file beside it (<file>.lock) keeps two runs off one checkpoint.
+ * The namespaces go by in name order: every one before "namespace" is
+ * finished, and in it every node's listing resumes after its "after" key.
+ * (The engine merges the listings in key order, so every node has the
+ * same position: every key up to it is finished, none that failed is
+ * passed.)  "scanned" counts every namespace's lines.  A checkpoint of
+ * another format (format 1 had no namespace), command or configuration
+ * (node set, weights, the namespaces and their N, epoch) is ignored; a
+ * complete one starts the next run from the beginning.  A lock file
+ * beside it (<file>.lock) keeps two runs off one checkpoint.
  */
 #ifndef SKV_CKPT_H
 #define SKV_CKPT_H
@@ -26,6 +30,7 @@
 typedef struct {
     char     config[4096];
     char     holder[96];
+    char     ns[SKV_NS_NAME_MAX + 1];
     char     after[SKV_KEY_ENCODED_MAX + 1];
     int      complete;
     uint64_t started_ms;
@@ -37,8 +42,11 @@ typedef struct {
 /* Lock path + ".lock"; the fd to keep open, or -1 (said why). */
 int skv_ckpt_lock(const char *path);
 
-/* 0 loaded (command and config match, not complete), 1 nothing to resume
- * (absent, other command or configuration, complete), -1 unreadable. */
+#define SKV_CKPT_FORMAT 2
+
+/* 0 loaded (format, command and config match, not complete), 1 nothing to
+ * resume (absent, other format, command or configuration, complete), -1
+ * unreadable. */
 int skv_ckpt_load(const char *path, const char *command, const char *config,
                   skv_ckpt_t *ck);
 

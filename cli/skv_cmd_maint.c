@@ -36,6 +36,7 @@ typedef struct {
     skv_ckpt_t   ck;
     int          ck_fd;
     uint64_t     started_ms;
+    int          ns_unknown;  /* a node's namespaces could not be listed */
 } run_t;
 
 /* The token of --token-file into buf ("" without the option). */
@@ -116,9 +117,11 @@ load_checkpoint(run_t *r, const skv_opts_t *opts, const char *command)
     if (st == 1) {
         memset(&r->ck, 0, sizeof(r->ck));
         snprintf(r->ck.config, sizeof(r->ck.config), "%s", config);
-    } else if (r->ck.after[0] != '\0') {
-        fprintf(stderr, "skv: %s: resuming after %s (checkpoint %s)\n",
-                command, r->ck.after, opts->maint.checkpoint);
+    } else if (r->ck.after[0] != '\0' || r->ck.ns[0] != '\0') {
+        fprintf(stderr, "skv: %s: resuming in namespace %s after %s "
+                        "(checkpoint %s)\n", command, r->ck.ns,
+                r->ck.after[0] ? r->ck.after : "its start",
+                opts->maint.checkpoint);
     }
     if (r->ck.holder[0] != '\0') {
         snprintf(r->holder, sizeof(r->holder), "%s", r->ck.holder);
@@ -134,17 +137,21 @@ save_checkpoint(run_t *r, int complete)
     if (opts->maint.checkpoint == NULL || r->eng.dry_run) {
         return;
     }
+    const char       *ns = "", *after = "";
+
+    if (!complete) {
+        after = skv_engine_position(&r->eng, &ns);
+    }
     snprintf(r->ck.holder, sizeof(r->ck.holder), "%s", r->holder);
-    snprintf(r->ck.after, sizeof(r->ck.after), "%s",
-             complete ? "" : skv_engine_position(&r->eng));
+    snprintf(r->ck.ns, sizeof(r->ck.ns), "%s", ns);
+    snprintf(r->ck.after, sizeof(r->ck.after), "%s", after);
     r->ck.complete = complete;
     r->ck.started_ms = r->started_ms;
     r->ck.n = r->topo.n;
     for (size_t i = 0; i < r->topo.n; i++) {
         snprintf(r->ck.names[i], SKV_TOPO_NAME_MAX, "%s",
                  r->topo.nodes[i].name);
-        r->ck.scanned[i] = r->eng.streams[i].scanned
-                           + r->eng.enodes[i].scanned_before;
+        r->ck.scanned[i] = skv_engine_scanned(&r->eng, i);
     }
     skv_ckpt_save(opts->maint.checkpoint, r->eng.name, &r->ck);
 }
@@ -171,21 +178,52 @@ tick(skv_engine_t *eng, double now)
     skv_report_progress(eng, eng->scan_done ? "finish" : "scan", 0);
 }
 
-/* Progress totals: every node's keys and tombstones (best effort). */
+/* Every node's namespaces (GET /v1/namespaces): those no router
+ * configures join the topology (their keys cannot be placed), and the
+ * progress totals are the sums of the configured ones' keys and
+ * tombstones.  A node that answers but cannot list them makes the run
+ * incomplete (one of its namespaces could go unseen); one that does not
+ * answer at all is left out as everywhere else. */
 static void
-count_nodes(run_t *r)
+survey_nodes(run_t *r)
 {
+    static skv_nscount_t held[SKV_TOPO_NS_MAX];
+
     for (size_t i = 0; i < r->topo.n; i++) {
-        uint64_t n = 0;
+        size_t n = 0;
+        char   why[256];
+        int    st;
 
         for (size_t j = 0; j < r->ck.n; j++) {
             if (strcmp(r->ck.names[j], r->topo.nodes[i].name) == 0) {
                 r->eng.enodes[i].scanned_before = r->ck.scanned[j];
             }
         }
-        if (!r->down[i] && skv_node_count(&r->eng.loop,
-                                          r->topo.nodes[i].base, &n) == 0) {
-            r->eng.enodes[i].total = n;
+        if (r->down[i]) {
+            continue;
+        }
+        st = skv_node_namespaces(&r->eng.loop, r->topo.nodes[i].base, held,
+                                 SKV_TOPO_NS_MAX, &n, why, sizeof(why));
+        if (st == -1) {
+            fprintf(stderr, "skv: node %s: its namespaces could not be "
+                            "listed (%s); the run will be incomplete\n",
+                    r->topo.nodes[i].name, why);
+            r->ns_unknown = 1;
+        }
+        for (size_t j = 0; j < n; j++) {
+            skv_tns_t *ns = skv_topo_ns_add(&r->topo, held[j].name);
+
+            if (ns == NULL) {
+                fprintf(stderr, "skv: node %s: too many namespaces (%s "
+                                "and more); the run will be incomplete\n",
+                        r->topo.nodes[i].name, held[j].name);
+                r->ns_unknown = 1;
+                continue;
+            }
+            ns->held += held[j].count;
+            if (ns->configured) {
+                r->eng.enodes[i].total += held[j].count;
+            }
         }
     }
 }
@@ -213,8 +251,8 @@ start(run_t *r, const skv_opts_t *opts, skv_mode_t mode, int argc)
     if (rc != SKV_EXIT_OK) {
         return rc;
     }
-    if (skv_engine_init(&r->eng, mode, opts, &r->topo, r->ck.after,
-                        r->token[0] ? r->token : NULL) != 0) {
+    if (skv_engine_init(&r->eng, mode, opts, &r->topo, r->ck.ns,
+                        r->ck.after, r->token[0] ? r->token : NULL) != 0) {
         return SKV_EXIT_SERVER;
     }
     r->eng.ctx = r;
@@ -222,7 +260,9 @@ start(run_t *r, const skv_opts_t *opts, skv_mode_t mode, int argc)
     if (!opts->maint.dry_run) {
         rc = skv_lease_take(&r->eng.loop, &r->topo, r->holder, r->down);
     }
-    count_nodes(r);
+    if (rc == SKV_EXIT_OK) {
+        survey_nodes(r);
+    }
     return rc;
 }
 
@@ -238,7 +278,8 @@ run_engine(run_t *r)
     if (skv_engine_run(&r->eng) != 0) {
         return SKV_EXIT_SERVER;
     }
-    complete = r->eng.scan_done && !r->eng.aborted && r->eng.c.failures == 0;
+    complete = r->eng.scan_done && !r->eng.aborted && r->eng.c.failures == 0
+               && r->eng.unplaced == 0 && !r->ns_unknown;
     save_checkpoint(r, complete);
     skv_report_progress(&r->eng, "done", 1);
     return complete ? SKV_EXIT_OK : SKV_EXIT_INCOMPLETE;

@@ -348,15 +348,23 @@ print_human(const skv_req_t *req)
 int
 skv_cmd_status(const skv_opts_t *opts, int argc, char **argv)
 {
-    skv_req_t req;
-    int       rc;
+    skv_opts_t o = *opts;
+    skv_req_t  req;
+    int        rc;
 
     (void) argv;
     if (argc != 0) {
         return skv_usage_error("status takes no operands");
     }
 
-    rc = skv_req_init(&req, opts, "GET", STATUS_PATH);
+    /* The status page is at the router's root, whatever location the URL
+     * names (--url http://host/tenant-b/ for a namespace's keys). */
+    o.url = skv_url_origin(opts->url);
+    if (o.url == NULL) {
+        fprintf(stderr, "skv: out of memory\n");
+        return SKV_EXIT_SERVER;
+    }
+    rc = skv_req_init(&req, &o, "GET", STATUS_PATH);
     if (rc == SKV_EXIT_OK) {
         skv_req_body_max(&req, 16u * 1024 * 1024);
         if (skv_req_perform(&req) != 0 || req.status != 200) {
@@ -371,6 +379,7 @@ skv_cmd_status(const skv_opts_t *opts, int argc, char **argv)
         }
     }
     skv_req_free(&req);
+    free(o.url);
 
     if (rc == SKV_EXIT_OK && fflush(stdout) != 0) {
         perror("skv: writing the output");

@@ -16,7 +16,8 @@
 
 int
 skv_engine_init(skv_engine_t *eng, skv_mode_t mode, const skv_opts_t *opts,
-                skv_topo_t *topo, const char *after, const char *token)
+                skv_topo_t *topo, const char *after_ns, const char *after,
+                const char *token)
 {
     static const char *names[] = {"rebalance", "cleanup", "repair"};
     long timeout_ms = opts->timeout > 0 ? opts->timeout * 1000
@@ -29,7 +30,8 @@ skv_engine_init(skv_engine_t *eng, skv_mode_t mode, const skv_opts_t *opts,
     eng->topo = topo;
     eng->dry_run = opts->maint.dry_run;
     eng->out = stdout;
-    eng->quorum = topo->replicas / 2 + 1;
+    snprintf(eng->start_ns, sizeof(eng->start_ns), "%s",
+             after_ns ? after_ns : "");
     snprintf(eng->epoch_hdr, sizeof(eng->epoch_hdr), "X-Simplekv-Epoch: %llu",
              (unsigned long long) topo->epoch);
     snprintf(eng->last_key, sizeof(eng->last_key), "%s", after ? after : "");
@@ -95,11 +97,14 @@ skv_engine_fail(skv_engine_t *eng, uint64_t seq, const char *prev,
     if (!eng->frozen || seq < eng->frozen_seq) {
         eng->frozen = 1;
         eng->frozen_seq = seq;
+        eng->frozen_ns = eng->ns_i;
         snprintf(eng->frozen_key, sizeof(eng->frozen_key), "%s", prev);
     }
     if (eng->n_failures < SKV_FAILURES_KEPT) {
         skv_failure_t *f = &eng->failures[eng->n_failures++];
 
+        snprintf(f->ns, sizeof(f->ns), "%s",
+                 eng->ns != NULL ? eng->ns->name : "");
         snprintf(f->key, sizeof(f->key), "%s", key_enc);
         va_start(ap, fmt);
         vsnprintf(f->reason, sizeof(f->reason), fmt, ap);
@@ -160,11 +165,19 @@ skv_engine_take_bytes(skv_engine_t *eng, size_t bytes)
     return 1;
 }
 
+uint64_t
+skv_engine_scanned(const skv_engine_t *eng, size_t i)
+{
+    return eng->enodes[i].scanned_before + eng->enodes[i].scanned_ns
+           + eng->streams[i].scanned;
+}
+
 const char *
-skv_engine_position(const skv_engine_t *eng)
+skv_engine_position(const skv_engine_t *eng, const char **ns)
 {
     const char *pos = eng->last_key;
     uint64_t    best = UINT64_MAX;
+    size_t      ns_i = eng->ns_i;
 
     for (size_t i = 0; i < eng->n_tasks; i++) {
         const skv_task_t *t = task_at(eng, i);
@@ -176,7 +189,13 @@ skv_engine_position(const skv_engine_t *eng)
     }
     if (eng->frozen && eng->frozen_seq < best) {
         pos = eng->frozen_key;
+        ns_i = eng->frozen_ns;
     }
+    if (ns_i >= eng->topo->n_ns) {
+        *ns = ""; /* every namespace went through: from the start */
+        return "";
+    }
+    *ns = eng->topo->ns[ns_i].name;
     return pos;
 }
 
@@ -257,8 +276,10 @@ static int
 start_streams(skv_engine_t *eng)
 {
     for (size_t i = 0; i < eng->topo->n; i++) {
+        skv_stream_free(&eng->streams[i]);
         if (skv_stream_start(&eng->streams[i], &eng->loop,
-                             eng->topo->nodes[i].base, eng->last_key,
+                             eng->topo->nodes[i].base, eng->list_path,
+                             eng->last_key,
                              (double) eng->loop.timeout_ms / 1000.0) != 0) {
             fprintf(stderr, "skv: out of memory\n");
             return -1;
@@ -267,12 +288,35 @@ start_streams(skv_engine_t *eng)
     return 0;
 }
 
-int
-skv_engine_run(skv_engine_t *eng)
+/* Namespaces the nodes hold and no router configures: said once. */
+static void
+report_unplaced(skv_engine_t *eng)
 {
-    int    merged, rc = 0;
+    for (size_t i = 0; i < eng->topo->n_ns; i++) {
+        const skv_tns_t *ns = &eng->topo->ns[i];
+
+        if (ns->configured) {
+            continue;
+        }
+        eng->unplaced++;
+        fprintf(stderr, "skv: %s: namespace %s: %llu keys and tombstones "
+                        "on the nodes, but no router's configuration has "
+                        "this namespace: its keys cannot be placed and are "
+                        "left where they are (configure it on the routers, "
+                        "or wipe it)\n", eng->name, ns->name,
+                (unsigned long long) ns->held);
+    }
+}
+
+/* One namespace, from eng->last_key: until its listings are merged and
+ * its tasks finished (or the run is aborted).  0, or -1 local error. */
+static int
+run_ns(skv_engine_t *eng)
+{
+    int    merged;
     double now;
 
+    eng->scan_done = 0;
     if (start_streams(eng) != 0) {
         return -1;
     }
@@ -283,8 +327,7 @@ skv_engine_run(skv_engine_t *eng)
         step_tasks(eng, now);
         merged = merge_some(eng);
         if (merged < 0) {
-            rc = -1;
-            break;
+            return -1;
         }
         if (eng->scan_done && eng->active == 0) {
             break;
@@ -295,10 +338,57 @@ skv_engine_run(skv_engine_t *eng)
         }
         if (skv_loop_wait(&eng->loop, merged > 0 ? 0 : 20) != 0) {
             fprintf(stderr, "skv: libcurl failed\n");
-            rc = -1;
-            break;
+            return -1;
         }
     }
+    return 0;
+}
+
+static void
+counters_sub(skv_counters_t *out, const skv_counters_t *a,
+             const skv_counters_t *b)
+{
+    const uint64_t *pa = (const uint64_t *) a, *pb = (const uint64_t *) b;
+    uint64_t       *po = (uint64_t *) out;
+
+    for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++) {
+        po[i] = pa[i] - pb[i];
+    }
+}
+
+int
+skv_engine_run(skv_engine_t *eng)
+{
+    int rc = 0;
+
+    report_unplaced(eng);
+    for (eng->ns_i = 0; eng->ns_i < eng->topo->n_ns; eng->ns_i++) {
+        skv_tns_t      *ns = &eng->topo->ns[eng->ns_i];
+        skv_counters_t  before = eng->c;
+        int             cmp = strcmp(ns->name, eng->start_ns);
+
+        if (!ns->configured || cmp < 0) {
+            continue; /* unplaceable, or finished by an earlier run */
+        }
+        if (cmp > 0) {
+            eng->last_key[0] = '\0';
+        }
+        eng->ns = ns;
+        eng->quorum = ns->replicas / 2 + 1;
+        skv_ns_paths(ns->name, eng->kv_prefix, sizeof(eng->kv_prefix),
+                     eng->list_path, sizeof(eng->list_path));
+        rc = run_ns(eng);
+        counters_sub(&eng->ns_c[eng->ns_i], &eng->c, &before);
+        eng->ns_ran[eng->ns_i] = 1;
+        if (rc != 0 || eng->aborted) {
+            break;
+        }
+        for (size_t i = 0; i < eng->topo->n; i++) {
+            eng->enodes[i].scanned_ns += eng->streams[i].scanned;
+            skv_stream_free(&eng->streams[i]);
+        }
+    }
+    eng->scan_done = rc == 0 && !eng->aborted;
     if (eng->tick != NULL) {
         eng->tick(eng, skv_now());
     }

@@ -5,6 +5,14 @@
  * --concurrency tasks at once (skv_task.c), throttled, with retries, a
  * checkpoint position and progress (skv_report.c).
  *
+ * The engine goes through the namespaces one after the other, bytewise by
+ * name: the routers' configured ones and those only the nodes hold (whose
+ * keys cannot be placed: reported once, left alone, the run incomplete).
+ * In each, the listings are /v1/keys or /v1/ns/<name>/keys, the copies
+ * /v1/kv/ or /v1/ns/<name>/kv/, the owners the top N of that namespace
+ * and its quorum N/2+1.  A namespace is finished (every task done) before
+ * the next one starts, so a position is (namespace, key).
+ *
  * Rules every mode keeps: a timeout or an error is never "absent" (it is
  * retried, then the key is a failure); writes carry the key's original
  * version, so they are idempotent and never replace anything newer; the
@@ -36,6 +44,7 @@ typedef struct {
     int      streak;     /* network failures in a row */
     uint64_t total;      /* keys + tombstones at the start (progress) */
     uint64_t scanned_before; /* from the checkpoint */
+    uint64_t scanned_ns; /* this run, in the namespaces finished */
     uint64_t not_owned;  /* cleanup: copies it holds but does not own */
     uint64_t removed;    /* cleanup: of those, removed */
 } skv_enode_t;
@@ -55,6 +64,7 @@ typedef struct {
 } skv_counters_t;
 
 typedef struct {
+    char ns[SKV_NS_NAME_MAX + 1];
     char key[SKV_KEY_ENCODED_MAX + 1];
     char reason[200];
 } skv_failure_t;
@@ -72,7 +82,16 @@ struct skv_engine {
     skv_topo_t       *topo;
     skv_loop_t        loop;
     char              epoch_hdr[64];  /* "X-Simplekv-Epoch: E" */
-    size_t            quorum;         /* N/2+1 */
+    /* the namespace being worked on: topo->ns[ns_i] */
+    size_t            ns_i;
+    const skv_tns_t  *ns;
+    char              kv_prefix[SKV_NS_NAME_MAX + 16]; /* "/v1/kv/" */
+    char              list_path[SKV_NS_NAME_MAX + 16]; /* "/v1/keys" */
+    size_t            quorum;         /* the namespace's N/2+1 */
+    char              start_ns[SKV_NS_NAME_MAX + 1]; /* resumed: "" = all */
+    uint64_t          unplaced;       /* namespaces no router configures */
+    skv_counters_t    ns_c[SKV_TOPO_NS_MAX]; /* per namespace */
+    int               ns_ran[SKV_TOPO_NS_MAX];
     int               dry_run;
     FILE             *out;            /* dry-run lines, summary */
 
@@ -86,6 +105,7 @@ struct skv_engine {
     char              last_key[SKV_KEY_ENCODED_MAX + 1]; /* "" = start */
     int               frozen;         /* a key failed: position stops */
     uint64_t          frozen_seq;
+    size_t            frozen_ns;
     char              frozen_key[SKV_KEY_ENCODED_MAX + 1];
 
     double            key_tokens, byte_tokens, refilled;
@@ -99,19 +119,26 @@ struct skv_engine {
     int               aborted;        /* a tick gave up (lease lost) */
 };
 
-/* Set up for topo (read) and opts; streams start at `after` ("" = the
- * start); token: storaged's, or NULL.  -1 (said why) on failure. */
+/* Set up for topo (read) and opts; the run starts in the namespace
+ * after_ns after the key `after` (both "" = the start; the namespaces
+ * before after_ns are finished); token: storaged's, or NULL.  -1 (said
+ * why) on failure. */
 int skv_engine_init(skv_engine_t *eng, skv_mode_t mode,
                     const skv_opts_t *opts, skv_topo_t *topo,
-                    const char *after, const char *token);
+                    const char *after_ns, const char *after,
+                    const char *token);
 void skv_engine_free(skv_engine_t *eng);
 
 /* Run until every listing is merged and every task finished (or aborted).
  * Returns 0, or -1 on a local error (out of memory, libcurl). */
 int skv_engine_run(skv_engine_t *eng);
 
-/* Where a rerun may start: every key up to it is finished ("" = start). */
-const char *skv_engine_position(const skv_engine_t *eng);
+/* Where a rerun may start: every key up to it, in the namespace *ns, is
+ * finished, and so is every namespace before *ns ("" and "" = start). */
+const char *skv_engine_position(const skv_engine_t *eng, const char **ns);
+
+/* Listing lines of node i merged, the checkpoint's included. */
+uint64_t skv_engine_scanned(const skv_engine_t *eng, size_t i);
 
 /* Record a failed key (seq orders it for the position). */
 void skv_engine_fail(skv_engine_t *eng, uint64_t seq, const char *prev,

@@ -396,3 +396,14 @@ skv_req_free(skv_req_t *req)
     free(req->body);
     memset(req, 0, sizeof(*req));
 }
+
+char *
+skv_url_origin(const char *url)
+{
+    const char *p = strstr(url, "://");
+    size_t      n;
+
+    p = p != NULL ? p + 3 : url;
+    n = (size_t) (p - url) + strcspn(p, "/?#");
+    return strndup(url, n);
+}

@@ -84,4 +84,8 @@ int skv_req_fail(skv_req_t *req);
 
 void skv_req_free(skv_req_t *req);
 
+/* scheme://host[:port] of url, without its path: the router's status
+ * page is at its root whatever location --url names.  malloc'd, or NULL. */
+char *skv_url_origin(const char *url);
+
 #endif

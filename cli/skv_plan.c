@@ -1,6 +1,8 @@
 /*
  * skv_plan.c - what each merged key needs, by mode (see skv_engine.h):
  *
+ * N is the key's namespace's (eng->ns), and so is the quorum N/2+1.
+ *
  * rebalance: the newest version among the old owners (top N over the
  *   previous weights; at least N/2+1 of their listings must be known, else
  *   the key fails) goes to every new owner (top N over the weights) whose
@@ -45,8 +47,9 @@ skv_plan_print(skv_engine_t *eng, const char *verb, const char *enc,
             json_array_append_new(to,
                 json_string(eng->topo->nodes[nodes[i]].name));
         }
-        line = json_pack("{s:s,s:s,s:s,s:b,s:o}", "dry_run", verb, "key",
-                         enc, "version", vt, "tombstone", tombstone,
+        line = json_pack("{s:s,s:s,s:s,s:s,s:b,s:o}", "dry_run", verb,
+                         "namespace", eng->ns->name, "key", enc, "version",
+                         vt, "tombstone", tombstone,
                          strcmp(verb, "remove") == 0 ? "from" : "to", to);
         text = json_dumps(line, JSON_COMPACT);
         if (text != NULL) {
@@ -56,7 +59,8 @@ skv_plan_print(skv_engine_t *eng, const char *verb, const char *enc,
         json_decref(line);
         return;
     }
-    fprintf(eng->out, "%s %s %s%s %s ", verb, enc, vt,
+    /* NAMESPACE/KEY: an encoded key has no "/" of its own */
+    fprintf(eng->out, "%s %s/%s %s%s %s ", verb, eng->ns->name, enc, vt,
             tombstone ? " tombstone" : "",
             strcmp(verb, "remove") == 0 ? "from" : "->");
     for (size_t i = 0; i < n; i++) {
@@ -158,8 +162,9 @@ plan_copy(skv_engine_t *eng, const unsigned char *key, size_t len,
     int           tomb;
     skv_task_t   *t;
 
-    n_from = skv_topo_owners(eng->topo, !repair, key, len, from);
-    n_to = skv_topo_owners(eng->topo, 0, key, len, to);
+    n_from = skv_topo_owners(eng->topo, !repair, eng->ns->replicas, key,
+                             len, from);
+    n_to = skv_topo_owners(eng->topo, 0, eng->ns->replicas, key, len, to);
     known = newest_of(view, from, n_from, &newest, &tomb);
     need = n_from / 2 + 1;
     if (known < need) {
@@ -211,7 +216,8 @@ plan_cleanup(skv_engine_t *eng, const unsigned char *key, size_t len,
     skv_version_t zero;
     skv_task_t   *t;
 
-    n_own = skv_topo_owners(eng->topo, 0, key, len, own);
+    n_own = skv_topo_owners(eng->topo, 0, eng->ns->replicas, key, len,
+                            own);
     for (size_t i = 0; i < eng->topo->n; i++) {
         if (view[i].state != SKV_COPY_PRESENT || is_in(i, own, n_own)) {
             continue;

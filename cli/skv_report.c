@@ -18,7 +18,7 @@ totals(const skv_engine_t *eng, uint64_t *scanned, uint64_t *total)
 {
     *scanned = *total = 0;
     for (size_t i = 0; i < eng->topo->n; i++) {
-        uint64_t s = eng->streams[i].scanned + eng->enodes[i].scanned_before;
+        uint64_t s = skv_engine_scanned(eng, i);
 
         *scanned += s;
         *total += eng->enodes[i].total > s ? eng->enodes[i].total : s;
@@ -34,7 +34,7 @@ rates(const skv_engine_t *eng, double *rate, double *eta)
 
     totals(eng, &scanned, &total);
     for (size_t i = 0; i < eng->topo->n; i++) {
-        now_scanned += eng->streams[i].scanned;
+        now_scanned += eng->streams[i].scanned + eng->enodes[i].scanned_ns;
     }
     *rate = dt > 0 ? (double) now_scanned / dt : 0;
     *eta = *rate > 0 ? (double) (total - scanned) / *rate : -1;
@@ -82,15 +82,16 @@ json_line(skv_engine_t *eng, const char *phase)
 
     rates(eng, &rate, &eta);
     for (size_t i = 0; i < eng->topo->n; i++) {
-        uint64_t s = eng->streams[i].scanned + eng->enodes[i].scanned_before;
+        uint64_t s = skv_engine_scanned(eng, i);
 
         json_object_set_new(nodes, eng->topo->nodes[i].name,
             json_pack("{s:I,s:I}", "scanned", (json_int_t) s, "total",
                       (json_int_t) (eng->enodes[i].total > s
                                         ? eng->enodes[i].total : s)));
     }
-    line = json_pack("{s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:I,s:f,s:o}",
-                     "command", eng->name, "phase", phase, "nodes", nodes,
+    line = json_pack("{s:s,s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:I,s:f,s:o}",
+                     "command", eng->name, "phase", phase, "namespace",
+                     eng->ns != NULL ? eng->ns->name : "", "nodes", nodes,
                      "copied", (json_int_t) eng->c.copied,
                      "removed", (json_int_t) eng->c.removed,
                      "bytes", (json_int_t) eng->c.bytes,
@@ -148,6 +149,62 @@ counters_json(const skv_engine_t *eng, int complete)
                      "not_on_owners", (json_int_t) c->extra);
 }
 
+/* Per namespace: its N and what was done in it, or that it could not be
+ * placed. */
+static json_t *
+namespaces_json(const skv_engine_t *eng)
+{
+    json_t *list = json_array();
+
+    for (size_t i = 0; i < eng->topo->n_ns; i++) {
+        const skv_tns_t      *ns = &eng->topo->ns[i];
+        const skv_counters_t *c = &eng->ns_c[i];
+
+        json_array_append_new(list, json_pack(
+            "{s:s,s:b,s:o,s:I,s:b,s:I,s:I,s:I,s:I,s:I}", "name", ns->name,
+            "configured", ns->configured, "replicas",
+            ns->configured ? json_integer((json_int_t) ns->replicas)
+                           : json_null(),
+            "held", (json_int_t) ns->held, "scanned", eng->ns_ran[i],
+            "keys", (json_int_t) c->keys, "copied", (json_int_t) c->copied,
+            "removed", (json_int_t) c->removed, "planned",
+            (json_int_t) c->planned, "failures", (json_int_t) c->failures));
+    }
+    return list;
+}
+
+static void
+namespaces_text(const skv_engine_t *eng)
+{
+    if (eng->topo->n_ns == 1 && eng->topo->ns[0].configured) {
+        return; /* one namespace: the summary says it all */
+    }
+    for (size_t i = 0; i < eng->topo->n_ns; i++) {
+        const skv_tns_t      *ns = &eng->topo->ns[i];
+        const skv_counters_t *c = &eng->ns_c[i];
+
+        if (!ns->configured) {
+            printf("namespace %s: not in the routers' configuration: %llu "
+                   "keys and tombstones left unplaced\n", ns->name,
+                   (unsigned long long) ns->held);
+        } else if (!eng->ns_ran[i]) {
+            printf("namespace %s (N=%zu): finished by an earlier run\n",
+                   ns->name, ns->replicas);
+        } else {
+            printf("namespace %s (N=%zu): %llu keys, %llu %s, %llu failed "
+                   "keys\n", ns->name, ns->replicas,
+                   (unsigned long long) c->keys,
+                   (unsigned long long) (eng->dry_run ? c->planned
+                                         : eng->mode == SKV_MODE_CLEANUP
+                                             ? c->removed : c->copied),
+                   eng->dry_run ? "planned"
+                   : eng->mode == SKV_MODE_CLEANUP ? "copies removed"
+                                                   : "copies written",
+                   (unsigned long long) c->failures);
+        }
+    }
+}
+
 static void
 summary_text(const skv_engine_t *eng, int complete)
 {
@@ -180,11 +237,17 @@ summary_text(const skv_engine_t *eng, int complete)
                (unsigned long long) c->stale, (unsigned long long) c->kind,
                (unsigned long long) c->extra);
     }
+    namespaces_text(eng);
+    if (eng->unplaced > 0) {
+        printf("%s incomplete: %llu namespaces on the nodes are not in the "
+               "routers' configuration; their keys were left alone\n",
+               eng->name, (unsigned long long) eng->unplaced);
+    }
     if (!complete && c->failures > 0) {
         printf("%s incomplete: %llu keys failed; run it again (with the "
                "same --checkpoint it resumes)\n", eng->name,
                (unsigned long long) c->failures);
-    } else if (!complete) {
+    } else if (!complete && eng->unplaced == 0) {
         printf("%s incomplete: see the errors above; run it again\n",
                eng->name);
     }
@@ -194,8 +257,9 @@ void
 skv_report_summary(skv_engine_t *eng, int complete, json_t *extra)
 {
     for (size_t i = 0; i < eng->n_failures; i++) {
-        fprintf(stderr, "skv: %s: failed: %s: %s\n", eng->name,
-                eng->failures[i].key, eng->failures[i].reason);
+        fprintf(stderr, "skv: %s: failed: %s/%s: %s\n", eng->name,
+                eng->failures[i].ns, eng->failures[i].key,
+                eng->failures[i].reason);
     }
     if (eng->c.failures > eng->n_failures) {
         fprintf(stderr, "skv: %s: ... and %llu more failed keys\n",
@@ -207,10 +271,14 @@ skv_report_summary(skv_engine_t *eng, int complete, json_t *extra)
         char   *text;
 
         for (size_t i = 0; i < eng->n_failures; i++) {
-            json_array_append_new(failed, json_pack("{s:s,s:s}", "key",
+            json_array_append_new(failed, json_pack("{s:s,s:s,s:s}",
+                "namespace", eng->failures[i].ns, "key",
                 eng->failures[i].key, "reason", eng->failures[i].reason));
         }
         json_object_set_new(line, "failed", failed);
+        json_object_set_new(line, "namespaces", namespaces_json(eng));
+        json_object_set_new(line, "unplaced_namespaces",
+                            json_integer((json_int_t) eng->unplaced));
         if (extra != NULL) {
             json_object_update(line, extra);
         }

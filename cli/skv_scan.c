@@ -128,10 +128,10 @@ on_done(skv_call_t *call)
 static int
 stream_request(skv_stream_t *s)
 {
-    char path[SKV_KEY_ENCODED_MAX + 32];
+    char path[SKV_KEY_ENCODED_MAX + 128];
 
-    snprintf(path, sizeof(path), "/v1/keys%s%s", s->after[0] ? "?after=" : "",
-             s->after);
+    snprintf(path, sizeof(path), "%s%s%s", s->path,
+             s->after[0] ? "?after=" : "", s->after);
     s->call = skv_call_new(s->loop, "GET", s->base, path);
     if (s->call == NULL) {
         return -1;
@@ -151,11 +151,12 @@ stream_request(skv_stream_t *s)
 
 int
 skv_stream_start(skv_stream_t *s, skv_loop_t *loop, const char *base,
-                 const char *after, double stall_s)
+                 const char *path, const char *after, double stall_s)
 {
     memset(s, 0, sizeof(*s));
     s->loop = loop;
     s->base = base;
+    s->path = path;
     s->stall_s = stall_s;
     snprintf(s->after, sizeof(s->after), "%s", after ? after : "");
     return stream_request(s);

@@ -1,6 +1,7 @@
 /*
- * skv_scan.h - every node's key listing (GET /v1/keys, streamed, tombstones
- * included), read side by side and merged in key order.
+ * skv_scan.h - every node's key listing of one namespace (GET /v1/keys or
+ * /v1/ns/<name>/keys, streamed, tombstones included), read side by side
+ * and merged in key order.
  *
  * Each node's listing is one streaming request; its lines are buffered
  * and parsed as the merge needs them (the transfer pauses when the buffer
@@ -20,6 +21,7 @@
 
 typedef struct {
     const char    *base;          /* the node's "http://host:port" */
+    const char    *path;          /* "/v1/keys", "/v1/ns/<name>/keys" */
     skv_loop_t    *loop;
     skv_call_t    *call;
     char          *buf;           /* received, not yet merged: [off, len) */
@@ -49,9 +51,10 @@ typedef struct {
     int           tombstone;
 } skv_view_t;
 
-/* Start listing after the encoded key `after` ("" = from the start). */
+/* Start listing base + path after the encoded key `after` ("" = from
+ * the start); base and path must outlive the stream. */
 int skv_stream_start(skv_stream_t *s, skv_loop_t *loop, const char *base,
-                     const char *after, double stall_s);
+                     const char *path, const char *after, double stall_s);
 void skv_stream_free(skv_stream_t *s);
 
 /* Retries due and stalled listings; call often. */

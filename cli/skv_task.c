@@ -250,17 +250,19 @@ on_done(skv_call_t *c)
     skv_call_free(c);
 }
 
-/* Start method on node's /v1/kv/<key>[query]; a request that cannot be
+/* Start method on node's <kv prefix><key>[query] (the namespace's
+ * /v1/kv/ or /v1/ns/<name>/kv/); a request that cannot be
  * made (out of memory) fails its slot. */
 static void
 issue(skv_task_t *t, slot_t *s, int kind, size_t i, size_t node,
       const char *method, const char *query)
 {
-    char        path[SKV_KEY_ENCODED_MAX + 128], vh[64], ct[300];
+    char        path[SKV_KEY_ENCODED_MAX + 192], vh[64], ct[300];
     skv_call_t *c;
     int         bad;
 
-    snprintf(path, sizeof(path), "/v1/kv/%s%s", t->enc, query);
+    snprintf(path, sizeof(path), "%s%s%s", t->eng->kv_prefix, t->enc,
+             query);
     c = skv_call_new(&t->eng->loop, method, t->eng->topo->nodes[node].base,
                      path);
     bad = c == NULL || skv_call_header(c, t->eng->epoch_hdr) != 0;

@@ -64,23 +64,141 @@ parse_node(const json_t *jn, skv_tnode_t *node, char *why, size_t cap)
     return 0;
 }
 
-/* The largest N of the page's "replicas" (a list, or one number). */
-static size_t
-parse_replicas(const json_t *root)
+int
+skv_ns_name_ok(const char *name, size_t len)
 {
+    if (len == 0 || len > SKV_NS_NAME_MAX) {
+        return 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '-' || c == '_')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+skv_tns_t *
+skv_topo_ns_find(skv_topo_t *topo, const char *name)
+{
+    for (size_t i = 0; i < topo->n_ns; i++) {
+        if (strcmp(topo->ns[i].name, name) == 0) {
+            return &topo->ns[i];
+        }
+    }
+    return NULL;
+}
+
+skv_tns_t *
+skv_topo_ns_add(skv_topo_t *topo, const char *name)
+{
+    skv_tns_t *ns = skv_topo_ns_find(topo, name);
+    size_t     at = 0;
+
+    if (ns != NULL) {
+        return ns;
+    }
+    if (topo->n_ns == SKV_TOPO_NS_MAX
+        || !skv_ns_name_ok(name, strlen(name))) {
+        return NULL;
+    }
+    while (at < topo->n_ns && strcmp(topo->ns[at].name, name) < 0) {
+        at++;
+    }
+    memmove(&topo->ns[at + 1], &topo->ns[at],
+            (topo->n_ns - at) * sizeof(topo->ns[0]));
+    topo->n_ns++;
+    ns = &topo->ns[at];
+    memset(ns, 0, sizeof(*ns));
+    snprintf(ns->name, sizeof(ns->name), "%s", name);
+    return ns;
+}
+
+void
+skv_ns_paths(const char *name, char *kv, size_t kv_cap, char *keys,
+             size_t keys_cap)
+{
+    if (strcmp(name, SKV_NS_DEFAULT) == 0) {
+        snprintf(kv, kv_cap, "/v1/kv/");
+        snprintf(keys, keys_cap, "/v1/keys");
+    } else {
+        snprintf(kv, kv_cap, "/v1/ns/%s/kv/", name);
+        snprintf(keys, keys_cap, "/v1/ns/%s/keys", name);
+    }
+}
+
+/* A quorum member of a namespace entry: absent means N/2+1. */
+static size_t
+ns_quorum(const json_t *jn, const char *name, size_t replicas)
+{
+    uint64_t v;
+
+    return get_uint(jn, name, &v) == 0 ? (size_t) v : replicas / 2 + 1;
+}
+
+/* The page's namespaces into t, in name order: "namespaces", or from a
+ * router without namespaces, "replicas" (a list or one number; the
+ * largest) as the one namespace "default".  -1 with why. */
+static int
+parse_namespaces(const json_t *root, skv_topo_t *t, char *why, size_t cap)
+{
+    const json_t *list = json_object_get(root, "namespaces");
     const json_t *r = json_object_get(root, "replicas");
     size_t        i, best = 0;
     json_t       *v;
 
+    if (json_is_array(list) && json_array_size(list) > 0) {
+        json_array_foreach(list, i, v) {
+            const char *name = json_string_value(json_object_get(v, "name"));
+            uint64_t    n;
+            skv_tns_t  *ns;
+
+            if (name == NULL || get_uint(v, "replicas", &n) != 0 || n == 0
+                || n > SKV_PLACE_MAX) {
+                snprintf(why, cap, "a namespace on its status page lacks "
+                                   "its name or replicas");
+                return -1;
+            }
+            if (skv_topo_ns_find(t, name) != NULL) {
+                snprintf(why, cap, "namespace \"%s\" twice on its status "
+                                   "page", name);
+                return -1;
+            }
+            ns = skv_topo_ns_add(t, name);
+            if (ns == NULL) {
+                snprintf(why, cap, "bad namespace name \"%.80s\", or too "
+                                   "many namespaces", name);
+                return -1;
+            }
+            ns->configured = 1;
+            ns->replicas = (size_t) n;
+            ns->write_quorum = ns_quorum(v, "write_quorum", ns->replicas);
+            ns->read_quorum = ns_quorum(v, "read_quorum", ns->replicas);
+        }
+        return 0;
+    }
     if (json_is_integer(r)) {
-        return (size_t) json_integer_value(r);
+        best = (size_t) json_integer_value(r);
     }
     json_array_foreach(r, i, v) {
         if (json_is_integer(v) && (size_t) json_integer_value(v) > best) {
             best = (size_t) json_integer_value(v);
         }
     }
-    return best;
+    if (best == 0 || best > SKV_PLACE_MAX) {
+        snprintf(why, cap, "no replicas and no namespaces on its status "
+                           "page");
+        return -1;
+    }
+    t->ns[0].configured = 1;
+    t->ns[0].replicas = best;
+    t->ns[0].write_quorum = t->ns[0].read_quorum = best / 2 + 1;
+    snprintf(t->ns[0].name, sizeof(t->ns[0].name), SKV_NS_DEFAULT);
+    t->n_ns = 1;
+    return 0;
 }
 
 /* Only epoch has live workers in live_epochs? */
@@ -124,9 +242,11 @@ parse_page(const char *body, size_t len, skv_topo_t *t, char *why,
         goto done;
     }
     t->transition = json_is_true(json_object_get(root, "transition"));
-    t->replicas = parse_replicas(root);
-    if (t->replicas == 0 || json_array_size(nodes) > SKV_TOPO_NODES_MAX) {
-        snprintf(why, cap, "no replicas, or too many nodes");
+    if (parse_namespaces(root, t, why, cap) != 0) {
+        goto done;
+    }
+    if (json_array_size(nodes) > SKV_TOPO_NODES_MAX) {
+        snprintf(why, cap, "too many nodes");
         goto done;
     }
     json_array_foreach(nodes, i, jn) {
@@ -144,8 +264,16 @@ static int
 same_nodes(const skv_topo_t *a, const skv_topo_t *b)
 {
     if (a->n != b->n || a->epoch != b->epoch
-        || a->transition != b->transition || a->replicas != b->replicas) {
+        || a->transition != b->transition || a->n_ns != b->n_ns) {
         return 0;
+    }
+    for (size_t i = 0; i < a->n_ns; i++) {
+        if (strcmp(a->ns[i].name, b->ns[i].name) != 0
+            || a->ns[i].replicas != b->ns[i].replicas
+            || a->ns[i].write_quorum != b->ns[i].write_quorum
+            || a->ns[i].read_quorum != b->ns[i].read_quorum) {
+            return 0;
+        }
     }
     for (size_t i = 0; i < a->n; i++) {
         if (strcmp(a->nodes[i].name, b->nodes[i].name) != 0
@@ -158,7 +286,9 @@ same_nodes(const skv_topo_t *a, const skv_topo_t *b)
     return 1;
 }
 
-/* GET one status page into page; 0, 1 (not at the barrier) or -1. */
+/* GET one status page (at the URL's origin: a --url may name a location
+ * such as http://host/tenant-b/) into page; 0, 1 (not at the barrier) or
+ * -1. */
 static int
 read_router(const skv_opts_t *opts, const char *url, skv_topo_t *page,
             char *why, size_t cap)
@@ -166,12 +296,8 @@ read_router(const skv_opts_t *opts, const char *url, skv_topo_t *page,
     skv_opts_t o = *opts;
     skv_req_t  req;
     int        rc = -1;
-    size_t     n = strlen(url);
 
-    while (n > 0 && url[n - 1] == '/') {
-        n--;
-    }
-    o.url = strndup(url, n);
+    o.url = skv_url_origin(url);
     o.progress = SKV_PROGRESS_NEVER;
     if (o.url == NULL || skv_req_init(&req, &o, "GET", STATUS_PATH) != 0) {
         free(o.url);
@@ -217,7 +343,8 @@ read_all(const skv_opts_t *opts, skv_barrier_t want, skv_topo_t *topo,
             rc = r;
         } else if (i > 0 && !same_nodes(topo, page)) {
             snprintf(why, cap, "router %s disagrees with %s (epoch %llu "
-                               "and %llu, or the node sets differ)",
+                               "and %llu, or the node sets or the "
+                               "namespaces differ)",
                      url, m->n_routers ? m->routers[0] : opts->url,
                      (unsigned long long) page->epoch,
                      (unsigned long long) topo->epoch);
@@ -324,18 +451,21 @@ skv_topo_load(const skv_opts_t *opts, skv_barrier_t want, skv_topo_t *topo)
 }
 
 size_t
-skv_topo_owners(const skv_topo_t *topo, int prev, const void *key,
-                size_t key_len, size_t *out)
+skv_topo_owners(const skv_topo_t *topo, int prev, size_t replicas,
+                const void *key, size_t key_len, size_t *out)
 {
     size_t order[SKV_PLACE_MAX];
     size_t n;
 
+    if (replicas > SKV_PLACE_MAX) {
+        replicas = SKV_PLACE_MAX;
+    }
     if (prev) {
         n = skv_place(topo->prev, topo->n_prev, key, key_len, order,
-                      topo->replicas);
+                      replicas);
     } else {
         n = skv_place(topo->cur, topo->n_cur, key, key_len, order,
-                      topo->replicas);
+                      replicas);
     }
     for (size_t i = 0; i < n; i++) {
         out[i] = prev ? topo->prev_idx[order[i]] : topo->cur_idx[order[i]];
@@ -355,8 +485,15 @@ skv_topo_fingerprint(const skv_topo_t *topo, char *buf, size_t cap)
                                  topo->nodes[i].weight,
                                  topo->nodes[i].prev_weight);
     }
+    for (size_t i = 0, k = 0; i < topo->n_ns && len < cap; i++) {
+        if (topo->ns[i].configured) {
+            len += (size_t) snprintf(buf + len, cap - len, "%s%s/%zu",
+                                     k++ ? "," : ";ns=", topo->ns[i].name,
+                                     topo->ns[i].replicas);
+        }
+    }
     if (len < cap) {
-        snprintf(buf + len, cap - len, ";N=%zu;E=%llu", topo->replicas,
+        snprintf(buf + len, cap - len, ";E=%llu",
                  (unsigned long long) topo->epoch);
     }
 }
