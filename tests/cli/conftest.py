@@ -2,8 +2,8 @@
 
 One real cluster per test module: three storaged nodes (tests/lib/skvproc.py)
 and nginx with the simplekv module (tests/lib/router.py), on loopback ports
-21000-21499, stopped at the end even when tests fail.  `run_skv` runs the
-client binary ($SKV_CLI, else build/skv) with a bounded timeout and a clean
+21000-21499 (SKV_CLI_PORT_BASE moves them), stopped at the end even when
+tests fail.  `run_skv` runs the client binary ($SKV_CLI, else build/skv) with a bounded timeout and a clean
 environment (no proxy variables: traffic must stay on loopback).
 """
 
@@ -23,9 +23,12 @@ from skvproc import Storaged  # noqa: E402
 
 SKV = os.environ.get("SKV_CLI") or os.path.join(TOP, "build", "skv")
 
-NODE_PORTS = (21001, 21002, 21003)
-ROUTER_PORT = 21010
-DOWN_PORT = 21499          # nothing ever listens here
+# Ports PORT_BASE .. PORT_BASE+499 (default 21000-21499); SKV_CLI_PORT_BASE
+# moves them, so that a second copy can run beside it.
+PORT_BASE = int(os.environ.get("SKV_CLI_PORT_BASE", "21000"))
+NODE_PORTS = (PORT_BASE + 1, PORT_BASE + 2, PORT_BASE + 3)
+ROUTER_PORT = PORT_BASE + 10
+DOWN_PORT = PORT_BASE + 499  # nothing ever listens here
 MAX_VALUE = 16 * 1024 * 1024  # = subrequest_output_buffer_size in conf/
 
 

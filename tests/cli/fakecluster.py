@@ -5,8 +5,11 @@ errors or not at all, a listing cut in the middle.
 
 FakeNode speaks the parts of docs/protocol.md and docs/membership.md that
 skv uses: /v1/kv/<key> (GET, HEAD, PUT, DELETE, ?remove&if-version),
-/v1/keys (streamed, chunked), /v1/epochs, /v1/lease, /v1/repair-watermark
-and /v1/stats.  FakeRouter serves /_simplekv/status for a node set.
+/v1/keys (streamed, chunked), the same per namespace under
+/v1/ns/<name>/ and /v1/namespaces (or, with `old`, none of those: a
+storaged from before namespaces), /v1/epochs, /v1/lease,
+/v1/repair-watermark and /v1/stats.  FakeRouter serves /_simplekv/status
+for a node set and its namespaces.
 
 Placement (weighted rendezvous over XXH3, core/skv_placement.h) is
 recomputed here with ctypes over libxxhash, independently of skv.
@@ -57,7 +60,9 @@ class FakeNode:
 
     def __init__(self, port):
         self.port = port
-        self.data = {}          # key bytes -> [version, tomb, ctype, value]
+        # namespace -> {key bytes -> [version, tomb, ctype, value]}
+        self.spaces = {"default": {}}
+        self.old = False        # a storaged from before namespaces
         self.epochs = None      # (min, max)
         self.lease = None       # (holder, expires monotonic)
         self.watermark = None
@@ -105,8 +110,17 @@ class FakeNode:
         self.server.shutdown()
         self.server.server_close()
 
-    def put(self, key, version, value=b"", tomb=False, ctype="text/plain"):
-        self.data[key] = [version, tomb, ctype, value]
+    @property
+    def data(self):
+        """The namespace "default"."""
+        return self.spaces["default"]
+
+    def ns(self, name):
+        return self.spaces.setdefault(name, {})
+
+    def put(self, key, version, value=b"", tomb=False, ctype="text/plain",
+            ns="default"):
+        self.ns(ns)[key] = [version, tomb, ctype, value]
 
     # --- the protocol
 
@@ -132,9 +146,23 @@ class FakeNode:
         q = urllib.parse.parse_qs(url.query, keep_blank_values=True)
         if url.path.startswith("/v1/kv/"):
             key = urllib.parse.unquote_to_bytes(url.path[7:])
-            return self._kv(h, method, key, q, body)
+            return self._kv(h, method, self.data, key, q, body)
         if url.path == "/v1/keys":
-            return self._keys(h, q)
+            return self._keys(h, self.data, q)
+        parts = url.path.split("/", 5)   # '', v1, ns, NAME, kv|keys, key
+        if not self.old and len(parts) >= 5 and parts[1:3] == ["v1", "ns"]:
+            if parts[4] == "kv" and len(parts) == 6:
+                key = urllib.parse.unquote_to_bytes(parts[5])
+                space = self.spaces.get(parts[3], {}) if method in (
+                    "GET", "HEAD") or "remove" in q else self.ns(parts[3])
+                return self._kv(h, method, space, key, q, body)
+            if parts[4] == "keys" and len(parts) == 5:
+                return self._keys(h, self.spaces.get(parts[3], {}), q)
+        if url.path == "/v1/namespaces" and not self.old:
+            return self._json(h, 200, {"namespaces": [
+                {"name": n, "keys": sum(1 for r in d.values() if not r[1]),
+                 "tombstones": sum(1 for r in d.values() if r[1]),
+                 "bytes": 0} for n, d in sorted(self.spaces.items())]})
         if url.path == "/v1/epochs":
             return self._epochs(h, method, body)
         if url.path == "/v1/lease":
@@ -142,9 +170,10 @@ class FakeNode:
         if url.path == "/v1/repair-watermark":
             return self._watermark(h, method, body)
         if url.path == "/v1/stats":
-            live = sum(1 for r in self.data.values() if not r[1])
+            recs = [r for d in self.spaces.values() for r in d.values()]
+            live = sum(1 for r in recs if not r[1])
             return self._json(h, 200, {"keys": live,
-                                       "tombstones": len(self.data) - live})
+                                       "tombstones": len(recs) - live})
         self._json(h, 404, {"error": "not found"})
 
     def _epoch_ok(self, h):
@@ -156,11 +185,11 @@ class FakeNode:
         self._json(h, 421, {"error": "epoch refused"})
         return False
 
-    def _kv(self, h, method, key, q, body):
+    def _kv(self, h, method, space, key, q, body):
         if not self._epoch_ok(h):
             return
         with self.lock:
-            rec = self.data.get(key)
+            rec = space.get(key)
             if method in ("GET", "HEAD"):
                 if rec is None:
                     return self._json(h, 404, {"error": "not found"})
@@ -177,7 +206,7 @@ class FakeNode:
                 if rec[0] != q["if-version"][0]:
                     return self._reply(h, 409, b"",
                                        [("X-Simplekv-Version", rec[0])])
-                del self.data[key]
+                del space[key]
                 return self._reply(h, 204)
             if key in self.fail_writes:
                 return self._json(h, 500, {"error": "injected"})
@@ -187,16 +216,16 @@ class FakeNode:
                                                   rec[0])])
             if rec is not None and rec[0] == v:
                 return self._reply(h, 200, b"", [("X-Simplekv-Version", v)])
-            self.data[key] = [v, method == "DELETE",
+            space[key] = [v, method == "DELETE",
                               h.headers.get("Content-Type", ""), body]
             return self._reply(h, 201 if method == "PUT" else 204, b"",
                                [("X-Simplekv-Version", v)])
 
-    def _keys(self, h, q):
+    def _keys(self, h, space, q):
         after = urllib.parse.unquote_to_bytes(q.get("after", [""])[0])
         with self.lock:
-            keys = sorted(k for k in self.data if k > after)
-            lines = [("%s\t%d\t%s\n" % (self.data[k][0], self.data[k][1],
+            keys = sorted(k for k in space if k > after)
+            lines = [("%s\t%d\t%s\n" % (space[k][0], space[k][1],
                                         enc(k))).encode() for k in keys]
         h.send_response(200)
         h.send_header("Transfer-Encoding", "chunked")
@@ -250,11 +279,15 @@ class FakeNode:
 
 class FakeRouter:
     """A router's status page only: nodes [(name, address, weight,
-    previous_weight)], epoch, transition, live_epochs, replicas."""
+    previous_weight)], epoch, transition, live_epochs, replicas, and
+    namespaces [(name, N, W, R)] (None: a router from before namespaces,
+    with "replicas" only)."""
 
     def __init__(self, port, nodes, epoch, transition=False, replicas=3,
-                 live=None):
+                 live=None, namespaces=None):
         self.port = port
+        self.namespaces = namespaces
+        self.misses = []       # paths asked other than the status page
         self.nodes = nodes
         self.epoch = epoch
         self.transition = transition
@@ -269,6 +302,12 @@ class FakeRouter:
                 pass
 
             def do_GET(self):
+                if self.path != "/_simplekv/status":
+                    router.misses.append(self.path)
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 body = json.dumps(router.page()).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -286,13 +325,20 @@ class FakeRouter:
         return "http://127.0.0.1:%d" % self.port
 
     def page(self):
-        return {"nodes": [{"name": n, "upstream": "skv_" + n,
+        page = {"nodes": [{"name": n, "upstream": "skv_" + n,
                            "address": a, "weight": w,
                            "previous_weight": pw, "up": True}
                           for n, a, w, pw in self.nodes],
                 "epoch": self.epoch, "transition": self.transition,
                 "live_epochs": self.live or {str(self.epoch): 1},
                 "replicas": [self.replicas]}
+        if self.namespaces is not None:
+            page["replicas"] = sorted({ns[1] for ns in self.namespaces})
+            page["namespaces"] = [
+                {"name": n, "replicas": rn, "write_quorum": w,
+                 "read_quorum": r, "requests": {}}
+                for n, rn, w, r in self.namespaces]
+        return page
 
     def stop(self):
         self.server.shutdown()

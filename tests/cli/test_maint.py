@@ -2,7 +2,8 @@
 pages (tests/cli/fakecluster.py), for what the real ones cannot do on
 demand: a node that stops answering, a write that fails, a listing cut
 off, a lease held by someone else, routers that are not at the barrier.
-The real cluster is tests/cluster/test_rebalance.py.  Ports 21300-21399."""
+The real cluster is tests/cluster/test_rebalance.py.  Ports 21300-21399
+(PORT_BASE + 300..399)."""
 
 import itertools
 import json
@@ -13,10 +14,10 @@ import time
 
 import pytest
 
-from conftest import SKV, clean_env, run_skv
+from conftest import PORT_BASE, SKV, clean_env, run_skv
 from fakecluster import FakeNode, FakeRouter, owners
 
-_ports = itertools.count(21300)
+_ports = itertools.count(PORT_BASE + 300)
 N_KEYS = 300
 
 
