@@ -117,10 +117,13 @@ load_checkpoint(run_t *r, const skv_opts_t *opts, const char *command)
     if (st == 1) {
         memset(&r->ck, 0, sizeof(r->ck));
         snprintf(r->ck.config, sizeof(r->ck.config), "%s", config);
-    } else if (r->ck.after[0] != '\0' || r->ck.ns[0] != '\0') {
-        fprintf(stderr, "skv: %s: resuming in namespace %s after %s "
+    } else if (r->ck.after[0] != '\0') {
+        fprintf(stderr, "skv: %s: resuming after %s in namespace %s "
+                        "(checkpoint %s)\n", command, r->ck.after, r->ck.ns,
+                opts->maint.checkpoint);
+    } else if (r->ck.ns[0] != '\0') {
+        fprintf(stderr, "skv: %s: resuming at the start of namespace %s "
                         "(checkpoint %s)\n", command, r->ck.ns,
-                r->ck.after[0] ? r->ck.after : "its start",
                 opts->maint.checkpoint);
     }
     if (r->ck.holder[0] != '\0') {
