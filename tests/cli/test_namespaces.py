@@ -174,6 +174,10 @@ def test_routers_must_agree_on_namespaces(fake):
     c = fake.add_d(namespaces=[("default", 3, 2, 2)])
     r = skv("rebalance", "--router", a.url, "--router", c.url)
     assert r.rc == 3 and "disagrees" in r.err, r
+    # a page with a namespace skv cannot use
+    e = fake.add_d(namespaces=[("no/such", 3, 2, 2)])
+    r = skv("rebalance", "--router", e.url)
+    assert r.rc == 3 and "bad namespace name" in r.err, r
     # the same namespaces listed in another order agree
     d = fake.add_d(namespaces=list(reversed(NS)))
     r = skv("rebalance", "--dry-run", "--router", a.url, "--router", d.url)
