@@ -359,10 +359,11 @@ def test_restart_keeps_namespaces_and_data(daemons):
     c.close()
 
 
-def test_kill9_during_first_writes_to_new_namespaces(daemons):
+@pytest.mark.parametrize("durability", ["process", "fsync"])
+def test_kill9_during_first_writes_to_new_namespaces(daemons, durability):
     """Writers create namespaces as they go; kill -9 mid-stream: every
     acknowledged write, and so its namespace, is there after restart."""
-    d = daemons.start(durability="process")
+    d = daemons.start(durability=durability)
     acked = {}
     lock = threading.Lock()
     stop = threading.Event()
@@ -523,3 +524,14 @@ def test_concurrent_first_writes_create_once(daemons):
     c = Client(d.port)
     assert namespaces(c) == docs
     c.close()
+
+
+def test_help_describes_the_paths():
+    import subprocess
+    from skvproc import default_binary
+    r = subprocess.run([default_binary(), "--help"], capture_output=True,
+                       text=True, timeout=10)
+    assert r.returncode == 0
+    for path in ("/v1/kv/<key>", "/v1/keys", "/v1/ns/<name>/kv/<key>",
+                 "/v1/ns/<name>/keys", "/v1/namespaces"):
+        assert path in r.stdout, path
