@@ -157,9 +157,15 @@ def test_listing_is_scoped_and_names_its_namespace(node):
     r, rows = listing(c, "default", "?limit=5")
     assert r.header("X-Simplekv-Namespace") == "default"
     assert [k for k, *_ in rows] == ["p9"]
-    # A listing is read-only: HEAD works, other methods are 405.
-    r = c.request("HEAD", "/v1/ns/a/keys")
-    assert r.status == 200 and r.header("X-Simplekv-Namespace") == "a"
+    # A listing is read-only: HEAD works (headers only, and the keep-alive
+    # connection stays usable: no stray last chunk), other methods are 405.
+    for path in ("/v1/ns/a/keys", "/v1/keys", "/v1/ns/a/keys?limit=3"):
+        r = c.request("HEAD", path)
+        assert r.status == 200 and r.body == b""
+        assert r.header("X-Simplekv-Namespace") == (
+            "default" if path == "/v1/keys" else "a")
+        r = c.request("GET", "/v1/health")
+        assert r.status == 200, r
     r = c.request("PUT", "/v1/ns/a/keys", b"")
     assert r.status == 405 and r.header("Allow") == "GET, HEAD"
     # Bad arguments as for /v1/keys.
