@@ -222,6 +222,16 @@ endpoint_keys(http_server_t *srv, struct MHD_Connection *c, request_t *req)
     if (rc != STORE_OK && rc != STORE_NOT_FOUND) {
         return reply_store_error(srv, c, req, "listing keys", rc, err);
     }
+    if (req->head) {
+        /* Headers only.  A streamed (chunked) answer to a HEAD would still
+         * carry libmicrohttpd's last chunk, which the client takes for the
+         * start of its next response on the connection. */
+        resp = reply_empty();
+        if (resp != NULL) {
+            list_headers(resp, req);
+        }
+        return reply_send(srv, c, req, MHD_HTTP_OK, resp);
+    }
     l = listing_new(srv->store, sp, prefix, prefix_len, after, after_len,
                     limit);
     if (l == NULL) {

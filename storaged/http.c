@@ -253,6 +253,7 @@ first_call(http_server_t *srv, struct MHD_Connection *c, request_t *req,
                            "bad request", problem);
     }
     req->route = route_of(url, req);
+    req->head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     switch (req->route) {
     case ROUTE_KV:
         return kv_begin(srv, c, req, url, method);

@@ -76,6 +76,7 @@ typedef struct {
     bool           started;    /* the first handler call has run */
     bool           answered;   /* a response is queued; ignore the rest */
     route_t        route;
+    bool           head;       /* a HEAD request */
     kv_op_t        op;         /* for ROUTE_KV and the control routes */
     unsigned       version_headers;  /* X-Simplekv-Version lines seen */
     unsigned       epoch_headers;    /* X-Simplekv-Epoch lines seen */

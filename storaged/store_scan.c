@@ -211,8 +211,8 @@ purge_visit(void *arg, const store_entry_t *entry)
 /* Scan sp from the purge position for up to max_scan entries and purge
  * the candidates; *ended when sp's last key was reached. */
 static store_rc_t
-purge_space(store_t *st, store_space_t *sp, purge_scan_t *ps,
-            size_t max_scan, size_t *purged, bool *ended, char *err)
+purge_in_space(store_t *st, store_space_t *sp, purge_scan_t *ps,
+               size_t max_scan, size_t *purged, bool *ended, char *err)
 {
     size_t     visited, i;
     bool       done;
@@ -292,8 +292,8 @@ store_purge_tombstones(store_t *st, uint64_t cutoff_ms, size_t max_scan,
             st->purge_space_done = false;
             st->purge_key_len = 0;
         }
-        rc = purge_space(st, sp, &ps, max_scan - ps.scanned, purged,
-                         &ended, err);
+        rc = purge_in_space(st, sp, &ps, max_scan - ps.scanned, purged,
+                            &ended, err);
         if (rc != STORE_OK) {
             break;
         }

@@ -1,7 +1,8 @@
 """Fixtures for the storaged integration tests.
 
 Every test gets real storaged processes (tests/lib/skvproc.py) on loopback
-ports 17000-17499, a fresh data directory, and an exact HTTP client
+ports 17000-17499 (SKV_STORAGED_PORT_BASE moves the 500 ports), a fresh
+data directory, and an exact HTTP client
 (http.client: no URL re-quoting, so keys arrive byte for byte).  At the end
 of each test every daemon is stopped and, for the ASan+UBSan build
 (SKV_SANITIZED=1), its stderr is checked for sanitizer reports.
@@ -19,8 +20,8 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from skvproc import Storaged  # noqa: E402
 
-PORT_FIRST = 17000
-PORT_LAST = 17499
+PORT_FIRST = int(os.environ.get("SKV_STORAGED_PORT_BASE", "17000"))
+PORT_LAST = PORT_FIRST + 499
 SANITIZED = os.environ.get("SKV_SANITIZED") == "1"
 
 _ports = itertools.count(PORT_FIRST)
