@@ -182,7 +182,8 @@ tick(skv_engine_t *eng, double now)
 }
 
 /* Every node's namespaces (GET /v1/namespaces): those no router
- * configures join the topology (their keys cannot be placed), and the
+ * configures join the topology when a node holds keys or tombstones in
+ * them (which cannot be placed), and the
  * progress totals are the sums of the configured ones' keys and
  * tombstones.  A node that answers but cannot list them makes the run
  * incomplete (one of its namespaces could go unseen); one that does not
@@ -214,7 +215,15 @@ survey_nodes(run_t *r)
             r->ns_unknown = 1;
         }
         for (size_t j = 0; j < n; j++) {
-            skv_tns_t *ns = skv_topo_ns_add(&r->topo, held[j].name);
+            skv_tns_t *ns;
+
+            /* storaged never removes a namespace: one left empty where
+             * no router has it any more holds nothing to place */
+            if (held[j].count == 0
+                && skv_topo_ns_find(&r->topo, held[j].name) == NULL) {
+                continue;
+            }
+            ns = skv_topo_ns_add(&r->topo, held[j].name);
 
             if (ns == NULL) {
                 fprintf(stderr, "skv: node %s: too many namespaces (%s "
