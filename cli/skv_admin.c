@@ -453,11 +453,12 @@ done:
 int
 skv_node_count(skv_loop_t *loop, const char *base, uint64_t *count)
 {
-    skv_nscount_t ns[SKV_TOPO_NS_MAX];
-    size_t        n = 0;
-    char          why[160];
-    int           r = skv_node_namespaces(loop, base, ns, SKV_TOPO_NS_MAX,
-                                          &n, why, sizeof(why));
+    static skv_nscount_t ns[SKV_TOPO_NS_MAX];
+    size_t               n = 0;
+    char                 why[160];
+    int                  r = skv_node_namespaces(loop, base, ns,
+                                                 SKV_TOPO_NS_MAX, &n, why,
+                                                 sizeof(why));
 
     if (r < 0 || (r == 0 && n == 0)) {
         return -1;

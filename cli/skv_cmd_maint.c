@@ -136,12 +136,11 @@ static void
 save_checkpoint(run_t *r, int complete)
 {
     const skv_opts_t *opts = r->eng.opts;
+    const char       *ns = "", *after = "";
 
     if (opts->maint.checkpoint == NULL || r->eng.dry_run) {
         return;
     }
-    const char       *ns = "", *after = "";
-
     if (!complete) {
         after = skv_engine_position(&r->eng, &ns);
     }
@@ -183,11 +182,11 @@ tick(skv_engine_t *eng, double now)
 
 /* Every node's namespaces (GET /v1/namespaces): those no router
  * configures join the topology when a node holds keys or tombstones in
- * them (which cannot be placed), and the
- * progress totals are the sums of the configured ones' keys and
- * tombstones.  A node that answers but cannot list them makes the run
- * incomplete (one of its namespaces could go unseen); one that does not
- * answer at all is left out as everywhere else. */
+ * them (which cannot be placed), and the progress totals are the sums of
+ * the configured ones' keys and tombstones.  A node that answers but
+ * cannot list them makes the run incomplete (one of its namespaces could
+ * go unseen); one that does not answer at all is left out as everywhere
+ * else. */
 static void
 survey_nodes(run_t *r)
 {
@@ -224,7 +223,6 @@ survey_nodes(run_t *r)
                 continue;
             }
             ns = skv_topo_ns_add(&r->topo, held[j].name);
-
             if (ns == NULL) {
                 fprintf(stderr, "skv: node %s: too many namespaces (%s "
                                 "and more); the run will be incomplete\n",

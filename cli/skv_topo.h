@@ -23,7 +23,7 @@
 #define SKV_TOPO_NODES_MAX 64
 #define SKV_TOPO_NAME_MAX  128
 #define SKV_TOPO_ADDR_MAX  300
-#define SKV_TOPO_NS_MAX    64
+#define SKV_TOPO_NS_MAX    1024 /* as many as a storaged holds */
 #define SKV_NS_NAME_MAX    64   /* 1-64 of [A-Za-z0-9_-] */
 #define SKV_NS_DEFAULT     "default"
 
