@@ -313,3 +313,19 @@ def test_status_pages_are_read_at_the_origin(fake):
     r = run_skv("status", "--json", url=url + "/two/")
     assert r.rc == 0 and json.loads(r.out)["epoch"] == 5, r
     assert fake.routers[0].misses == []
+
+
+def test_progress_totals_sum_the_namespaces(fake):
+    r = skv("rebalance", "--json", "--rate", "150", "--router",
+            fake.add_d().url)
+    assert r.rc == 0, r
+    lines = [json.loads(l) for l in r.out.splitlines()]
+    progress = [l for l in lines if l.get("phase") in ("scan", "finish")]
+    assert progress, lines[-1]
+    for n in "abc":
+        total = sum(len(d) for d in fake.nodes[n].spaces.values())
+        assert all(p["nodes"][n]["total"] == total for p in progress), n
+    assert {p["namespace"] for p in progress} <= {"default", "two"}
+    done = lines[-1]
+    assert done["phase"] == "done"
+    assert sum(n["keys"] for n in done["namespaces"]) == done["keys"]
