@@ -153,9 +153,6 @@ bool store_space_name_valid(const char *name, size_t len);
  */
 store_rc_t store_space(store_t *st, const char *name, size_t len,
                        bool create, store_space_t **out, char *err);
-/* The default namespace (never NULL). */
-store_space_t *store_space_default(store_t *st);
-const char *store_space_name(const store_space_t *sp);
 
 /* Every namespace this node holds and its counters, sorted by name
  * (byte order), default included: *out malloc'd (free it), *n entries.

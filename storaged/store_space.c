@@ -414,18 +414,6 @@ store_space(store_t *st, const char *name, size_t len, bool create_it,
 }
 
 store_space_t *
-store_space_default(store_t *st)
-{
-    return st->dflt;
-}
-
-const char *
-store_space_name(const store_space_t *sp)
-{
-    return sp->name;
-}
-
-store_space_t *
 store_space_next(store_t *st, const char *name, size_t len, bool after)
 {
     store_space_t *sp = NULL;
