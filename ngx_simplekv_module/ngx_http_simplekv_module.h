@@ -175,6 +175,7 @@ typedef struct {
     ngx_str_t                       ns_name;
     ngx_str_t                       ns_kv_prefix;   /* /v1/ns/<name>/kv/ */
     ngx_str_t                       ns_list_path;   /* /v1/ns/<name>/keys */
+    uint64_t                        ns_seed;        /* keys' hash seed */
     ngx_http_simplekv_namespace_t  *ns;             /* at postconfiguration */
 } ngx_http_simplekv_loc_conf_t;
 
