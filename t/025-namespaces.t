@@ -98,12 +98,12 @@ __DATA__
     location /also-c/ {
         simplekv;
     }
-    location = /default-view {
+    location /default-view/ {
         simplekv;
         simplekv_namespace default;
     }
 --- request eval
-["PUT /c/ns4-k\nc value", "GET /also-c/ns4-k", "GET /default-view?key=ns4-k"]
+["PUT /c/ns4-k\nc value", "GET /also-c/ns4-k", "GET /default-view/ns4-k"]
 --- error_code eval
 [201, 200, 404]
 --- response_body eval
