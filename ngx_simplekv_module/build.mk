@@ -50,3 +50,13 @@ $(NGX_MODULE_SO): $(NGX_SRC)/objs/Makefile $(NGX_MODULE_SRCS) $(CORE_SRCS) $(COR
 
 .PHONY: module
 module: $(NGX_MODULE_SO)
+
+# The dashboard's page is compiled in from a committed header (see
+# ngx_http_simplekv_dashboard.c); regenerate it when a page file changes.
+NGX_DASHBOARD_HDR   := ngx_simplekv_module/ngx_http_simplekv_dashboard_page.h
+NGX_DASHBOARD_FILES := $(wildcard ngx_simplekv_module/dashboard/dashboard.*)
+
+$(NGX_DASHBOARD_HDR): $(NGX_DASHBOARD_FILES) \
+                      ngx_simplekv_module/dashboard/gen-page-header.sh
+	ngx_simplekv_module/dashboard/gen-page-header.sh
+	@touch $@

@@ -146,6 +146,7 @@ typedef struct {
     size_t                          max_value_size;
     ngx_msec_t                      replica_timeout;
     ngx_uint_t                      read_fanout;
+    void                           *dashboard;  /* simplekv_dashboard */
 } ngx_http_simplekv_loc_conf_t;
 
 
@@ -396,6 +397,10 @@ ngx_int_t ngx_http_simplekv_log_handler(ngx_http_request_t *r);
 char *ngx_http_simplekv_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_simplekv_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* ngx_http_simplekv_dashboard.c */
+char *ngx_http_simplekv_dashboard(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 
