@@ -8,17 +8,19 @@
  * The page's files live in dashboard/ and are compiled in through the
  * generated header ngx_http_simplekv_dashboard_page.h, which is
  * committed: nginx's `config` (./configure --add-dynamic-module) has no
- * place for a generation step, so both builds compile the same header.
- * dashboard/gen-page-header.sh regenerates it (the project Makefile does
- * so whenever a page file changes, and make test-dashboard checks that
- * it is in sync).
+ * place for a generation step, so both builds compile the same header,
+ * and the build needs nothing but a C compiler.  After editing a page
+ * file, run dashboard/gen-page-header.sh and commit both; the project
+ * Makefile refuses to build the module with a stale header, and make
+ * test-dashboard checks it too.
  *
- * One location serves three resources: the page itself, "?js" and
- * "?css" (relative URLs in the page, so any location works).  A
+ * One location serves four resources: the page itself, "?js", "?css"
+ * and "?icon" (relative URLs in the page, so any location works).  A
  * separate script and style sheet let the Content-Security-Policy allow
- * 'self' only, with no inline code.  The page finds the status JSON at
- * the directive's argument (default /_simplekv/status), written into
- * the page once, when the configuration is read.
+ * 'self' only, with no inline code; the icon keeps the browser from
+ * asking the key-value API for /favicon.ico.  The page finds the status
+ * JSON at the directive's argument (default /_simplekv/status), written
+ * into the page once, when the configuration is read.
  */
 
 #include "ngx_http_simplekv_module.h"
@@ -45,6 +47,7 @@ enum {
     NGX_HTTP_SIMPLEKV_ASSET_HTML = 0,
     NGX_HTTP_SIMPLEKV_ASSET_JS,
     NGX_HTTP_SIMPLEKV_ASSET_CSS,
+    NGX_HTTP_SIMPLEKV_ASSET_ICON,
     NGX_HTTP_SIMPLEKV_NASSETS
 };
 
@@ -154,7 +157,12 @@ ngx_http_simplekv_dashboard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             &dash->asset[NGX_HTTP_SIMPLEKV_ASSET_CSS],
             (u_char *) ngx_http_simplekv_dashboard_css,
             sizeof(ngx_http_simplekv_dashboard_css) - 1,
-            "text/css; charset=utf-8") != NGX_OK)
+            "text/css; charset=utf-8") != NGX_OK
+        || ngx_http_simplekv_dashboard_asset(cf,
+            &dash->asset[NGX_HTTP_SIMPLEKV_ASSET_ICON],
+            (u_char *) ngx_http_simplekv_dashboard_svg,
+            sizeof(ngx_http_simplekv_dashboard_svg) - 1,
+            "image/svg+xml") != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
@@ -274,8 +282,12 @@ ngx_http_simplekv_dashboard_handler(ngx_http_request_t *r)
     } else if (r->args.len == 3 && ngx_strncmp(r->args.data, "css", 3) == 0) {
         which = NGX_HTTP_SIMPLEKV_ASSET_CSS;
 
+    } else if (r->args.len == 4 && ngx_strncmp(r->args.data, "icon", 4) == 0) {
+        which = NGX_HTTP_SIMPLEKV_ASSET_ICON;
+
     } else {
-        ngx_str_set(&detail, "the dashboard serves its page, ?js and ?css");
+        ngx_str_set(&detail, "the dashboard serves its page, ?js, ?css "
+                             "and ?icon");
         return ngx_http_simplekv_send_error(r, NGX_HTTP_NOT_FOUND,
                                             "not found", &detail);
     }

@@ -12,7 +12,7 @@ static const char  ngx_http_simplekv_dashboard_html[] =
     "<!DOCTYPE html>\n"
     "<!--\n"
     "  The simplekv router's dashboard (simplekv_dashboard).  Self-contained:\n"
-    "  this page, \?js and \?css come from the same location, the data from the\n"
+    "  this page, \?js, \?css and \?icon come from the same location, the data from the\n"
     "  status JSON named below (filled in by the module); nothing else is\n"
     "  fetched.  Edit here, then run dashboard/gen-page-header.sh.\n"
     "-->\n"
@@ -22,6 +22,8 @@ static const char  ngx_http_simplekv_dashboard_html[] =
     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
     "<meta name=\"simplekv-status\" content=\"@SIMPLEKV_STATUS_URI@\">\n"
     "<title>simplekv router</title>\n"
+    "<!-- its own icon: else the browser asks the key-value API for /favicon.ico -->\n"
+    "<link rel=\"icon\" href=\"\?icon\" type=\"image/svg+xml\">\n"
     "<link rel=\"stylesheet\" href=\"\?css\">\n"
     "<script src=\"\?js\" defer></script>\n"
     "</head>\n"
@@ -267,9 +269,10 @@ static const char  ngx_http_simplekv_dashboard_js[] =
     "            ctx.stroke();\n"
     "            ctx.fillText(fmt(max * g / 4), left - 6, y);\n"
     "        }\n"
-    "        ctx.textAlign = 'center';\n"
     "        ctx.textBaseline = 'top';\n"
-    "        [[0, '-2 min'], [0.5, '-1 min'], [1, 'now']].forEach(function (x) {\n"
+    "        [[0, '-2 min', 'left'], [0.5, '-1 min', 'center'],\n"
+    "         [1, 'now', 'right']].forEach(function (x) {\n"
+    "            ctx.textAlign = x[2];\n"
     "            ctx.fillText(x[1], left + pw * x[0], top + ph + 5);\n"
     "        });\n"
     "\n"
@@ -716,7 +719,7 @@ static const char  ngx_http_simplekv_dashboard_css[] =
     ".steps:empty { display: none; }\n"
     "\n"
     ".charts { display: grid; gap: 16px;\n"
-    "          grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); }\n"
+    "          grid-template-columns: repeat(auto-fit, minmax(480px, 1fr)); }\n"
     ".charts .panel { margin-bottom: 0; }\n"
     "canvas { width: 100%; height: 170px; display: block; }\n"
     ".legend { margin-top: 6px; font-size: 12px; color: var(--muted); }\n"
@@ -729,6 +732,11 @@ static const char  ngx_http_simplekv_dashboard_css[] =
     "\n"
     "footer { color: var(--muted); font-size: 12px; padding: 0 24px 24px;\n"
     "         max-width: 1400px; margin: 0 auto; }\n"
+    ;
+
+
+static const char  ngx_http_simplekv_dashboard_svg[] =
+    "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 16 16\"><rect width=\"16\" height=\"16\" rx=\"3\" fill=\"#1d2430\"/><rect x=\"3\" y=\"3\" width=\"10\" height=\"2.5\" rx=\"1\" fill=\"#1f9d55\"/><rect x=\"3\" y=\"6.75\" width=\"10\" height=\"2.5\" rx=\"1\" fill=\"#1f9d55\"/><rect x=\"3\" y=\"10.5\" width=\"10\" height=\"2.5\" rx=\"1\" fill=\"#d68910\"/></svg>\n"
     ;
 
 

@@ -1,5 +1,5 @@
 # simplekv_dashboard: the router's status page.  The page, its script
-# (?js) and its style sheet (?css) are served from memory with their
+# (?js), its style sheet (?css) and its icon (?icon) are served from memory with their
 # Content-Type, Cache-Control: no-cache, a Content-Security-Policy that
 # allows the page's own origin only, and an ETag (If-None-Match: 304);
 # HEAD works, other methods are a JSON 405 with Allow, other arguments a
@@ -47,7 +47,7 @@ Referrer-Policy: no-referrer"
 --- response_headers_like
 ETag: "[0-9a-f]{8}-\d+"
 --- response_body_like eval
-qr{\A(?!.*(?:https?:|//cdn|\bsrc="/|\bhref="/))(?=.*<meta name="simplekv-status" content="/_simplekv/status">)(?=.*<script src="\?js" defer></script>)(?=.*<link rel="stylesheet" href="\?css">).*</html>\s*\z}s
+qr{\A(?!.*(?:https?:|//cdn|\bsrc="/|\bhref="/))(?=.*<meta name="simplekv-status" content="/_simplekv/status">)(?=.*<script src="\?js" defer></script>)(?=.*<link rel="stylesheet" href="\?css">)(?=.*<link rel="icon" href="\?icon").*</html>\s*\z}s
 --- no_error_log
 [error]
 
@@ -85,7 +85,22 @@ qr{\A/\* The simplekv router's dashboard.*\}\s*\z}s
 
 
 
-=== TEST 4: HEAD: the same headers and length, no body
+=== TEST 4: the icon (the page names it, so the browser asks no key for /favicon.ico)
+--- skv_tests: 4
+--- config eval
+$::Dashboard
+--- request
+GET /_simplekv/dashboard?icon
+--- error_code: 200
+--- response_headers eval
+"Content-Type: image/svg+xml
+Content-Security-Policy: $::Csp"
+--- response_body_like eval
+qr{\A<svg xmlns="http://www.w3.org/2000/svg" .*</svg>\s*\z}s
+
+
+
+=== TEST 5: HEAD: the same headers and length, no body
 --- skv_tests: 6
 --- config eval
 $::Dashboard
@@ -103,7 +118,7 @@ HEAD /_simplekv/dashboard
 
 
 
-=== TEST 5: If-None-Match with the page's ETag is 304
+=== TEST 6: If-None-Match with the page's ETag is 304
 --- skv_tests: 3
 --- config eval
 $::Dashboard
@@ -118,7 +133,7 @@ GET /_simplekv/dashboard
 
 
 
-=== TEST 6: POST is a JSON 405 with Allow: GET, HEAD
+=== TEST 7: POST is a JSON 405 with Allow: GET, HEAD
 --- skv_tests: 5
 --- config eval
 $::Dashboard
@@ -135,7 +150,7 @@ qr/^\{"error": "method not allowed", "detail": "the dashboard is read with GET o
 
 
 
-=== TEST 7: DELETE is refused too
+=== TEST 8: DELETE is refused too
 --- skv_tests: 3
 --- config eval
 $::Dashboard
@@ -149,7 +164,7 @@ $::Json
 
 
 
-=== TEST 8: an argument other than js or css is a JSON 404
+=== TEST 9: an argument other than js, css or icon is a JSON 404
 --- skv_tests: 3
 --- config eval
 $::Dashboard
@@ -159,11 +174,11 @@ GET /_simplekv/dashboard?status
 --- response_headers
 Content-Type: application/json
 --- response_body_like eval
-qr/^\{"error": "not found", "detail": "the dashboard serves its page, \?js and \?css"\}$/
+qr/^\{"error": "not found", "detail": "the dashboard serves its page, \?js, \?css and \?icon"\}$/
 
 
 
-=== TEST 9: the status URI is the directive's argument, and the page's status answers
+=== TEST 10: the status URI is the directive's argument, and the page's status answers
 --- skv_tests: 4
 --- config
     location = /ops/kv-status {
@@ -186,7 +201,7 @@ qr{<meta name="simplekv-status" content="/ops/kv-status">}
 
 
 
-=== TEST 10: nginx -t refuses a status URI that is not a path on this server
+=== TEST 11: nginx -t refuses a status URI that is not a path on this server
 --- skv_tests: 2
 --- config
     location = /_simplekv/dashboard {
@@ -198,7 +213,7 @@ must be a path on this server
 
 
 
-=== TEST 11: nginx -t refuses characters that do not belong in the page
+=== TEST 12: nginx -t refuses characters that do not belong in the page
 --- skv_tests: 2
 --- config
     location = /_simplekv/dashboard {
@@ -210,7 +225,7 @@ may hold letters, digits and / _ - . ~ % only
 
 
 
-=== TEST 12: nginx -t refuses the dashboard in a location that already has a handler
+=== TEST 13: nginx -t refuses the dashboard in a location that already has a handler
 --- skv_tests: 2
 --- config
     location = /_simplekv/status {
@@ -223,7 +238,7 @@ may hold letters, digits and / _ - . ~ % only
 
 
 
-=== TEST 13: nginx -t refuses the dashboard outside a location
+=== TEST 14: nginx -t refuses the dashboard outside a location
 --- skv_tests: 2
 --- config
     simplekv_dashboard;

@@ -160,9 +160,10 @@
             ctx.stroke();
             ctx.fillText(fmt(max * g / 4), left - 6, y);
         }
-        ctx.textAlign = 'center';
         ctx.textBaseline = 'top';
-        [[0, '-2 min'], [0.5, '-1 min'], [1, 'now']].forEach(function (x) {
+        [[0, '-2 min', 'left'], [0.5, '-1 min', 'center'],
+         [1, 'now', 'right']].forEach(function (x) {
+            ctx.textAlign = x[2];
             ctx.fillText(x[1], left + pw * x[0], top + ph + 5);
         });
 

@@ -1,6 +1,7 @@
 #!/bin/sh
 # gen-page-header.sh - turn the dashboard's files (dashboard.html,
-# dashboard.js, dashboard.css, next to this script) into the C header
+# dashboard.js, dashboard.css, dashboard.svg, next to this script) into
+# the C header
 # ../ngx_http_simplekv_dashboard_page.h, which is committed so that an
 # nginx source tree builds the module with `config` alone (see
 # ngx_http_simplekv_dashboard.c).
@@ -35,6 +36,7 @@ generate() {
     literal ngx_http_simplekv_dashboard_html "$DIR/dashboard.html"
     literal ngx_http_simplekv_dashboard_js "$DIR/dashboard.js"
     literal ngx_http_simplekv_dashboard_css "$DIR/dashboard.css"
+    literal ngx_http_simplekv_dashboard_svg "$DIR/dashboard.svg"
     printf '#endif /* _NGX_HTTP_SIMPLEKV_DASHBOARD_PAGE_H_INCLUDED_ */\n'
 }
 
