@@ -1,7 +1,7 @@
 /*
  * The simplekv router's dashboard: polls the status JSON every second
  * (docs/router.md, "Status"), keeps two minutes of samples in memory and
- * draws them.  No libraries: the charts are drawn on <canvas>.
+ * draws them (the time axis grows with the samples, from 30 s to 2 min).  No libraries: the charts are drawn on <canvas>.
  *
  * Node state: "suspect" while the router's circuit breaker holds the
  * node suspect (it timed out; reads leave it out), else "up" or "down"
@@ -13,6 +13,7 @@
     var POLL_MS = 1000;
     var KEEP = 121;                   /* samples: two minutes */
     var RECENT = 10;                  /* seconds for the node latency */
+    var MIN_SPAN = 30;                /* seconds: the shortest time axis */
     var COLORS = ['#2f6fde', '#1f9d55', '#d68910', '#8e44ad', '#16a0a0',
                   '#c0392b', '#7f8c8d', '#2c3e50'];
     var METHODS = ['GET', 'HEAD', 'PUT', 'DELETE', 'other'];
@@ -124,6 +125,12 @@
         return 10 * p;
     }
 
+    function ago(seconds) {
+        seconds = Math.round(seconds);
+        return '-' + (seconds >= 60 && seconds % 60 === 0
+                      ? seconds / 60 + ' min' : seconds + ' s');
+    }
+
     function drawChart(canvas, lines) {
         var dpr = window.devicePixelRatio || 1;
         var w = canvas.clientWidth, h = canvas.clientHeight;
@@ -160,14 +167,17 @@
             ctx.stroke();
             ctx.fillText(fmt(max * g / 4), left - 6, y);
         }
+        /* the time axis: the samples there are, at least 30 s, at most
+         * the two minutes kept (one value a second) */
+        var slots = Math.min(KEEP - 1, Math.max(MIN_SPAN, lines.length
+                                                ? lines[0].values.length : 0));
         ctx.textBaseline = 'top';
-        [[0, '-2 min', 'left'], [0.5, '-1 min', 'center'],
+        [[0, ago(slots), 'left'], [0.5, ago(slots / 2), 'center'],
          [1, 'now', 'right']].forEach(function (x) {
             ctx.textAlign = x[2];
             ctx.fillText(x[1], left + pw * x[0], top + ph + 5);
         });
 
-        var slots = KEEP - 1;
         lines.forEach(function (l, k) {
             var n = l.values.length, started = false;
             var x0 = left + pw * (slots - n) / (slots - 1 || 1);
