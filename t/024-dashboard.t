@@ -248,3 +248,16 @@ may hold letters, digits and / _ - . ~ % only
 --- must_die
 --- error_log
 "simplekv_dashboard" directive is not allowed here
+
+
+
+=== TEST 15: nginx -t refuses the directive twice in a location
+--- skv_tests: 2
+--- config
+    location = /_simplekv/dashboard {
+        simplekv_dashboard;
+        simplekv_dashboard /_simplekv/status;
+    }
+--- must_die
+--- error_log
+"simplekv_dashboard" directive is duplicate
