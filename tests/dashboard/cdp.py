@@ -60,8 +60,13 @@ class Browser:
             "--remote-allow-origins=http://127.0.0.1:%d" % self.port,
             "--window-size=%d,%d" % (self.width, self.height),
             "about:blank"]
+        # Chromium's own temporary files (its singleton socket) go beside
+        # the profile, not into /tmp
+        env = dict(os.environ, TMPDIR=os.path.dirname(
+            os.path.abspath(self.profile)))
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=self._log)
+                                     stdout=self._log, stderr=self._log,
+                                     env=env)
         deadline = time.time() + timeout
         target = None
         while time.time() < deadline:

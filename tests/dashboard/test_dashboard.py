@@ -5,7 +5,8 @@ The page must load with no console error, no exception and no CSP
 violation, fetch nothing but its own router, show every node up, then,
 once a node is killed (SIGKILL: its connections are refused, which the
 router reports as down), show that node down and the others up, and
-show it up again after it is restarted.  A screenshot of the page with
+show it up again after it is restarted; a frozen node (SIGSTOP: its
+requests time out) shows suspect, and up once thawed.  A screenshot of the page with
 the node down is saved as build/dashboard-test.png.
 
 Ports: SKV_DASHBOARD_PORT_BASE (default 19600) to base+9: the router on
@@ -14,6 +15,7 @@ base, storaged on base+1..3, Chromium's DevTools on base+9.
 
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -101,7 +103,8 @@ def polls(browser):
 
 @pytest.mark.skipif(not os.path.exists(CHROMIUM),
                     reason="chromium not installed (util/install-deps.sh)")
-def test_dashboard_shows_a_killed_node_down(tmp_path):
+def test_dashboard_shows_a_killed_node_down_and_a_frozen_one_suspect(
+        tmp_path):
     nodes = [Storaged(PORT_BASE + 1 + i, tmp_path / name / "data")
              for i, name in enumerate("abc")]
     router = Router(PORT_BASE, [(n, s.port) for n, s in zip("abc", nodes)],
@@ -109,6 +112,7 @@ def test_dashboard_shows_a_killed_node_down(tmp_path):
     browser = Browser(PORT_BASE + 9, tmp_path / "chromium-profile")
     traffic = Traffic(router.url)
     page = router.url + "/_simplekv/dashboard"
+    frozen = False
     try:
         for n in nodes:
             n.start()
@@ -144,6 +148,16 @@ def test_dashboard_shows_a_killed_node_down(tmp_path):
         nodes[1].start()
         assert wait_states(browser, {"a": "up", "b": "up", "c": "up"}, 10)
 
+        # node c frozen (SIGSTOP): its requests time out (1 s), the
+        # breaker holds it suspect; thawed, it answers and is up again
+        os.kill(nodes[2].proc.pid, signal.SIGSTOP)
+        frozen = True
+        assert wait_states(browser, {"a": "up", "b": "up", "c": "suspect"},
+                           10)
+        os.kill(nodes[2].proc.pid, signal.SIGCONT)
+        frozen = False
+        assert wait_states(browser, {"a": "up", "b": "up", "c": "up"}, 10)
+
         # what the page fetched: its own router only
         urls = browser.requested_urls()
         assert urls, "no request seen"
@@ -157,6 +171,8 @@ def test_dashboard_shows_a_killed_node_down(tmp_path):
         assert not [s for s in traffic.statuses if s is None or s >= 500], \
             traffic.statuses
     finally:
+        if frozen:
+            os.kill(nodes[2].proc.pid, signal.SIGCONT)
         traffic.stop()
         browser.stop()
         router.stop()
