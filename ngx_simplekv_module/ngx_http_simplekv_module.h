@@ -177,6 +177,7 @@ typedef struct {
     ngx_str_t                       ns_list_path;   /* /v1/ns/<name>/keys */
     uint64_t                        ns_seed;        /* keys' hash seed */
     ngx_http_simplekv_namespace_t  *ns;             /* at postconfiguration */
+    void                           *dashboard;  /* simplekv_dashboard */
 } ngx_http_simplekv_loc_conf_t;
 
 
@@ -435,6 +436,10 @@ ngx_int_t ngx_http_simplekv_log_handler(ngx_http_request_t *r);
 char *ngx_http_simplekv_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_simplekv_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* ngx_http_simplekv_dashboard.c */
+char *ngx_http_simplekv_dashboard(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 
