@@ -30,6 +30,7 @@
  *   shm.c       the shared memory zone: fixed layout, valid across reloads
  *   stats.c     counters
  *   status.c    the status (JSON) and metrics (Prometheus) locations
+ *   dashboard.c the status page (HTML + JS polling status.c's JSON)
  */
 
 #ifndef _NGX_HTTP_SIMPLEKV_MODULE_H_INCLUDED_
