@@ -50,3 +50,16 @@ $(NGX_MODULE_SO): $(NGX_SRC)/objs/Makefile $(NGX_MODULE_SRCS) $(CORE_SRCS) $(COR
 
 .PHONY: module
 module: $(NGX_MODULE_SO)
+
+# The dashboard's page is compiled in from a committed header (see
+# ngx_http_simplekv_dashboard.c), which nginx's `config` builds use as it
+# is: after editing a page file, regenerate the header
+# (ngx_simplekv_module/dashboard/gen-page-header.sh) and commit both.  The
+# build refuses a stale header rather than rewriting a committed file.
+NGX_DASHBOARD_HDR   := ngx_simplekv_module/ngx_http_simplekv_dashboard_page.h
+NGX_DASHBOARD_GEN   := ngx_simplekv_module/dashboard/gen-page-header.sh
+NGX_DASHBOARD_FILES := $(wildcard ngx_simplekv_module/dashboard/dashboard.*)
+
+$(NGX_DASHBOARD_HDR): $(NGX_DASHBOARD_FILES) $(NGX_DASHBOARD_GEN)
+	$(NGX_DASHBOARD_GEN) --check
+	@touch $@

@@ -40,7 +40,8 @@ ngx_http_simplekv_contended(ngx_http_simplekv_ctx_t *ctx)
         return 1;
     }
 
-    hash = XXH3_64bits(ctx->key, ctx->key_len);
+    hash = XXH3_64bits_withSeed(ctx->key, ctx->key_len,
+                                ctx->lcf->ns_seed);
     slot = hash % NGX_HTTP_SIMPLEKV_CONTENTION_SLOTS;
 
     /* the two words are not written atomically together: a torn pair only
@@ -62,7 +63,8 @@ ngx_http_simplekv_contention_note(ngx_http_simplekv_ctx_t *ctx)
         return;
     }
 
-    hash = XXH3_64bits(ctx->key, ctx->key_len);
+    hash = XXH3_64bits_withSeed(ctx->key, ctx->key_len,
+                                ctx->lcf->ns_seed);
     slot = hash % NGX_HTTP_SIMPLEKV_CONTENTION_SLOTS;
 
     sh->contended_key[slot] = (ngx_atomic_uint_t) hash;

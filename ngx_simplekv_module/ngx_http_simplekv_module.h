@@ -30,6 +30,7 @@
  *   shm.c       the shared memory zone: fixed layout, valid across reloads
  *   stats.c     counters
  *   status.c    the status (JSON) and metrics (Prometheus) locations
+ *   dashboard.c the status page (HTML + JS polling status.c's JSON)
  */
 
 #ifndef _NGX_HTTP_SIMPLEKV_MODULE_H_INCLUDED_
@@ -175,7 +176,9 @@ typedef struct {
     ngx_str_t                       ns_name;
     ngx_str_t                       ns_kv_prefix;   /* /v1/ns/<name>/kv/ */
     ngx_str_t                       ns_list_path;   /* /v1/ns/<name>/keys */
+    uint64_t                        ns_seed;        /* keys' hash seed */
     ngx_http_simplekv_namespace_t  *ns;             /* at postconfiguration */
+    void                           *dashboard;  /* simplekv_dashboard */
 } ngx_http_simplekv_loc_conf_t;
 
 
@@ -434,6 +437,10 @@ ngx_int_t ngx_http_simplekv_log_handler(ngx_http_request_t *r);
 char *ngx_http_simplekv_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_simplekv_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* ngx_http_simplekv_dashboard.c */
+char *ngx_http_simplekv_dashboard(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 

@@ -20,6 +20,8 @@
  *     the http level).
  */
 
+#include <xxhash.h>
+
 #include "ngx_http_simplekv_module.h"
 
 
@@ -90,6 +92,7 @@ ngx_http_simplekv_merge_namespace(ngx_conf_t *cf,
     {
         conf->ns_kv_prefix = prev->ns_kv_prefix;
         conf->ns_list_path = prev->ns_list_path;
+        conf->ns_seed = prev->ns_seed;
         return NGX_OK;
     }
 
@@ -111,6 +114,7 @@ ngx_http_simplekv_ns_paths(ngx_conf_t *cf, ngx_http_simplekv_loc_conf_t *conf)
     {
         ngx_str_set(&conf->ns_kv_prefix, NGX_HTTP_SIMPLEKV_STORAGE_PREFIX);
         ngx_str_set(&conf->ns_list_path, NGX_HTTP_SIMPLEKV_LIST_PATH);
+        conf->ns_seed = 0;
         return NGX_OK;
     }
 
@@ -135,6 +139,10 @@ ngx_http_simplekv_ns_paths(ngx_conf_t *cf, ngx_http_simplekv_loc_conf_t *conf)
     conf->ns_list_path.data = p;
     conf->ns_list_path.len = ngx_sprintf(p, "/v1/ns/%V/keys", &conf->ns_name)
                              - p;
+
+    /* so that one key name in two namespaces is two keys to the
+     * contention table too */
+    conf->ns_seed = XXH3_64bits(conf->ns_name.data, conf->ns_name.len);
 
     return NGX_OK;
 }

@@ -15,6 +15,7 @@ docker-compose
 valgrind wrk libfaketime
 etcd-server
 clang-14 libclang-rt-14-dev
+chromium python3-websocket
 "
 
 missing=""
