@@ -50,6 +50,10 @@
 /* Files besides connections: Berkeley DB, logs, epoll and ITC per thread,
  * the listening socket, stdio. */
 #define FD_RESERVE   128
+/* Each namespace keeps its two database files open (store_space.c):
+ * asked for on top, when the hard limit allows, but not taken from the
+ * connections when it does not. */
+#define FD_SPACES    (2 * (rlim_t) STORE_SPACES_MAX)
 #define MIN_CONNECTIONS 16
 
 /* ---- routing and authentication ----------------------------------------- */
@@ -433,8 +437,9 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 /*
- * Raise the open-files limit to what --max-connections needs, up to the
- * hard limit; with a lower hard limit, serve fewer connections and say so.
+ * Raise the open-files limit to what --max-connections needs (and the
+ * namespaces' files), up to the hard limit; with a hard limit too low for
+ * the connections, serve fewer and say so.
  * Returns the connection limit to use.
  */
 static unsigned
@@ -442,14 +447,15 @@ fit_fd_limit(unsigned wanted)
 {
     struct rlimit rl;
     rlim_t        need = (rlim_t) wanted + FD_RESERVE;
+    rlim_t        ask = need + FD_SPACES;
     unsigned      fit;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
         return wanted;
     }
-    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
-        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need
-                      ? need : rl.rlim_max;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < ask) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= ask
+                      ? ask : rl.rlim_max;
         if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
             getrlimit(RLIMIT_NOFILE, &rl);
         }
