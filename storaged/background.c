@@ -8,7 +8,10 @@
  * the index for tombstones to purge (those the store allows: below the
  * repair watermark, outside an epoch transition; store_purge_tombstones),
  * in slices of PURGE_SLICE entries with a pause between slices, so that it
- * never competes long with request threads.  Stops promptly:
+ * never competes long with request threads.  Every min(grace / 4, 60)
+ * seconds, but at most every second, it records that the data is being
+ * served (store_alive_mark: the evidence main checks before a node
+ * rejoins, docs/membership.md "Rejoining").  Stops promptly:
  * background_stop signals the condition variable it sleeps on.
  */
 #include <errno.h>
@@ -22,6 +25,7 @@
 #include "skv_version.h"
 
 #define PURGE_INTERVAL_MAX_S 10
+#define ALIVE_INTERVAL_MAX_S 60
 #define PURGE_SLICE          500
 
 struct background {
@@ -84,26 +88,39 @@ purge_sweep(background_t *bg)
     }
 }
 
+/* grace_ms / divisor in whole seconds, within [1, max_s]. */
+static unsigned
+every_s(uint64_t grace_ms, unsigned divisor, unsigned max_s)
+{
+    uint64_t s = grace_ms / (1000u * divisor);
+
+    if (grace_ms == 0 || s > max_s) {
+        return max_s;
+    }
+    return s < 1 ? 1 : (unsigned) s;
+}
+
 static void *
 background_main(void *arg)
 {
     background_t *bg = arg;
     char          err[STORE_ERR_MAX];
-    unsigned      tick = 0, interval;
+    unsigned      tick = 0, purge_every, alive_every;
 
-    interval = (unsigned) (bg->grace_ms / 2000);
-    if (interval < 1) {
-        interval = 1;
-    } else if (interval > PURGE_INTERVAL_MAX_S) {
-        interval = PURGE_INTERVAL_MAX_S;
-    }
+    purge_every = every_s(bg->grace_ms, 2, PURGE_INTERVAL_MAX_S);
+    alive_every = every_s(bg->grace_ms, 4, ALIVE_INTERVAL_MAX_S);
 
     while (nap(bg, 1000)) {
         tick++;
         if (store_checkpoint(bg->st, err) != STORE_OK) {
             fprintf(stderr, "storaged: %s\n", err);
         }
-        if (bg->grace_ms > 0 && tick % interval == 0) {
+        if (tick % alive_every == 0
+            && store_alive_mark(bg->st, skv_clock_now_ms(), err) != STORE_OK)
+        {
+            fprintf(stderr, "storaged: %s\n", err);
+        }
+        if (bg->grace_ms > 0 && tick % purge_every == 0) {
             purge_sweep(bg);
         }
     }

@@ -86,6 +86,10 @@ static const char usage_text[] =
     "                            repair watermark (/v1/repair-watermark;\n"
     "                            none set: no purge), and never during an\n"
     "                            epoch transition\n"
+    "  --accept-stale-data       start even though, with --tombstone-grace,\n"
+    "                            this node's data was last served longer\n"
+    "                            ago than the grace (refused otherwise: see\n"
+    "                            docs/membership.md, \"Rejoining\")\n"
     "  --help                    print this help and exit\n"
     "  --version                 print the version and exit\n"
     "\n"
@@ -96,7 +100,7 @@ static const char usage_text[] =
 enum {
     OPT_LISTEN = 256, OPT_DATA, OPT_DURABILITY, OPT_THREADS, OPT_CACHE,
     OPT_TOKEN_FILE, OPT_INSECURE, OPT_MAX_VALUE, OPT_GRACE, OPT_SKEW,
-    OPT_MAX_CONN, OPT_IDLE, OPT_FIRST, OPT_HELP, OPT_VERSION
+    OPT_MAX_CONN, OPT_IDLE, OPT_FIRST, OPT_STALE, OPT_HELP, OPT_VERSION
 };
 
 static const struct option options[] = {
@@ -113,6 +117,7 @@ static const struct option options[] = {
     {"max-connections", required_argument, NULL, OPT_MAX_CONN},
     {"idle-timeout", required_argument, NULL, OPT_IDLE},
     {"first-request-timeout", required_argument, NULL, OPT_FIRST},
+    {"accept-stale-data", no_argument, NULL, OPT_STALE},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0}
@@ -448,6 +453,9 @@ apply_option(storaged_config_t *cfg, int opt, const char *arg)
         return read_token(cfg, arg);
     case OPT_INSECURE:
         cfg->insecure = true;
+        return 0;
+    case OPT_STALE:
+        cfg->accept_stale = true;
         return 0;
     case OPT_MAX_VALUE:
         return set_size(&cfg->max_value_size, "max-value-size", arg, 1,

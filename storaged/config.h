@@ -26,6 +26,7 @@ typedef struct {
     socklen_t               listen_addr_len;
     char                    listen_text[128];
     bool                    insecure;        /* --insecure given */
+    bool                    accept_stale;    /* --accept-stale-data */
 
     const char             *data_dir;
     storaged_durability_t   durability;

@@ -21,9 +21,54 @@
 #include "config.h"
 #include "http.h"
 #include "stats.h"
+#include "skv_version.h"
 #include "store.h"
 
 #define DRAIN_MS 10000
+
+/*
+ * Whether this data may serve again (docs/membership.md, "Rejoining").
+ * With a tombstone grace, the other nodes purge tombstones older than the
+ * grace once a repair has covered them: a copy that was not served for
+ * longer than that (a node down too long, a directory restored from an
+ * old backup) may hold values whose deletes are gone everywhere else, and
+ * would bring them back.  Refused unless --accept-stale-data; otherwise
+ * the start is recorded at once.
+ */
+static bool
+may_rejoin(store_t *st, const storaged_config_t *cfg)
+{
+    char     err[STORE_ERR_MAX];
+    uint64_t last, now = skv_clock_now_ms();
+
+    if (cfg->tombstone_grace_ms > 0 && store_alive_last(st, &last)
+        && now > last && now - last > cfg->tombstone_grace_ms)
+    {
+        if (!cfg->accept_stale) {
+            fprintf(stderr, "storaged: refusing to serve %s: its data was "
+                            "last served %llu s ago, longer than "
+                            "--tombstone-grace (%llu s), so deletes it "
+                            "missed may have been purged everywhere else "
+                            "and its copies would bring those keys back. "
+                            "Wipe the directory and let skv repair refill "
+                            "the node, or start with --accept-stale-data if "
+                            "no node purged tombstones meanwhile (e.g. the "
+                            "whole cluster was down)\n", cfg->data_dir,
+                    (unsigned long long) ((now - last) / 1000),
+                    (unsigned long long) (cfg->tombstone_grace_ms / 1000));
+            return false;
+        }
+        fprintf(stderr, "storaged: warning: --accept-stale-data: serving "
+                        "data last served %llu s ago, longer than the "
+                        "tombstone grace\n",
+                (unsigned long long) ((now - last) / 1000));
+    }
+    if (store_alive_mark(st, now, err) != STORE_OK) {
+        fprintf(stderr, "storaged: %s\n", err);
+        return false;
+    }
+    return true;
+}
 
 int
 main(int argc, char **argv)
@@ -68,6 +113,11 @@ main(int argc, char **argv)
     if (store_open(&st, &opt, err) != STORE_OK) {
         fprintf(stderr, "storaged: cannot open the database in %s: %s\n",
                 cfg.data_dir, err);
+        storaged_config_free(&cfg);
+        return 1;
+    }
+    if (!may_rejoin(st, &cfg)) {
+        store_close(st);
         storaged_config_free(&cfg);
         return 1;
     }
@@ -117,6 +167,9 @@ main(int argc, char **argv)
     http_stop(srv, DRAIN_MS);
     background_stop(bg);
     failed = store_failed(st);
+    if (!failed && store_alive_mark(st, skv_clock_now_ms(), err) != STORE_OK) {
+        fprintf(stderr, "storaged: %s\n", err);
+    }
     store_close(st);
     free(stats);
     storaged_config_free(&cfg);

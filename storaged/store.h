@@ -226,6 +226,17 @@ void store_epochs_get(store_t *st, store_epochs_t *out);
 store_rc_t store_epochs_set(store_t *st, uint64_t min, uint64_t max,
                             store_epochs_t *current, char *err);
 
+/*
+ * Liveness: when this node's data was last served (ms since the clock
+ * epoch), saved in meta.db by store_alive_mark (the background thread
+ * calls it while storaged runs, and main at start and at shutdown).
+ * store_alive_last is false for a directory that never recorded one.
+ * storaged refuses to start when that is longer ago than the tombstone
+ * grace (docs/membership.md, "Rejoining").
+ */
+store_rc_t store_alive_mark(store_t *st, uint64_t now_ms, char *err);
+bool store_alive_last(store_t *st, uint64_t *ms);
+
 /* The repair watermark: false when never set. */
 bool store_repair_get(store_t *st, skv_version_t *out);
 /* Raise it (committed to disk first): STORE_APPLIED, STORE_UNCHANGED

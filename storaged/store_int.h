@@ -95,6 +95,10 @@ struct store {
     bool             repair_set;
     skv_version_t    repair;
 
+    /* when the data was last served, as loaded at open (store_meta.c) */
+    bool             alive_set;
+    uint64_t         alive_ms;
+
     /* Where the tombstone purge continues: the namespace (by name, so
      * that one created meanwhile does not shift it; done: finished, go on
      * with the next one) and the last key seen there (empty: from its

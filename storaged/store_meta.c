@@ -38,6 +38,7 @@
 #define PURGED_BELOW_KEY  "purged_below"
 #define EPOCHS_KEY        "epochs"
 #define REPAIR_KEY        "repair_watermark"
+#define ALIVE_KEY         "last_alive_ms"
 #define SPACE_KEY_PREFIX  "ns:"
 #define SPACE_KEY_MAX     (sizeof(SPACE_KEY_PREFIX) - 1 + STORE_SPACE_NAME_MAX)
 
@@ -166,7 +167,32 @@ store_meta_load(store_t *st, char *err)
         st->repair.hlc = skv_get_be64(buf);
         st->repair.origin = skv_get_be64(buf + 8);
     }
+    if (rc == STORE_OK) {
+        rc = load_one(st, ALIVE_KEY, buf, 8, &found, err);
+    }
+    if (rc == STORE_OK && found) {
+        st->alive_set = true;
+        st->alive_ms = skv_get_be64(buf);
+    }
     return rc;
+}
+
+/* ---- liveness ----------------------------------------------------------- */
+
+store_rc_t
+store_alive_mark(store_t *st, uint64_t now_ms, char *err)
+{
+    unsigned char buf[8];
+
+    skv_put_be64(buf, now_ms);
+    return meta_commit(st, ALIVE_KEY, buf, sizeof(buf), err);
+}
+
+bool
+store_alive_last(store_t *st, uint64_t *ms)
+{
+    *ms = st->alive_ms;
+    return st->alive_set;
 }
 
 /* ---- namespace names ---------------------------------------------------- */

@@ -34,6 +34,7 @@ import urllib.parse
 import pytest
 import requests
 
+from skvproc import StoragedError
 from test_rebalance import REPLICAS, configure, listing, owners, skv
 
 long_test = pytest.mark.skipif(os.environ.get("SKV_TEST_LONG") != "1",
@@ -271,8 +272,16 @@ def test_long_deletes_with_a_replica_down(cluster_factory, rejoin):
         assert watermark(c.nodes[n]) is None
         assert purged(c.nodes[n]) == 0
         assert all(listing(c.nodes[n])[k][1] for k in gone)
+    node = c.nodes["c"]
     if rejoin == "wiped":
-        shutil.rmtree(c.nodes["c"].data_dir)
+        shutil.rmtree(node.data_dir)
+    else:
+        # storaged enforces the rule: data not served for longer than the
+        # grace does not rejoin unless told that it may
+        with pytest.raises(StoragedError, match="longer than "
+                                                "--tombstone-grace"):
+            node.start()
+        node.extra_args.append("--accept-stale-data")
     c.restart("c")
     stale = listing(c.nodes["c"])
     assert len(stale) == (0 if rejoin == "wiped" else 200)
