@@ -104,6 +104,17 @@ ngx_http_simplekv_create_loc_conf(ngx_conf_t *cf)
     conf->max_value_size = NGX_CONF_UNSET_SIZE;
     conf->replica_timeout = NGX_CONF_UNSET_MSEC;
     conf->read_fanout = NGX_CONF_UNSET_UINT;
+    conf->storage_connect_timeout = NGX_CONF_UNSET_MSEC;
+    conf->storage_send_timeout = NGX_CONF_UNSET_MSEC;
+    conf->storage_read_timeout = NGX_CONF_UNSET_MSEC;
+    conf->storage_buffer_size = NGX_CONF_UNSET_SIZE;
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->replica_location = 0;
+     *     conf->upstreams = NULL;
+     */
 
     return conf;
 }
@@ -137,8 +148,30 @@ ngx_http_simplekv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->read_fanout, prev->read_fanout,
                               NGX_HTTP_SIMPLEKV_FANOUT_ALL);
 
+    /* backstops under simplekv_replica_timeout (the values the proxy
+     * snippet of earlier versions set) */
+    ngx_conf_merge_msec_value(conf->storage_connect_timeout,
+                              prev->storage_connect_timeout, 5000);
+    ngx_conf_merge_msec_value(conf->storage_send_timeout,
+                              prev->storage_send_timeout, 10000);
+    ngx_conf_merge_msec_value(conf->storage_read_timeout,
+                              prev->storage_read_timeout, 10000);
+    ngx_conf_merge_size_value(conf->storage_buffer_size,
+                              prev->storage_buffer_size, 8192);
+
     if (ngx_http_simplekv_merge_namespace(cf, prev, conf) != NGX_OK) {
         return NGX_CONF_ERROR;
+    }
+
+    if (conf->replica_location) {
+        /*
+         * Replica requests share the client request's headers, so nginx
+         * would hold a PUT's Content-Length against this location's
+         * client_max_body_size (default 1m); the simplekv location has
+         * enforced simplekv_max_value_size already.
+         */
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+        clcf->client_max_body_size = 0;
     }
 
     if (!conf->enable) {
@@ -264,17 +297,37 @@ ngx_http_simplekv(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * simplekv_replica_location;  Marks the internal location replica requests
- * go through (conf/simplekv_proxy.conf), so that `nginx -t` can check that
- * every server with a simplekv location has one, with a buffer that holds
- * the largest value.
+ * simplekv_replica_location;  The internal location replica requests go
+ * through (conf/simplekv_proxy.conf): installs the module's own upstream
+ * handler (upstream.c), and marks the location so that `nginx -t` can
+ * check that every server with a simplekv location has one, with a buffer
+ * that holds the largest value.
  */
 char *
 ngx_http_simplekv_replica_location(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
+    ngx_http_simplekv_loc_conf_t *lcf = conf;
+
+    ngx_http_core_loc_conf_t       *clcf;
     ngx_http_simplekv_site_t       *site;
     ngx_http_simplekv_main_conf_t  *mcf;
+
+    if (lcf->replica_location) {
+        return "is duplicate";
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler) {
+        return "cannot share a location with another handler (proxy_pass?): "
+               "the replica location sends replica requests itself; remove "
+               "proxy_pass and the proxy_* directives from it (see "
+               "conf/simplekv_proxy.conf)";
+    }
+
+    clcf->handler = ngx_http_simplekv_upstream_handler;
+    lcf->replica_location = 1;
 
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_simplekv_module);
 
@@ -285,7 +338,7 @@ ngx_http_simplekv_replica_location(ngx_conf_t *cf, ngx_command_t *cmd,
 
     site->server = ngx_http_conf_get_module_srv_conf(cf,
                                                      ngx_http_core_module);
-    site->clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    site->clcf = clcf;
     site->lcf = conf;
 
     return NGX_CONF_OK;
@@ -321,6 +374,14 @@ ngx_http_simplekv_check_sites(ngx_conf_t *cf,
 
     site = mcf->locations.elts;
     rsites = mcf->replica_locations.elts;
+
+    for (j = 0; j < mcf->replica_locations.nelts; j++) {
+        if (ngx_http_simplekv_upstream_init_location(cf, mcf, &rsites[j])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
 
     for (i = 0; i < mcf->locations.nelts; i++) {
         replica = NULL;

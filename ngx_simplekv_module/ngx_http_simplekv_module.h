@@ -22,6 +22,8 @@
  *   fanout.c    rounds of replica requests: whom to ask, recording their
  *               outcomes, waking the parent, the round's deadline
  *   replica.c   one replica request (a subrequest) and its header filter
+ *   upstream.c  the replica location's handler: the request to storaged
+ *               and its answer over nginx's upstream machinery
  *   outcome.c   what one replica's answer means (a skv_reply_t)
  *   breaker.c   the circuit breaker for slow or frozen nodes
  *   contention.c  which writes query versions first (contended keys)
@@ -124,6 +126,8 @@ typedef struct {
     ngx_uint_t                      weight;
     ngx_uint_t                      previous_weight; /* = weight outside a
                                                         transition */
+    /* its upstream{} block, found at postconfiguration */
+    ngx_http_upstream_srv_conf_t   *uscf;
     /* this configuration's slot in the shared zone, NULL without one */
     ngx_http_simplekv_shm_node_t   *shm;
 } ngx_http_simplekv_node_t;
@@ -179,6 +183,16 @@ typedef struct {
     uint64_t                        ns_seed;        /* keys' hash seed */
     ngx_http_simplekv_namespace_t  *ns;             /* at postconfiguration */
     void                           *dashboard;  /* simplekv_dashboard */
+
+    /* the replica location (upstream.c): nginx's upstream settings, one
+     * copy per node (mcf->nodes order), each naming that node's upstream
+     * block; built at postconfiguration */
+    ngx_flag_t                      replica_location;
+    ngx_msec_t                      storage_connect_timeout;
+    ngx_msec_t                      storage_send_timeout;
+    ngx_msec_t                      storage_read_timeout;
+    size_t                          storage_buffer_size;
+    ngx_http_upstream_conf_t       *upstreams;
 } ngx_http_simplekv_loc_conf_t;
 
 
@@ -206,6 +220,10 @@ typedef struct {
     ngx_str_t                       content_type;
     ngx_msec_t                      start;
 
+    /* upstream.c: parsing storaged's answer */
+    ngx_http_status_t               status;
+    ngx_http_chunked_t              chunked;
+
     skv_reply_t                     reply;
     ngx_str_t                       body;
     ngx_str_t                       body_type;
@@ -215,6 +233,7 @@ typedef struct {
     unsigned                        probe:1;    /* to a suspect node */
     unsigned                        too_large:1; /* answer over the buffer */
     unsigned                        late_seen:1; /* late repair considered */
+    unsigned                        has_length:1; /* a Content-Length came */
 } ngx_http_simplekv_replica_t;
 
 
@@ -377,6 +396,11 @@ ngx_http_simplekv_replica_t *ngx_http_simplekv_replica_ctx(
 ngx_http_simplekv_replica_t *ngx_http_simplekv_replica_start(
     ngx_http_simplekv_ctx_t *ctx, ngx_uint_t slot, ngx_uint_t op,
     ngx_uint_t repair, ngx_uint_t round, ngx_http_post_subrequest_pt done);
+
+/* ngx_http_simplekv_upstream.c */
+ngx_int_t ngx_http_simplekv_upstream_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_simplekv_upstream_init_location(ngx_conf_t *cf,
+    ngx_http_simplekv_main_conf_t *mcf, ngx_http_simplekv_site_t *site);
 
 /* ngx_http_simplekv_fanout.c */
 ngx_int_t ngx_http_simplekv_start_round(ngx_http_simplekv_ctx_t *ctx,

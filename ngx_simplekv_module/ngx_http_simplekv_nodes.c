@@ -303,6 +303,7 @@ ngx_http_simplekv_check_upstreams(ngx_conf_t *cf,
                    == 0)
             {
                 found = 1;
+                nodes[i].uscf = uscfp[j];
                 ngx_http_simplekv_node_address(uscfp[j], &nodes[i]);
                 break;
             }

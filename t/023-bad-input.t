@@ -29,16 +29,7 @@ our $SmallReplica = <<'_EOC_';
     location = /_simplekv/replica {
         internal;
         simplekv_replica_location;
-        proxy_pass http://$simplekv_upstream$simplekv_uri;
-        proxy_http_version 1.1;
-        proxy_set_header Connection "";
-        proxy_pass_request_headers off;
-        proxy_set_header Content-Type $simplekv_content_type;
-        proxy_set_header X-Simplekv-Version $simplekv_version;
-        proxy_set_header Authorization $simplekv_authorization;
-        client_max_body_size 0;
         subrequest_output_buffer_size 4k;
-        proxy_buffering off;
     }
 _EOC_
 
