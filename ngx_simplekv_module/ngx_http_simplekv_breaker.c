@@ -3,11 +3,13 @@
  * nodes.
  *
  * A node that timed out is "suspect" for NGX_HTTP_SIMPLEKV_SUSPECT_MS:
- * reads and listings skip it (when the quorum can be met without it),
- * except one probe at a time every NGX_HTTP_SIMPLEKV_PROBE_MS; writes still
- * go to it (so it misses nothing once it is back) but, like probes, may
- * hold the client's connection only briefly after the answer.  Any answer
- * from the node clears it.  Without this a frozen node would hold every
+ * reads and listings skip it (when the quorum can be met without it);
+ * the router's own health probe (probe.c, one every
+ * NGX_HTTP_SIMPLEKV_PROBE_MS, never a client's request) finds out when it
+ * is back, and keeps it suspect while it stays silent; writes still go to
+ * it (so it misses nothing once it is back) but may hold the client's
+ * connection only briefly after the answer.  Any answer from the node
+ * clears it.  Without this a frozen node would hold every
  * keep-alive client's connection for simplekv_replica_timeout after each
  * answer (subrequests run on the client's connection).  Timeouts only: a
  * refused connection fails at once and costs nothing.
@@ -97,4 +99,30 @@ ngx_http_simplekv_breaker_record(ngx_http_simplekv_node_t *node,
     if (ngx_http_simplekv_node_answered(reply) && ns->suspect_until) {
         ns->suspect_until = 0;
     }
+}
+
+
+/* The health probe's result (probe.c): an answer clears the suspicion,
+ * silence keeps the node suspect from now on. */
+void
+ngx_http_simplekv_breaker_probed(ngx_http_simplekv_node_t *node,
+    ngx_uint_t answered)
+{
+    ngx_http_simplekv_shm_node_t  *ns;
+
+    ns = node->shm;
+    if (ns == NULL) {
+        return;
+    }
+
+    if (answered) {
+        if (ns->suspect_until) {
+            ns->suspect_until = 0;
+        }
+
+        return;
+    }
+
+    ns->suspect_until = ngx_http_simplekv_now_ms()
+                        + NGX_HTTP_SIMPLEKV_SUSPECT_MS;
 }

@@ -165,7 +165,9 @@ ngx_http_simplekv_round_plan(ngx_http_simplekv_ctx_t *ctx, u_char *ask,
             continue;
         }
 
-        check = ngx_http_simplekv_breaker_check(&nodes[ctx->order[i]], 1);
+        /* a suspect node is probed by the router itself (probe.c),
+         * never with a client's read */
+        check = ngx_http_simplekv_breaker_check(&nodes[ctx->order[i]], 0);
 
         if (check == NGX_HTTP_SIMPLEKV_PROBE) {
             probe[i] = 1;

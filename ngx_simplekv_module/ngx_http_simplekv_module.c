@@ -1,23 +1,16 @@
 /*
  * ngx_http_simplekv_module.c - the simplekv router's module definition:
- * its directives, the $simplekv_* variables that the internal proxy
- * location (conf/simplekv_proxy.conf) uses, and what runs at
- * postconfiguration and worker start.
- *
- * The variables are NOCACHEABLE and read the subrequest's own ctx: nginx
- * subrequests share their parent's variable cache, so a cached variable
- * would send every replica subrequest to the first replica's upstream.
+ * its directives and what runs at postconfiguration and worker start.
+ * (The replica location needs no variables: upstream.c writes each
+ * replica request from the subrequest's own ctx.)
  */
 
 #include "ngx_http_simplekv_module.h"
 
 
-static ngx_int_t ngx_http_simplekv_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_simplekv_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_simplekv_init_process(ngx_cycle_t *cycle);
 static void ngx_http_simplekv_exit_process(ngx_cycle_t *cycle);
-static ngx_int_t ngx_http_simplekv_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 static char *ngx_http_simplekv_check_count(ngx_conf_t *cf, void *post,
@@ -189,7 +182,7 @@ static ngx_command_t  ngx_http_simplekv_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_simplekv_module_ctx = {
-    ngx_http_simplekv_add_variables,       /* preconfiguration */
+    NULL,                                  /* preconfiguration */
     ngx_http_simplekv_postconfiguration,   /* postconfiguration */
 
     ngx_http_simplekv_create_main_conf,    /* create main configuration */
@@ -217,59 +210,6 @@ ngx_module_t  ngx_http_simplekv_module = {
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
-
-
-enum {
-    NGX_HTTP_SIMPLEKV_VAR_UPSTREAM = 0,
-    NGX_HTTP_SIMPLEKV_VAR_URI,
-    NGX_HTTP_SIMPLEKV_VAR_VERSION,
-    NGX_HTTP_SIMPLEKV_VAR_CONTENT_TYPE,
-    NGX_HTTP_SIMPLEKV_VAR_AUTHORIZATION,
-    NGX_HTTP_SIMPLEKV_VAR_EPOCH
-};
-
-
-static ngx_http_variable_t  ngx_http_simplekv_vars[] = {
-
-    { ngx_string("simplekv_upstream"), NULL, ngx_http_simplekv_variable,
-      NGX_HTTP_SIMPLEKV_VAR_UPSTREAM, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("simplekv_uri"), NULL, ngx_http_simplekv_variable,
-      NGX_HTTP_SIMPLEKV_VAR_URI, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("simplekv_version"), NULL, ngx_http_simplekv_variable,
-      NGX_HTTP_SIMPLEKV_VAR_VERSION, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("simplekv_content_type"), NULL, ngx_http_simplekv_variable,
-      NGX_HTTP_SIMPLEKV_VAR_CONTENT_TYPE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("simplekv_authorization"), NULL, ngx_http_simplekv_variable,
-      NGX_HTTP_SIMPLEKV_VAR_AUTHORIZATION, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("simplekv_epoch"), NULL, ngx_http_simplekv_variable,
-      NGX_HTTP_SIMPLEKV_VAR_EPOCH, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-      ngx_http_null_variable
-};
-
-
-static ngx_int_t
-ngx_http_simplekv_add_variables(ngx_conf_t *cf)
-{
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_http_simplekv_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
-    }
-
-    return NGX_OK;
-}
 
 
 static ngx_int_t
@@ -344,6 +284,10 @@ ngx_http_simplekv_init_process(ngx_cycle_t *cycle)
 
     ngx_http_simplekv_clock_init(cycle, mcf);
 
+    if (ngx_http_simplekv_probe_init(cycle, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_simplekv_epoch_register(mcf);
 }
 
@@ -355,61 +299,6 @@ ngx_http_simplekv_exit_process(ngx_cycle_t *cycle)
 
     mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_simplekv_module);
 
+    ngx_http_simplekv_probe_exit(cycle);
     ngx_http_simplekv_epoch_unregister(mcf);
-}
-
-
-static ngx_int_t
-ngx_http_simplekv_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    ngx_str_t                      *s;
-    ngx_http_simplekv_node_t       *nodes;
-    ngx_http_simplekv_replica_t    *rep;
-    ngx_http_simplekv_main_conf_t  *mcf;
-
-    rep = ngx_http_simplekv_replica_ctx(r);
-
-    if (rep == NULL) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    mcf = rep->ctx->mcf;
-    nodes = mcf->nodes.elts;
-
-    switch (data) {
-
-    case NGX_HTTP_SIMPLEKV_VAR_UPSTREAM:
-        s = &nodes[rep->node].upstream;
-        break;
-
-    case NGX_HTTP_SIMPLEKV_VAR_URI:
-        s = &rep->ctx->storage_uri;
-        break;
-
-    case NGX_HTTP_SIMPLEKV_VAR_VERSION:
-        s = &rep->version_text;
-        break;
-
-    case NGX_HTTP_SIMPLEKV_VAR_CONTENT_TYPE:
-        s = &rep->content_type;
-        break;
-
-    case NGX_HTTP_SIMPLEKV_VAR_EPOCH:
-        s = &mcf->epoch_text;
-        break;
-
-    default: /* NGX_HTTP_SIMPLEKV_VAR_AUTHORIZATION */
-        s = &mcf->authorization;
-        break;
-    }
-
-    v->len = s->len;
-    v->data = s->data;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-
-    return NGX_OK;
 }

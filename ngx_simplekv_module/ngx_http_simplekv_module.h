@@ -4,7 +4,7 @@
  *
  * One concern per file; calls go one way (docs/router.md has the diagram):
  *
- *   module.c    module definition: directives, variables, init
+ *   module.c    module definition: directives, init
  *   conf.c      configuration: create/merge, directive parsers, checks at
  *               `nginx -t`
  *   nodes.c     the node set, its placement, upstreams and token
@@ -26,6 +26,7 @@
  *               and its answer over nginx's upstream machinery
  *   outcome.c   what one replica's answer means (a skv_reply_t)
  *   breaker.c   the circuit breaker for slow or frozen nodes
+ *   probe.c     the router's own health probe of suspect nodes (a timer)
  *   contention.c  which writes query versions first (contended keys)
  *   epoch.c     the configuration's epoch and the live worker generations
  *   clock.c     the version clock shared by all workers
@@ -51,8 +52,8 @@
 #include "skv_version.h"
 
 
-/* The internal location of conf/simplekv_proxy.conf; every replica
- * subrequest goes there. */
+/* The internal location of conf/simplekv_proxy.conf
+ * (simplekv_replica_location); every replica subrequest goes there. */
 #define NGX_HTTP_SIMPLEKV_PROXY_URI      "/_simplekv/replica"
 #define NGX_HTTP_SIMPLEKV_RESERVED       "/_simplekv/"
 
@@ -80,6 +81,8 @@
  * its last timeout, but for one probe request per interval. */
 #define NGX_HTTP_SIMPLEKV_SUSPECT_MS     5000
 #define NGX_HTTP_SIMPLEKV_PROBE_MS       200
+/* The router's own probe of a suspect node (probe.c) waits this long. */
+#define NGX_HTTP_SIMPLEKV_PROBE_TIMEOUT_MS 1000
 /* A key that met another router's newer version is "contended" for this
  * long: its writes query the replicas' versions first. */
 #define NGX_HTTP_SIMPLEKV_CONTENDED_MS   10000
@@ -208,7 +211,7 @@ typedef struct ngx_http_simplekv_ctx_s  ngx_http_simplekv_ctx_t;
 
 
 /* One subrequest to one replica; it is also the subrequest's module ctx,
- * read by the $simplekv_* variables. */
+ * read by the replica location's handler (upstream.c). */
 typedef struct {
     ngx_http_simplekv_ctx_t        *ctx;
     ngx_http_request_t             *request;
@@ -421,6 +424,13 @@ ngx_uint_t ngx_http_simplekv_breaker_check(ngx_http_simplekv_node_t *node,
 ngx_uint_t ngx_http_simplekv_breaker_suspect(ngx_http_simplekv_node_t *node);
 void ngx_http_simplekv_breaker_record(ngx_http_simplekv_node_t *node,
     const skv_reply_t *reply);
+void ngx_http_simplekv_breaker_probed(ngx_http_simplekv_node_t *node,
+    ngx_uint_t answered);
+
+/* ngx_http_simplekv_probe.c */
+ngx_int_t ngx_http_simplekv_probe_init(ngx_cycle_t *cycle,
+    ngx_http_simplekv_main_conf_t *mcf);
+void ngx_http_simplekv_probe_exit(ngx_cycle_t *cycle);
 ngx_msec_t ngx_http_simplekv_now_ms(void);
 
 /* ngx_http_simplekv_clock.c */

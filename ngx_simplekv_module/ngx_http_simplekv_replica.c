@@ -1,9 +1,9 @@
 /*
  * ngx_http_simplekv_replica.c - one replica request: an in-memory,
  * background subrequest to the internal location of
- * conf/simplekv_proxy.conf, whose $simplekv_* variables (module.c) read
- * this file's per-subrequest ctx; and the header filter that shapes the
- * replica's answer before nginx keeps it in memory.
+ * conf/simplekv_proxy.conf, whose handler (upstream.c) writes the request
+ * to storaged from this file's per-subrequest ctx; and the header filter
+ * that shapes the replica's answer before nginx keeps it in memory.
  */
 
 #include "ngx_http_simplekv_module.h"
@@ -151,7 +151,7 @@ ngx_http_simplekv_replica_start(ngx_http_simplekv_ctx_t *ctx,
     ngx_http_set_ctx(sr, rep, ngx_http_simplekv_module);
 
     /* the subrequest inherited the client's body and headers: replace
-     * what the proxy module derives the request line and body from */
+     * what upstream.c takes the request line and body from */
     sr->request_body = rb;
     sr->headers_in.chunked = 0;
     sr->headers_in.transfer_encoding = NULL;

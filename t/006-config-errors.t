@@ -235,3 +235,75 @@ invalid value "some"
 --- must_die
 --- error_log
 simplekv_write_quorum 1 must be more than half of simplekv_replicas 3
+
+
+
+=== TEST 17: a replica location with proxy_pass after simplekv_replica_location (the snippet of earlier versions) is refused
+--- config
+    # instead of simplekv_proxy.conf: the old replica location
+    location = /_simplekv/replica {
+        internal;
+        simplekv_replica_location;
+        proxy_pass http://skv_a/v1/kv/;
+    }
+    location / {
+        simplekv;
+    }
+--- must_die
+--- error_log
+has another handler (proxy_pass?): simplekv_replica_location now sends replica requests itself
+
+
+
+=== TEST 18: a replica location with proxy_pass before simplekv_replica_location is refused
+--- config
+    # instead of simplekv_proxy.conf: the old replica location
+    location = /_simplekv/replica {
+        internal;
+        proxy_pass http://skv_a/v1/kv/;
+        simplekv_replica_location;
+    }
+    location / {
+        simplekv;
+    }
+--- must_die
+--- error_log
+"simplekv_replica_location" directive cannot share a location with another handler (proxy_pass?)
+
+
+
+=== TEST 19: simplekv_replica_location twice is refused
+--- config
+    # instead of simplekv_proxy.conf
+    location = /_simplekv/replica {
+        internal;
+        simplekv_replica_location;
+        simplekv_replica_location;
+    }
+    location / {
+        simplekv;
+    }
+--- must_die
+--- error_log
+"simplekv_replica_location" directive is duplicate
+
+
+
+=== TEST 20: the storage timeouts and buffer size are accepted in the replica location
+--- config
+    # instead of simplekv_proxy.conf
+    location = /_simplekv/replica {
+        internal;
+        simplekv_replica_location;
+        simplekv_storage_connect_timeout 2s;
+        simplekv_storage_send_timeout 3s;
+        simplekv_storage_read_timeout 3s;
+        simplekv_storage_buffer_size 16k;
+        subrequest_output_buffer_size 16m;
+    }
+    location / {
+        simplekv;
+    }
+--- request
+GET /never-written-config-20
+--- error_code: 404
