@@ -297,3 +297,54 @@ SimplekvTest::wait_for_body('/_simplekv/metrics', qr/^simplekv_read_repairs_tota
 --- request
 GET /_simplekv/metrics
 --- response_body_like: (?m)^simplekv_read_repairs_total [1-9]\d*$
+
+
+
+=== TEST 13: a frozen node is probed by the router itself, never by a client's read, and is asked again as soon as it answers
+--- skv_tests: 6
+--- config eval
+SimplekvTest::quorum_location("${main::FrozenTimeout}s") . $SimplekvTest::StatusLocations
+--- init
+# node b's "suspect" and "timeouts" in the status JSON
+my $node_b = sub {
+    my $res = SimplekvTest::router_request('GET', '/_simplekv/status');
+    my ($line) = $res->{content} =~ /(\{"name": "b",[^\n]*)/;
+    die "no node b in the status: $res->{content}\n" if !defined $line;
+    my ($suspect) = $line =~ /"suspect": (true|false)/;
+    my ($timeouts) = $line =~ /"timeouts": (\d+)/;
+    return ($suspect eq 'true', $timeouts);
+};
+my $until = sub {
+    my ($want, $seconds) = @_;
+    my $deadline = Time::HiRes::time() + $seconds;
+    while (Time::HiRes::time() < $deadline) {
+        my ($suspect) = $node_b->();
+        return 1 if $suspect == $want;
+        Time::HiRes::sleep(0.05);
+    }
+    return 0;
+};
+SimplekvTest::router_put('/probeFrozen', 'v');
+SimplekvTest::pause_node('b');
+# the first read times out on b: b becomes suspect
+SimplekvTest::router_request('GET', '/probeFrozen');
+Test::More::ok($until->(1, 3 * $main::FrozenTimeout), $block->name . " - b is suspect after its first timeout");
+my (undef, $before) = $node_b->();
+my $ok = 0;
+for my $i (1 .. 12) {
+    my $res = SimplekvTest::router_request('GET', '/probeFrozen');
+    $ok++ if $res->{status} == 200 && $res->{content} eq 'v';
+    Time::HiRes::sleep(0.1);
+}
+my ($still, $after) = $node_b->();
+Test::More::is($ok, 12, $block->name . " - every read answers from a and c");
+Test::More::is($after, $before, $block->name . " - no read was sent to the suspect node (its timeouts stay at $before)");
+SimplekvTest::resume_node('b');
+# no client request from here on: the router's own probe finds b back
+Test::More::ok($until->(0, 2 + 2 * $SimplekvTest::Slowdown), $block->name . " - b is no longer suspect soon after it answers again, without a client's request");
+--- request
+GET /probeFrozen
+--- response_body chomp
+v
+--- timeout eval
+4 * $SimplekvTest::Slowdown
