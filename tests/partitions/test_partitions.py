@@ -84,7 +84,8 @@ def _ms(ns):
 
 def run_cell(c, cell, fault, heal, quorum_kept, urls=None, threads=4,
              duration=DURATION, fault_at=FAULT_AT, heal_at=HEAL_AT,
-             quorum_kept_for=None, must_fail=True, extra_events=()):
+             quorum_kept_for=None, must_fail=True, extra_events=(),
+             keepalive=True):
     """Run the workload with fault() at fault_at and heal() at heal_at;
     check and report the cell.  quorum_kept_for: a predicate on a
     history record (e.g. its router) overriding quorum_kept."""
@@ -103,7 +104,7 @@ def run_cell(c, cell, fault, heal, quorum_kept, urls=None, threads=4,
     urls = urls or c.urls
     hist = run_clients(urls, KEYS, threads=threads, duration=duration,
                        events=[(fault_at, do_fault), (heal_at, do_heal)]
-                       + list(extra_events))
+                       + list(extra_events), keepalive=keepalive)
     for i, rec in enumerate(hist):
         rec["router"] = urls[rec["thread"] % len(urls)]
     os.makedirs(RESULTS, exist_ok=True)
@@ -245,6 +246,19 @@ def test_delayed(pcluster, which):
     # 200 ms each way (400 ms a round trip) is below the replica
     # timeout: a quorum stays reachable even with two nodes delayed
     run_cell(c, "%s-delayed" % which, fault, heal, quorum_kept=True)
+
+
+@long_only
+@pytest.mark.parametrize("which", ["one", "two"])
+def test_long_delayed_connection_per_request(pcluster, which):
+    """The delayed cells with clients that open a connection per request:
+    a straggler replica request to the slow node then holds no client's
+    next request (nginx runs subrequests on the client's connection), so
+    this shows what the slow node itself costs."""
+    c = pcluster(delayed=NODES[which])
+    fault, heal = _delay(c, NODES[which])
+    run_cell(c, "%s-delayed-no-keepalive" % which, fault, heal,
+             quorum_kept=True, keepalive=False)
 
 
 @pytest.mark.parametrize("which", ["one", "two"])
