@@ -122,6 +122,11 @@ class PCluster:
             else:
                 addresses.append((name, "%s:%d" % (self.nodes[name].host,
                                                    NODE_PORT)))
+        # as conf/nginx.conf: with a slow node, every request holds a
+        # client and an upstream connection for the node's round trip
+        # (docs/testing.md, "Network partitions"), and 1024 were found
+        # too few for clients that open a connection per request
+        router_kw.setdefault("worker_connections", 4096)
         self.routers = []
         self.router_addr = {}   # router -> the source address nodes see
         for i, where in enumerate(routers):
