@@ -95,7 +95,7 @@ def sweep(prefix="skvp"):
         run(["ip", "netns", "del", ns], check=False)
         removed.append(ns)
     for link in _links():
-        if link.startswith(prefix):
+        if link == prefix + "br" or link.startswith(prefix + "-"):
             run(["ip", "link", "del", link], check=False)
             removed.append(link)
     return removed
@@ -236,7 +236,8 @@ class TestNet:
     def leftovers(self):
         return ([ns for ns in _namespaces()
                  if ns.startswith(self.prefix + "-")]
-                + [l for l in _links() if l.startswith(self.prefix)])
+                + [l for l in _links() if l == self.bridge
+                   or l.startswith(self.prefix + "-")])
 
 
 class Flapper:

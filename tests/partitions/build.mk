@@ -4,7 +4,8 @@
 # namespace or in their own; faults from iptables DROP/REJECT, ip link
 # down/up and a delay proxy; histories judged by tests/lib/
 # linearizability.py.  Needs root, iproute2 and iptables (make deps).
-# Loopback ports 28000-28499 (SKV_PARTITION_PORT_BASE).
+# Loopback ports 28000-28499 (SKV_PARTITION_PORT_BASE); names skvp*
+# (SKV_PARTITION_NET_PREFIX), 10.213.N.0/24 (SKV_PARTITION_SUBNET=N).
 #
 #   make test-partitions        the matrix, both-way filters (in make test)
 #   make test-partitions-long   one-way filters (only to or only from the

@@ -6,15 +6,19 @@ namespaces, veths, rules and the bridge (in a finally), after a sweep of
 whatever an interrupted earlier run left (names starting "skvp").
 
 Addresses: 10.213.0.0/24 (the root namespace is 10.213.0.1 on the
-bridge).  Loopback ports: 28000-28999 (SKV_PARTITION_PORT_BASE moves
-them); a node listens on its namespace's address, port 28500.
+bridge; SKV_PARTITION_SUBNET=N uses 10.213.N.0/24), names starting
+"skvp" (SKV_PARTITION_NET_PREFIX).  Loopback ports: 28000-28499
+(SKV_PARTITION_PORT_BASE moves them); a node listens on its namespace's
+address, port base + 500.
 """
 
 import itertools
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -27,9 +31,93 @@ from router import Router        # noqa: E402
 from skvproc import Storaged     # noqa: E402
 
 _PORT_BASE = int(os.environ.get("SKV_PARTITION_PORT_BASE", "28000"))
+# Names and addresses of the namespaces, veths and bridge: a second copy
+# of the suite running beside this one needs others (e.g. skvq and 1).
+NET_PREFIX = os.environ.get("SKV_PARTITION_NET_PREFIX", "skvp")
+NET_SUBNET = int(os.environ.get("SKV_PARTITION_SUBNET", "0"))
 _PORTS = itertools.count(_PORT_BASE)
 NODE_PORT = _PORT_BASE + 500
 DELAY_MS = 200
+
+
+# Processes this suite starts in the root namespace (nginx masters, delay
+# proxies) outlive an interrupted run (SIGKILL of pytest): their ids are
+# kept here, and the sweep at the start of a session ends those that are
+# still the same program (storaged runs in the namespaces, whose
+# processes the namespace sweep ends).
+PID_FILE = "/tmp/%s-partitions.pids" % NET_PREFIX
+
+
+def _remember(pid, marker):
+    with open(PID_FILE, "a") as f:
+        f.write("%d %s\n" % (pid, marker))
+
+
+def _end_remembered():
+    try:
+        with open(PID_FILE) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return
+    for line in lines:
+        pid, _, marker = line.partition(" ")
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(
+                    "utf-8", "replace")
+        except OSError:
+            continue
+        if marker and marker in cmdline:
+            _end(int(pid))
+    os.unlink(PID_FILE)
+
+
+def _children(pid):
+    kids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces and parentheses
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            kids.append(int(entry))
+    return kids
+
+
+def _end(pid):
+    """End a leftover process and its children (an nginx master's
+    workers would outlive a SIGKILL of the master): SIGTERM, then
+    SIGKILL after 5 s."""
+    kids = _children(pid)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for p in [pid] + kids:
+            try:
+                os.kill(p, sig)
+            except OSError:
+                pass
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(
+                os.path.exists("/proc/%d" % p) and
+                not _zombie(p) for p in [pid] + kids):
+            time.sleep(0.1)
+
+
+def _zombie(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def _port_free(host, port):
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex((host, port)) != 0
 
 
 def _next_port():
@@ -66,6 +154,7 @@ class DelayProxy:
     def start(self):
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE)
+        _remember(self.proc.pid, "delayproxy.py")
         line = self.proc.stdout.readline()
         if line.strip() != b"ready":
             self.stop()
@@ -151,12 +240,19 @@ class PCluster:
         return [rt.url for rt in self.routers]
 
     def start(self):
+        # a leftover router on one of our ports would answer in place of
+        # ours: refuse to start instead
+        busy = [rt.url for rt in self.routers
+                if _port_free(rt.host, rt.port) is False]
+        if busy:
+            raise RuntimeError("already in use: %s: a leftover nginx?" % busy)
         for node in self.nodes.values():
             node.start()
         for px in self.proxies.values():
             px.start()
         for rt in self.routers:
             rt.start()
+            _remember(rt.proc.pid, rt.prefix)
         return self
 
     def stop(self):
@@ -181,9 +277,11 @@ def _partition_env():
     why = netns.available()
     if why:
         pytest.skip("partition tests: " + why)
-    netns.sweep()
+    _end_remembered()
+    netns.sweep(NET_PREFIX)
     yield
-    netns.sweep()
+    netns.sweep(NET_PREFIX)
+    _end_remembered()
 
 
 @pytest.fixture
@@ -191,7 +289,7 @@ def pcluster(tmp_path):
     """make(routers=("root",), delayed=(), replica_timeout="1s") ->
     started PCluster on a fresh TestNet; everything is taken down at the
     end, and the test fails if anything is left or nginx crashed."""
-    net = netns.TestNet()
+    net = netns.TestNet(prefix=NET_PREFIX, subnet=NET_SUBNET)
     made = []
     problems = []
     try:
