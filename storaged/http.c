@@ -306,6 +306,22 @@ last_call(http_server_t *srv, struct MHD_Connection *c, request_t *req)
     }
 }
 
+/* The request line and headers are complete: the connection's first
+ * request is no longer under headguard's deadline (headguard.h). */
+static void
+headguard_mark(http_server_t *srv, struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *info;
+
+    if (srv->guard == NULL) {
+        return;
+    }
+    info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (info != NULL) {
+        headguard_done(info->socket_context);
+    }
+}
+
 static enum MHD_Result
 handle_request(void *cls, struct MHD_Connection *c, const char *url,
                const char *method, const char *version,
@@ -322,6 +338,7 @@ handle_request(void *cls, struct MHD_Connection *c, const char *url,
     }
     if (!req->started) {
         req->started = true;
+        headguard_mark(srv, c);
         return first_call(srv, c, req, url, method);
     }
     if (*upload_data_size > 0) {
@@ -407,17 +424,33 @@ request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 }
 
 /* A new connection gets the short timeout until its first request has
- * been answered (request_completed switches it to the idle timeout). */
+ * been answered (request_completed switches it to the idle timeout), and
+ * a deadline for its first request's headers (headguard.h). */
 static void
 connection_event(void *cls, struct MHD_Connection *c, void **socket_context,
                  enum MHD_ConnectionNotificationCode code)
 {
-    http_server_t *srv = cls;
+    http_server_t                  *srv = cls;
+    const union MHD_ConnectionInfo *info;
 
-    (void) socket_context;
-    if (code == MHD_CONNECTION_NOTIFY_STARTED
-        && srv->cfg->first_request_timeout_s != srv->cfg->idle_timeout_s)
-    {
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        if (srv->guard != NULL) {
+            headguard_close(srv->guard, *socket_context);
+            *socket_context = NULL;
+        }
+        return;
+    }
+    if (code != MHD_CONNECTION_NOTIFY_STARTED) {
+        return;
+    }
+    if (srv->guard != NULL) {
+        info = MHD_get_connection_info(c,
+                                       MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (info != NULL) {
+            *socket_context = headguard_open(srv->guard, info->connect_fd);
+        }
+    }
+    if (srv->cfg->first_request_timeout_s != srv->cfg->idle_timeout_s) {
         MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
                                   srv->cfg->first_request_timeout_s);
     }
@@ -533,11 +566,21 @@ http_start(const storaged_config_t *cfg, store_t *st, stats_t *stats)
         srv->max_connections = cfg->threads;
     }
     lease_init(&srv->lease);
+    if (cfg->first_request_timeout_s > 0) {
+        srv->guard = headguard_start(cfg->first_request_timeout_s * 1000);
+        if (srv->guard == NULL) {
+            lease_destroy(&srv->lease);
+            free(srv->auth_expected);
+            free(srv);
+            return NULL;
+        }
+    }
     srv->mhd = start_mhd(srv);
     if (srv->mhd == NULL) {
         fprintf(stderr, "storaged: cannot listen on %s: %s\n",
                 cfg->listen_text,
                 errno != 0 ? strerror(errno) : "libmicrohttpd failed");
+        headguard_stop(srv->guard);
         lease_destroy(&srv->lease);
         free(srv->auth_expected);
         free(srv);
@@ -571,6 +614,8 @@ http_stop(http_server_t *srv, unsigned drain_ms)
     if (fd != MHD_INVALID_SOCKET) {
         close(fd);
     }
+    /* after the daemon: its connections' "closed" notifications use it */
+    headguard_stop(srv->guard);
     lease_destroy(&srv->lease);
     free(srv->auth_expected);
     free(srv);

@@ -17,6 +17,7 @@
 
 #include <microhttpd.h>
 
+#include "headguard.h"
 #include "http.h"
 #include "lease.h"
 #include "skv_key.h"
@@ -48,6 +49,7 @@ struct http_server {
     atomic_bool              stopping;
     atomic_int               inflight;
     lease_t                  lease;          /* /v1/lease (lease.c) */
+    headguard_t             *guard;          /* headguard.h, or NULL */
 };
 
 typedef enum {

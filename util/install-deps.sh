@@ -16,6 +16,7 @@ valgrind wrk libfaketime
 etcd-server
 clang-14 libclang-rt-14-dev
 chromium python3-websocket
+iproute2 iptables
 "
 
 missing=""
