@@ -15,6 +15,7 @@ docker-compose
 valgrind wrk libfaketime
 etcd-server
 clang-14 libclang-rt-14-dev
+debhelper devscripts lintian dpkg-dev fakeroot groff-base
 "
 
 missing=""
