@@ -4,7 +4,11 @@ checked there by deb-in-container.sh: the nginx ABI dependency, the
 module enabled through /etc/nginx/modules-enabled, the system user, data
 directory and token, `systemd-analyze verify` of the unit, storaged (as
 the unit starts it) and nginx (with the packaged example configuration)
-from their installed paths, the seed's curl examples and skv."""
+from their installed paths, the seed's curl examples and skv.
+
+Then simplekv-storaged in a container booted with systemd
+(deb-systemd-checks.sh): the package starts the unit, and the sandbox is
+in force on the running process."""
 
 import glob
 import os
@@ -41,4 +45,39 @@ def test_packages_install_and_serve():
     assert r.returncode == 0, out[-6000:]
     checks = [l for l in r.stdout.splitlines() if l.startswith("CHECK ")]
     assert len(checks) == 11, checks
+    assert r.stdout.rstrip().endswith("ALL CHECKS PASSED")
+
+
+SYSTEMD_IMAGE = "localhost/skvtest/deb-systemd:latest"
+SYSTEMD_CONTAINERFILE = """\
+FROM docker.io/library/debian:12
+COPY simplekv-storaged_*.deb /tmp/
+RUN apt-get update -q \\
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \\
+        --no-install-recommends systemd systemd-sysv curl \\
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \\
+        --no-install-recommends /tmp/simplekv-storaged_*.deb
+"""
+
+
+def test_unit_under_systemd():
+    name = NAME + "-systemd"
+    sh(["podman", "rm", "-f", name], check=False)
+    try:
+        sh(["podman", "build", "--no-cache", "-t", SYSTEMD_IMAGE, "-f", "-",
+            DEBS], input=SYSTEMD_CONTAINERFILE, timeout=900)
+        sh(["podman", "run", "-d", "--name", name, "--systemd=always",
+            "-v", "%s:/t:ro" % os.path.join(TOP, "tests", "deploy"),
+            SYSTEMD_IMAGE, "/lib/systemd/systemd"])
+        r = sh(["podman", "exec", name, "bash", "/t/deb-systemd-checks.sh"],
+               timeout=300, check=False)
+        if r.returncode != 0:
+            r.stderr += sh(["podman", "logs", name], check=False).stdout
+    finally:
+        sh(["podman", "rm", "-f", "-t", "5", name], check=False)
+        sh(["podman", "rmi", "-f", SYSTEMD_IMAGE], check=False)
+    print(r.stdout)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-6000:]
+    checks = [l for l in r.stdout.splitlines() if l.startswith("CHECK ")]
+    assert len(checks) == 4, checks
     assert r.stdout.rstrip().endswith("ALL CHECKS PASSED")
