@@ -108,7 +108,10 @@ for _ in $(seq 100); do
     curl -fs -o /dev/null http://127.0.0.1:26780/_simplekv/status && break
     sleep 0.1
 done
-nginx -T 2>/dev/null | grep -q '^load_module modules/ngx_http_simplekv_module.so;' \
+# (into a file first: grep -q stopping early would make nginx -T die of
+# SIGPIPE, and pipefail would count that as a failure)
+/usr/sbin/nginx -T > /tmp/nginx-T.txt 2>/dev/null || fail "nginx -T"
+grep -q '^load_module modules/ngx_http_simplekv_module.so;' /tmp/nginx-T.txt \
     || fail "nginx -T does not load the module"
 check "nginx from /usr/sbin/nginx with the module from modules-enabled"
 
