@@ -16,7 +16,8 @@
 # * default ulimits no higher than the machine's hard limits (the defaults
 #   ask for more, which the kernel refuses);
 # * no registry is reachable, so the base images debian:12 and debian:12-slim
-#   are made locally with debootstrap (minbase) and `podman import`;
+#   are made locally with debootstrap (minbase) and `podman import`, with
+#   the registry image's apt sources (updates, security) and policy-rc.d;
 # * builds need `--network host` only if the bridge network cannot reach
 #   Debian's mirror; podman-compose's default network works for running.
 set -euo pipefail
@@ -48,6 +49,25 @@ CONF
 if ! podman image exists docker.io/library/debian:12; then
   root=$(mktemp -d)
   debootstrap --variant=minbase bookworm "$root" http://deb.debian.org/debian >/dev/null
+  # As the registry's debian:12 has them: updates and security sources
+  # (debootstrap writes only bookworm main), and a policy-rc.d that keeps
+  # packages from starting services inside a build or a container.
+  rm -f "$root/etc/apt/sources.list"
+  cat >"$root/etc/apt/sources.list.d/debian.sources" <<'SOURCES'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://deb.debian.org/debian-security
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SOURCES
+  printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+  chmod 755 "$root/usr/sbin/policy-rc.d"
   tar -C "$root" -c . | podman import - docker.io/library/debian:12 >/dev/null
   rm -rf "$root"
 fi
