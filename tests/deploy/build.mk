@@ -20,7 +20,8 @@
 # test-deb and test-containers run util/containers-setup.sh first (root:
 # it installs podman and makes the debian:12 base images with debootstrap).
 
-DEB_VERSION := $(shell dpkg-parsechangelog -l debian/changelog -S Version 2>/dev/null)
+# the version of the newest debian/changelog entry: "simplekv (0.1.0) ..."
+DEB_VERSION := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
 DEB_DIR     := $(BUILD)/deb
 DEB_TREE    := $(DEB_DIR)/simplekv-$(DEB_VERSION)
 DEB_ARCH    := $(shell dpkg --print-architecture 2>/dev/null)
