@@ -140,16 +140,19 @@ route_of(const char *url, request_t *req)
     return ROUTE_UNKNOWN;
 }
 
-/* Constant-time comparison, so the token cannot be guessed byte by byte
- * from response times. */
+/* Constant-time comparison, so a token cannot be guessed byte by byte
+ * from response times: every accepted token is compared in full, whatever
+ * matched before. */
 static bool
 authorized(http_server_t *srv, struct MHD_Connection *c)
 {
     const char    *got;
     size_t         got_len, i;
+    unsigned       t;
     unsigned char  diff;
+    bool           ok;
 
-    if (srv->auth_expected == NULL) {
+    if (srv->n_auth == 0) {
         return true;
     }
     got = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
@@ -158,12 +161,16 @@ authorized(http_server_t *srv, struct MHD_Connection *c)
         return false;
     }
     got_len = strlen(got);
-    diff = got_len != srv->auth_len;
-    for (i = 0; i < srv->auth_len; i++) {
-        diff |= (unsigned char) (srv->auth_expected[i]
-                                 ^ (i < got_len ? got[i] : 0));
+    ok = false;
+    for (t = 0; t < srv->n_auth; t++) {
+        diff = got_len != srv->auth_len[t];
+        for (i = 0; i < srv->auth_len[t]; i++) {
+            diff |= (unsigned char) (srv->auth_expected[t][i]
+                                     ^ (i < got_len ? got[i] : 0));
+        }
+        ok |= diff == 0;
     }
-    return diff == 0;
+    return ok;
 }
 
 /* ---- framing headers ---------------------------------------------------- */
@@ -537,10 +544,22 @@ start_mhd(http_server_t *srv)
         MHD_OPTION_END);
 }
 
+static void
+free_auth(http_server_t *srv)
+{
+    unsigned t;
+
+    for (t = 0; t < srv->n_auth; t++) {
+        free(srv->auth_expected[t]);
+    }
+    srv->n_auth = 0;
+}
+
 http_server_t *
 http_start(const storaged_config_t *cfg, store_t *st, stats_t *stats)
 {
     http_server_t *srv;
+    unsigned       t;
 
     srv = calloc(1, sizeof(*srv));
     if (srv == NULL) {
@@ -550,15 +569,17 @@ http_start(const storaged_config_t *cfg, store_t *st, stats_t *stats)
     srv->cfg = cfg;
     srv->store = st;
     srv->stats = stats;
-    if (cfg->token != NULL) {
-        srv->auth_len = strlen("Bearer ") + cfg->token_len;
-        srv->auth_expected = malloc(srv->auth_len + 1);
-        if (srv->auth_expected == NULL) {
+    for (t = 0; t < cfg->n_tokens; t++) {
+        srv->auth_len[t] = strlen("Bearer ") + cfg->token_lens[t];
+        srv->auth_expected[t] = malloc(srv->auth_len[t] + 1);
+        if (srv->auth_expected[t] == NULL) {
+            free_auth(srv);
             free(srv);
             return NULL;
         }
-        snprintf(srv->auth_expected, srv->auth_len + 1, "Bearer %s",
-                 cfg->token);
+        snprintf(srv->auth_expected[t], srv->auth_len[t] + 1, "Bearer %s",
+                 cfg->tokens[t]);
+        srv->n_auth = t + 1;
     }
     /* MHD splits the limit between its threads. */
     srv->max_connections = fit_fd_limit(cfg->max_connections);
@@ -582,7 +603,7 @@ http_start(const storaged_config_t *cfg, store_t *st, stats_t *stats)
                 errno != 0 ? strerror(errno) : "libmicrohttpd failed");
         headguard_stop(srv->guard);
         lease_destroy(&srv->lease);
-        free(srv->auth_expected);
+        free_auth(srv);
         free(srv);
         return NULL;
     }
@@ -617,6 +638,6 @@ http_stop(http_server_t *srv, unsigned drain_ms)
     /* after the daemon: its connections' "closed" notifications use it */
     headguard_stop(srv->guard);
     lease_destroy(&srv->lease);
-    free(srv->auth_expected);
+    free_auth(srv);
     free(srv);
 }
