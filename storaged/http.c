@@ -591,7 +591,7 @@ http_start(const storaged_config_t *cfg, store_t *st, stats_t *stats)
         srv->guard = headguard_start(cfg->first_request_timeout_s * 1000);
         if (srv->guard == NULL) {
             lease_destroy(&srv->lease);
-            free(srv->auth_expected);
+            free_auth(srv);
             free(srv);
             return NULL;
         }
