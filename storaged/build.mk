@@ -5,7 +5,7 @@
 
 STORAGED_SRCS := $(wildcard storaged/*.c)
 STORAGED_HDRS := $(wildcard storaged/*.h) $(CORE_HDRS)
-STORAGED_LIBS := -ldb -lmicrohttpd -ljansson -lpthread
+STORAGED_LIBS := -ldb -lmicrohttpd -ljansson -lcrypto -lpthread
 STORAGED_BIN  := $(BUILD)/storaged
 STORAGED_ASAN := $(BUILD)/asan/storaged
 
