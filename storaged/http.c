@@ -398,6 +398,7 @@ request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         }
     }
     if (req != NULL) {
+        store_upload_end(srv->store, req->upload);
         free(req->body);
         free(req->query);
         free(req);
