@@ -100,18 +100,21 @@ def put_stream(port, key, gen, ver, chunked=False, headers=None,
         conn.putheader("Content-Length", str(gen.size))
     conn.endheaders()
     sent = 0
-    for block in gen.blocks():
-        if stop_after is not None and sent + len(block) > stop_after:
-            block = block[:stop_after - sent]
+    try:
+        for block in gen.blocks():
+            if stop_after is not None and sent + len(block) > stop_after:
+                block = block[:stop_after - sent]
+            if chunked:
+                conn.send(b"%x\r\n" % len(block) + block + b"\r\n")
+            else:
+                conn.send(block)
+            sent += len(block)
+            if stop_after is not None and sent >= stop_after:
+                return conn
         if chunked:
-            conn.send(b"%x\r\n" % len(block) + block + b"\r\n")
-        else:
-            conn.send(block)
-        sent += len(block)
-        if stop_after is not None and sent >= stop_after:
-            return conn
-    if chunked:
-        conn.send(b"0\r\n\r\n")
+            conn.send(b"0\r\n\r\n")
+    except (BrokenPipeError, ConnectionResetError):
+        pass        # answered (and closed) before the body: read it
     resp = conn.getresponse()
     body = resp.read()
     hdrs = {k.lower(): v for k, v in resp.getheaders()}
@@ -389,7 +392,7 @@ def test_ranges(node, size):
              ("bytes=%d-" % (size - 7), size - 7, 7),
              ("bytes=-5", size - 5, 5), ("bytes=-%d" % (size + 9), 0, size),
              ("bytes=5-%d" % (size + 1000), 5, size - 5),
-             ("bytes = 3 - 4", 3, 2), ("BYTES=3-4", 3, 2)]
+             ("BYTES=3-4", 3, 2)]
     if size > CS:
         cases += [("bytes=%d-%d" % (CS - 10, 3 * CS + 10), CS - 10,
                    2 * CS + 21),
@@ -412,7 +415,7 @@ def test_ranges(node, size):
         assert b"range not satisfiable" in g.body
     # Ignored: several ranges, another unit, malformed: the whole value.
     for rng in ("bytes=0-1,5-6", "items=0-1", "bytes=5-1", "bytes=x-1",
-                "bytes=-"):
+                "bytes=-", "bytes = 3 - 4"):
         g = get_stream(d.port, "k", {"Range": rng})
         assert g.status == 200 and g.n == size, rng
         assert g.header("Content-Range") is None
@@ -568,9 +571,9 @@ def test_corrupt_chunk_is_never_served(daemons):
     assert c.put("small", small, version()).status == 201
     d.stop()
     # A byte of chunk 0 of "first", of chunk 4 of "later", of "small".
-    flip_in_file(os.path.join(d.data_dir, "chunks.db"), gen.at(1000, 64))
-    flip_in_file(os.path.join(d.data_dir, "chunks.db"),
-                 gen2.at(4 * CS + 1000, 64))
+    # (Markers start a 1 MiB block of Gen: the only unique bytes.)
+    flip_in_file(os.path.join(d.data_dir, "chunks.db"), gen.at(0, 64))
+    flip_in_file(os.path.join(d.data_dir, "chunks.db"), gen2.at(4 * CS, 64))
     flip_in_file(os.path.join(d.data_dir, "records.db"), small[500:564])
     d.start()
     # Detected before the headers: a 500 JSON error.
