@@ -7,7 +7,8 @@ a crash too; storaged's memory stays bounded whatever the value's size.
 
 Values are generated as they are sent from a seeded generator and compared
 by SHA-256: a test never holds a large value in memory.  The 1 GiB cases
-are slow: they run with SKV_TEST_LONG=1 (and never under ASan)."""
+are slow (about 30 s each here): they run with SKV_TEST_LONG=1 (`make
+test-long`, which runs `make test-storaged-long`), never under ASan."""
 
 import base64
 import hashlib
@@ -638,7 +639,7 @@ def measured(d, fn):
                     reason="slow (1 GiB each way): SKV_TEST_LONG=1, "
                            "not under ASan")
 @pytest.mark.parametrize("chunked", [False, True])
-def test_1gib_round_trip_bounded_memory(daemons, chunked):
+def test_long_1gib_round_trip_bounded_memory(daemons, chunked):
     """A 1 GiB PUT and GET: storaged's RSS grows by at most 64 MiB.  The
     Berkeley DB cache is part of the RSS and fills up as the value passes
     through it, so it is given 16 MiB here (--cache-size; the default is
