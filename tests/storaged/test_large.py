@@ -548,6 +548,46 @@ def test_kill9_mid_upload(daemons):
     wait_stats(c, settled(chunks_of(new.size)))
 
 
+def test_aborted_upload_is_collected(node):
+    """A client that goes away mid-upload leaves the old value, and its
+    chunks are collected."""
+    d, c = node
+    old = Gen(53, 2 * MIB)
+    assert put_stream(d.port, "k", old, version())[0] == 201
+    for chunked in (False, True):
+        conn = put_stream(d.port, "k", Gen(54, 8 * MIB), version(),
+                          chunked=chunked, stop_after=3 * MIB + 5)
+        time.sleep(0.3)
+        conn.close()
+        wait_stats(c, settled(chunks_of(old.size)))
+        assert get_stream(d.port, "k").sha == old.sha()
+
+
+def test_concurrent_large_puts_of_one_key(node):
+    """Concurrent uploads of one key never share chunks: the newest
+    version wins, whole, and the others' chunks go."""
+    d, c = node
+    size = 3 * MIB + 1
+    vers = [version() for _ in range(4)]
+    gens = [Gen(90 + i, size) for i in range(4)]
+    results = [None] * 4
+
+    def run(i):
+        results[i] = put_stream(d.port, "k", gens[i], vers[i],
+                                chunked=i % 2 == 1)[0]
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in (2, 0, 3, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results[3] == 201 and set(results) <= {201, 409}
+    g = get_stream(d.port, "k")
+    assert g.header("X-Simplekv-Version") == vers[3]
+    assert g.sha == gens[3].sha()
+    wait_stats(c, settled(chunks_of(size)))
+
+
 # ---- corruption ----------------------------------------------------------------
 
 def flip_in_file(path, marker):
