@@ -18,9 +18,24 @@
  * read) and again when the request runs, holding the fence until its
  * answer is queued.
  *
- * A PUT's value is buffered as it arrives, growing geometrically up to the
- * declared Content-Length (or the limit): declaring a large length costs
- * nothing until the bytes come.
+ * A PUT's value streams into an upload (store_upload_*, store_chunks.c):
+ * up to STORE_CHUNK_SIZE (256 KiB) it is buffered, growing geometrically
+ * up to the declared Content-Length, and stored as one record; past that
+ * it is stored chunk by chunk as it arrives (the namespace is resolved,
+ * and created, when the first chunk is due), with one chunk in memory.
+ * Its SHA-256 is computed on the way and checked at the end against a
+ * Content-Digest or Repr-Digest the PUT carries (RFC 9530).  Failures
+ * while the body arrives are answered at its end (MHD 0.9.75 cannot
+ * answer mid-body).
+ *
+ * A GET of a large value streams it chunk by chunk (MHD's content
+ * reader), from the version current when it began: the chunks stay
+ * registered as in use until the response is destroyed, so the collector
+ * keeps them even if the key is overwritten meanwhile.  Every 200/206
+ * carries Repr-Digest; Range (one byte range), If-Range (the version,
+ * quoted) and X-Simplekv-If-Version are answered here.  A damaged value
+ * is a 500 "corrupt value" when found before the headers (a small value,
+ * the first chunk of the range), else the connection is closed.
  */
 #include <errno.h>
 #include <inttypes.h>
