@@ -825,9 +825,11 @@ collect_some(store_t *st, store_space_t *sp, uint64_t id, size_t *removed,
     return 0;
 }
 
-/* The pending uploads of sp (up to max), read outside any transaction. */
+/* The pending uploads of sp with ids >= from (up to max), read outside
+ * any transaction. */
 static int
-pending_ids(store_space_t *sp, uint64_t *ids, size_t max, size_t *n)
+pending_ids(store_space_t *sp, uint64_t from, uint64_t *ids, size_t max,
+            size_t *n)
 {
     unsigned char kbuf[PENDING_KEY_LEN + 8];
     DBC          *cur;
@@ -840,9 +842,9 @@ pending_ids(store_space_t *sp, uint64_t *ids, size_t max, size_t *n)
         return ret;
     }
     memset(&key, 0, sizeof(key));
-    kbuf[0] = 'p';
+    pending_key(kbuf, from);
     key.data = kbuf;
-    key.size = 1;
+    key.size = PENDING_KEY_LEN;
     key.ulen = sizeof(kbuf);
     key.flags = DB_DBT_USERMEM;
     memset(&data, 0, sizeof(data));
@@ -862,10 +864,10 @@ store_rc_t
 store_collect_chunks(store_t *st, size_t max_chunks, size_t *removed,
                      char *err)
 {
-    uint64_t       ids[COLLECT_IDS];
+    uint64_t       ids[COLLECT_IDS], from;
     store_space_t *sp;
     size_t         n_ids, i, some;
-    bool           done, dropped, more;
+    bool           done, dropped, more, last_page;
     unsigned       attempt;
     int            ret;
 
@@ -877,48 +879,56 @@ store_collect_chunks(store_t *st, size_t max_chunks, size_t *removed,
             continue;
         }
         more = false;
-        for (attempt = 0;; attempt++) {
-            ret = pending_ids(sp, ids, COLLECT_IDS, &n_ids);
-            if (!store_retryable(ret) || attempt == WRITE_RETRIES) {
-                break;
-            }
-            store_retry_pause(st, attempt);
-        }
-        if (ret != 0) {
-            atomic_store(&sp->collect, true);
-            return store_db_fail(st, ret, "listing pending uploads", err);
-        }
-        more = n_ids == COLLECT_IDS;
-        for (i = 0; i < n_ids; i++) {
-            if (active_has(st, sp, ids[i])) {
-                more = true;    /* in use: another time */
-                continue;
-            }
-            done = false;
-            attempt = 0;
-            while (!done) {
-                if (*removed >= max_chunks) {
-                    atomic_store(&sp->collect, true);
-                    return STORE_OK;
+        from = 0;
+        do {
+            for (attempt = 0;; attempt++) {
+                ret = pending_ids(sp, from, ids, COLLECT_IDS, &n_ids);
+                if (!store_retryable(ret) || attempt == WRITE_RETRIES) {
+                    break;
                 }
-                ret = collect_some(st, sp, ids[i], &some, &done,
-                                   &dropped);
-                if (store_retryable(ret) && attempt < WRITE_RETRIES) {
-                    store_retry_pause(st, attempt++);
+                store_retry_pause(st, attempt);
+            }
+            if (ret != 0) {
+                atomic_store(&sp->collect, true);
+                return store_db_fail(st, ret, "listing pending uploads",
+                                     err);
+            }
+            last_page = n_ids < COLLECT_IDS || ids[n_ids - 1] == UINT64_MAX;
+            if (n_ids > 0) {
+                from = ids[n_ids - 1] + 1;
+            }
+            for (i = 0; i < n_ids; i++) {
+                if (active_has(st, sp, ids[i])) {
+                    more = true;    /* in use: another time */
                     continue;
                 }
-                if (ret != 0) {
-                    atomic_store(&sp->collect, true);
-                    return store_db_fail(st, ret, "collecting chunks", err);
-                }
-                *removed += some;
-                atomic_fetch_sub(&sp->n_chunks, some);
-                atomic_fetch_add(&st->chunks_collected, some);
-                if (dropped) {
-                    atomic_fetch_sub(&sp->n_pending, 1);
+                done = false;
+                attempt = 0;
+                while (!done) {
+                    if (*removed >= max_chunks) {
+                        atomic_store(&sp->collect, true);
+                        return STORE_OK;
+                    }
+                    ret = collect_some(st, sp, ids[i], &some, &done,
+                                       &dropped);
+                    if (store_retryable(ret) && attempt < WRITE_RETRIES) {
+                        store_retry_pause(st, attempt++);
+                        continue;
+                    }
+                    if (ret != 0) {
+                        atomic_store(&sp->collect, true);
+                        return store_db_fail(st, ret, "collecting chunks",
+                                             err);
+                    }
+                    *removed += some;
+                    atomic_fetch_sub(&sp->n_chunks, some);
+                    atomic_fetch_add(&st->chunks_collected, some);
+                    if (dropped) {
+                        atomic_fetch_sub(&sp->n_pending, 1);
+                    }
                 }
             }
-        }
+        } while (!last_page);
         if (more) {
             atomic_store(&sp->collect, true);
         }

@@ -523,10 +523,9 @@ def test_kill9_mid_upload(daemons):
     for cut in (CS + 1, 5 * MIB, 11 * MIB + 77):
         conn = put_stream(d.port, "k", Gen(51, 12 * MIB), version(),
                           stop_after=cut)
-        # Let storaged store what it received.
-        time.sleep(0.5)
-        s = c.stats()
-        assert s["chunk_uploads_pending"] == 1
+        # The upload has begun storing chunks (and may still be at it).
+        wait_stats(c, lambda s: s["chunk_uploads_pending"] == 1)
+        time.sleep(0.2)
         d.kill9()
         conn.close()
         c.close()
