@@ -781,6 +781,9 @@ do_get(http_server_t *srv, struct MHD_Connection *c, request_t *req)
         }
         break;
     }
+    if (rc == STORE_CONFLICT) {
+        rc = STORE_ERR_DB;      /* overwritten under every read: give up */
+    }
     if (resp == NULL && rc == STORE_ERR_CORRUPT) {
         return corrupt_value(srv, c, req, err);
     }
