@@ -27,8 +27,11 @@ include tests/unit/build.mk
 -include cli/build.mk
 -include t/build.mk
 -include tests/cluster/build.mk
+-include tests/deploy/build.mk
 -include tests/fuzz/build.mk
 -include tests/dashboard/build.mk
+-include tests/partitions/build.mk
+-include tests/hostile/build.mk
 -include bench/build.mk
 -include util/run.mk
 

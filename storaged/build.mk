@@ -20,7 +20,7 @@ $(BUILD)/asan/storaged-obj/%.o: storaged/%.c $(STORAGED_HDRS)
 	$(CC) $(CFLAGS_C11) $(SAN_FLAGS) -c -o $@ $<
 
 $(STORAGED_BIN): $(patsubst storaged/%.c,$(BUILD)/storaged-obj/%.o,$(STORAGED_SRCS)) $(CORE_LIB)
-	$(CC) -o $@ $^ $(CORE_LIBS) $(STORAGED_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CORE_LIBS) $(STORAGED_LIBS)
 
 $(STORAGED_ASAN): $(patsubst storaged/%.c,$(BUILD)/asan/storaged-obj/%.o,$(STORAGED_SRCS)) $(CORE_LIB_ASAN)
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(CORE_LIBS) $(STORAGED_LIBS)

@@ -17,6 +17,7 @@
 
 #include <microhttpd.h>
 
+#include "headguard.h"
 #include "http.h"
 #include "lease.h"
 #include "skv_key.h"
@@ -45,12 +46,15 @@ struct http_server {
     const storaged_config_t *cfg;
     store_t                 *store;
     stats_t                 *stats;
-    char                    *auth_expected;  /* "Bearer <token>" or NULL */
-    size_t                   auth_len;
+    /* "Bearer <token>", one per --token-file; none: no authentication */
+    char                    *auth_expected[STORAGED_MAX_TOKENS];
+    size_t                   auth_len[STORAGED_MAX_TOKENS];
+    unsigned                 n_auth;
     unsigned                 max_connections; /* after the fd limit */
     atomic_bool              stopping;
     atomic_int               inflight;
     lease_t                  lease;          /* /v1/lease (lease.c) */
+    headguard_t             *guard;          /* headguard.h, or NULL */
 };
 
 typedef enum {

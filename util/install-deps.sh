@@ -17,6 +17,8 @@ valgrind wrk libfaketime
 etcd-server
 clang-14 libclang-rt-14-dev
 chromium python3-websocket
+iproute2 iptables
+debhelper devscripts lintian dpkg-dev fakeroot groff-base
 "
 
 missing=""
