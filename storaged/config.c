@@ -23,7 +23,8 @@
 
 #define DEFAULT_THREADS          4
 #define DEFAULT_CACHE_SIZE       (64ULL << 20)
-#define DEFAULT_MAX_VALUE_SIZE   (1ULL << 20)
+#define DEFAULT_MAX_VALUE_SIZE   (1ULL << 30)
+#define MAX_MAX_VALUE_SIZE       (1ULL << 40)
 #define DEFAULT_CLOCK_SKEW_MS    60000ULL
 #define DEFAULT_MAX_CONNECTIONS  8192
 #define DEFAULT_IDLE_TIMEOUT_S   90
@@ -66,7 +67,9 @@ static const char usage_text[] =
     "                            survives power loss\n"
     "  --threads N               HTTP worker threads (default 4)\n"
     "  --cache-size SIZE         Berkeley DB cache (default 64m)\n"
-    "  --max-value-size SIZE     largest value accepted (default 1m)\n"
+    "  --max-value-size SIZE     largest value accepted (default 1g, at\n"
+    "                            most 1024g); values over 256k are stored\n"
+    "                            and served in 256 KiB chunks, streamed\n"
     "  --max-clock-skew DURATION refuse (400) a write whose version's time\n"
     "                            is more than this ahead of this node's\n"
     "                            clock, and let a write replace a stored\n"
@@ -471,7 +474,7 @@ apply_option(storaged_config_t *cfg, int opt, const char *arg)
         return 0;
     case OPT_MAX_VALUE:
         return set_size(&cfg->max_value_size, "max-value-size", arg, 1,
-                        1ULL << 30);
+                        MAX_MAX_VALUE_SIZE);
     case OPT_GRACE:
         return set_duration_ms(&cfg->tombstone_grace_ms, "tombstone-grace",
                                arg, false);

@@ -50,10 +50,10 @@
 /* Files besides connections: Berkeley DB, logs, epoll and ITC per thread,
  * the listening socket, stdio. */
 #define FD_RESERVE   128
-/* Each namespace keeps its two database files open (store_space.c):
+/* Each namespace keeps its three database files open (store_space.c):
  * asked for on top, when the hard limit allows, but not taken from the
  * connections when it does not. */
-#define FD_SPACES    (2 * (rlim_t) STORE_SPACES_MAX)
+#define FD_SPACES    (3 * (rlim_t) STORE_SPACES_MAX)
 #define MIN_CONNECTIONS 16
 
 /* ---- routing and authentication ----------------------------------------- */
@@ -422,6 +422,7 @@ request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         }
     }
     if (req != NULL) {
+        store_upload_end(srv->store, req->upload);
         free(req->body);
         free(req->query);
         free(req);
