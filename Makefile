@@ -39,7 +39,9 @@ include tests/unit/build.mk
 # Suites run one after another: they start servers on fixed loopback ports.
 test: deps
 	$(MAKE) all
-	@set -e; for t in $(TEST_TARGETS); do $(MAKE) --no-print-directory $$t; done
+	@set -e; for t in $(TEST_TARGETS); do s=$$(date +%s); \
+	    $(MAKE) --no-print-directory $$t; \
+	    echo "== $$t: $$(( $$(date +%s) - s )) s"; done
 
 clean:
 	rm -rf $(BUILD)
