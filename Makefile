@@ -27,8 +27,11 @@ include tests/unit/build.mk
 -include cli/build.mk
 -include t/build.mk
 -include tests/cluster/build.mk
+-include tests/deploy/build.mk
 -include tests/fuzz/build.mk
 -include tests/dashboard/build.mk
+-include tests/partitions/build.mk
+-include tests/hostile/build.mk
 -include bench/build.mk
 -include util/run.mk
 
@@ -36,7 +39,9 @@ include tests/unit/build.mk
 # Suites run one after another: they start servers on fixed loopback ports.
 test: deps
 	$(MAKE) all
-	@set -e; for t in $(TEST_TARGETS); do $(MAKE) --no-print-directory $$t; done
+	@set -e; for t in $(TEST_TARGETS); do s=$$(date +%s); \
+	    $(MAKE) --no-print-directory $$t; \
+	    echo "== $$t: $$(( $$(date +%s) - s )) s"; done
 
 clean:
 	rm -rf $(BUILD)

@@ -20,7 +20,7 @@ $(BUILD)/asan/cli/%.o: cli/%.c $(CLI_HDRS)
 	$(CC) $(CFLAGS_C11) $(SAN_FLAGS) -Icli -c -o $@ $<
 
 $(CLI_BIN): $(patsubst cli/%.c,$(BUILD)/cli/%.o,$(CLI_SRCS)) $(CORE_LIB)
-	$(CC) -o $@ $(filter %.o,$^) $(CORE_LIB) $(CORE_LIBS) $(CLI_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(CORE_LIB) $(CORE_LIBS) $(CLI_LIBS)
 
 $(CLI_BIN_ASAN): $(patsubst cli/%.c,$(BUILD)/asan/cli/%.o,$(CLI_SRCS)) \
 		$(CORE_LIB_ASAN)

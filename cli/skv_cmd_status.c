@@ -178,9 +178,10 @@ print_cell(const json_t *node, const columns_t *cols, size_t i)
     print_padded(cell, cols->width[i], i + 1 == cols->ncols);
 }
 
-/* Rows come from an array of {"name": ...} objects or an object by name. */
+/* Rows come from an array of {"name": ...} objects or an object by name;
+ * title heads the name column. */
 static void
-print_nodes(const json_t *nodes)
+print_table(const json_t *nodes, const char *title)
 {
     columns_t   cols;
     const char *k;
@@ -213,7 +214,10 @@ print_nodes(const json_t *nodes)
         name_w = CELL_MAX - 1;
     }
 
-    printf("%-*s", (int) name_w, "NODE");
+    if (strlen(title) > name_w) {
+        name_w = strlen(title);
+    }
+    printf("%-*s", (int) name_w, title);
     for (i = 0; i < cols.ncols; i++) {
         print_padded(cols.names[i], cols.width[i], i + 1 == cols.ncols);
     }
@@ -287,6 +291,32 @@ derive_averages(json_t *node)
     }
 }
 
+/* The namespaces and their quorums, a table of their own (their request
+ * counts are in --json). */
+static int
+print_namespaces(const json_t *namespaces)
+{
+    size_t  i;
+    json_t *shown, *ns;
+
+    if (!json_is_array(namespaces) || json_array_size(namespaces) == 0) {
+        return 0;
+    }
+    shown = json_deep_copy(namespaces);
+    if (shown == NULL) {
+        return -1;
+    }
+    json_array_foreach(shown, i, ns) {
+        if (json_is_object(ns)) {
+            json_object_del(ns, "requests");
+        }
+    }
+    putchar('\n');
+    print_table(shown, "NAMESPACE");
+    json_decref(shown);
+    return 0;
+}
+
 static int
 print_human(const skv_req_t *req)
 {
@@ -309,8 +339,14 @@ print_human(const skv_req_t *req)
         return SKV_EXIT_SERVER;
     }
     json_object_del(rest, "nodes");
+    json_object_del(rest, "namespaces");
     visit_flat(rest, "", print_top, NULL);
     json_decref(rest);
+    if (print_namespaces(json_object_get(root, "namespaces")) != 0) {
+        json_decref(root);
+        fprintf(stderr, "skv: out of memory\n");
+        return SKV_EXIT_SERVER;
+    }
 
     if (json_is_array(nodes) || json_is_object(nodes)) {
         size_t      i;
@@ -338,7 +374,7 @@ print_human(const skv_req_t *req)
         if (json_object_size(root) > 1) {
             putchar('\n');
         }
-        print_nodes(shown);
+        print_table(shown, "NODE");
         json_decref(shown);
     }
     json_decref(root);

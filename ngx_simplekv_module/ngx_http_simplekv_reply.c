@@ -247,14 +247,16 @@ ngx_http_simplekv_send_body(ngx_http_request_t *r, ngx_buf_t *b,
 
 /*
  * simplekv_error: the JSON form of what nginx refused before any location
- * handler ran (error_page 400 413 414 494 in conf/simplekv_proxy.conf).
+ * handler ran (error_page 400 405 413 414 494 501 505 in
+ * conf/simplekv_proxy.conf).
  * nginx keeps the reason in its error log only; the detail names the
  * possibilities.
  */
 ngx_int_t
 ngx_http_simplekv_error_handler(ngx_http_request_t *r)
 {
-    ngx_str_t  detail;
+    ngx_str_t         detail;
+    ngx_table_elt_t  *h;
 
     switch (r->err_status) {
 
@@ -298,6 +300,34 @@ ngx_http_simplekv_error_handler(ngx_http_request_t *r)
                     "431 Request Header Fields Too Large");
         return ngx_http_simplekv_send_error(r, 431,
                                             "request header too large",
+                                            &detail);
+
+    case NGX_HTTP_NOT_ALLOWED:
+        /* TRACE: nginx refuses it before any location runs */
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Allow");
+        ngx_str_set(&h->value, "GET, HEAD, PUT, DELETE");
+
+        ngx_str_set(&detail, "use GET, HEAD, PUT or DELETE");
+        return ngx_http_simplekv_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                                            "method not allowed", &detail);
+
+    case NGX_HTTP_NOT_IMPLEMENTED:
+        ngx_str_set(&detail, "nginx takes no Transfer-Encoding but "
+                             "chunked");
+        return ngx_http_simplekv_send_error(r, NGX_HTTP_NOT_IMPLEMENTED,
+                                            "not implemented", &detail);
+
+    case NGX_HTTP_VERSION_NOT_SUPPORTED:
+        ngx_str_set(&detail, "use HTTP/1.0 or HTTP/1.1");
+        return ngx_http_simplekv_send_error(r,
+                                            NGX_HTTP_VERSION_NOT_SUPPORTED,
+                                            "http version not supported",
                                             &detail);
 
     default:

@@ -2,7 +2,9 @@
  * background.c - the housekeeping thread (see background.h).
  *
  * Wakes every second for a checkpoint (a no-op unless 16 MiB of log or a
- * minute passed since the last one).  Only when a tombstone grace was set
+ * minute passed since the last one) and to remove the chunks of large
+ * values nobody uses any more (superseded, refused, aborted or cut off by
+ * a crash: store_collect_chunks), in slices with a pause between them.  Only when a tombstone grace was set
  * (--tombstone-grace; purging is off by default, see docs/protocol.md):
  * every min(grace / 2, 10) seconds, but at most every second, it sweeps
  * the index for tombstones to purge (those the store allows: below the
@@ -27,6 +29,7 @@
 #define PURGE_INTERVAL_MAX_S 10
 #define ALIVE_INTERVAL_MAX_S 60
 #define PURGE_SLICE          500
+#define COLLECT_SLICE        256    /* chunks (64 MiB) between pauses */
 
 struct background {
     store_t         *st;
@@ -88,6 +91,26 @@ purge_sweep(background_t *bg)
     }
 }
 
+/* Remove the chunks no value uses (store_collect_chunks), in slices. */
+static void
+collect_sweep(background_t *bg)
+{
+    char   err[STORE_ERR_MAX];
+    size_t removed = COLLECT_SLICE;
+
+    while (removed == COLLECT_SLICE) {
+        if (store_collect_chunks(bg->st, COLLECT_SLICE, &removed, err)
+            != STORE_OK)
+        {
+            fprintf(stderr, "storaged: chunk collector: %s\n", err);
+            return;
+        }
+        if (removed == COLLECT_SLICE && !nap(bg, 1)) {
+            return;
+        }
+    }
+}
+
 /* grace_ms / divisor in whole seconds, within [1, max_s]. */
 static unsigned
 every_s(uint64_t grace_ms, unsigned divisor, unsigned max_s)
@@ -115,6 +138,7 @@ background_main(void *arg)
         if (store_checkpoint(bg->st, err) != STORE_OK) {
             fprintf(stderr, "storaged: %s\n", err);
         }
+        collect_sweep(bg);
         if (tick % alive_every == 0
             && store_alive_mark(bg->st, skv_clock_now_ms(), err) != STORE_OK)
         {

@@ -5,7 +5,7 @@
 
 STORAGED_SRCS := $(wildcard storaged/*.c)
 STORAGED_HDRS := $(wildcard storaged/*.h) $(CORE_HDRS)
-STORAGED_LIBS := -ldb -lmicrohttpd -ljansson -lpthread
+STORAGED_LIBS := -ldb -lmicrohttpd -ljansson -lcrypto -lpthread
 STORAGED_BIN  := $(BUILD)/storaged
 STORAGED_ASAN := $(BUILD)/asan/storaged
 
@@ -20,7 +20,7 @@ $(BUILD)/asan/storaged-obj/%.o: storaged/%.c $(STORAGED_HDRS)
 	$(CC) $(CFLAGS_C11) $(SAN_FLAGS) -c -o $@ $<
 
 $(STORAGED_BIN): $(patsubst storaged/%.c,$(BUILD)/storaged-obj/%.o,$(STORAGED_SRCS)) $(CORE_LIB)
-	$(CC) -o $@ $^ $(CORE_LIBS) $(STORAGED_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CORE_LIBS) $(STORAGED_LIBS)
 
 $(STORAGED_ASAN): $(patsubst storaged/%.c,$(BUILD)/asan/storaged-obj/%.o,$(STORAGED_SRCS)) $(CORE_LIB_ASAN)
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(CORE_LIBS) $(STORAGED_LIBS)
@@ -48,3 +48,12 @@ test-storaged-plain: $(STORAGED_BIN) $(STORAGED_LEGACY)
 
 test-storaged-asan: $(STORAGED_ASAN) $(STORAGED_LEGACY)
 	SKV_STORAGED=$(abspath $(STORAGED_ASAN)) SKV_SANITIZED=1 $(STORAGED_PYTEST)
+
+# The slow storaged tests (1 GiB values through storaged, with its memory
+# measured: about a minute), not in `make test`; `make test-long` runs them.
+.PHONY: test-storaged-long
+test-storaged-long: $(STORAGED_BIN) $(STORAGED_LEGACY)
+	SKV_STORAGED=$(abspath $(STORAGED_BIN)) SKV_TEST_LONG=1 \
+		$(STORAGED_PYTEST)/test_large.py -s -k test_long_
+
+test-long: test-storaged-long

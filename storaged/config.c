@@ -4,7 +4,7 @@
  * getopt_long does the option syntax; this file gives each value its
  * meaning: sizes with k/m/g suffixes, durations with ms/s/m/h/d units, a
  * listen address resolved to a sockaddr up front (so a typo fails at start,
- * not at bind), the token read once from its file (core/skv_token.h, the
+ * not at bind), the tokens read once from their files (core/skv_token.h, the
  * same reading as the router's), and the checks that need several options
  * at once (a non-loopback address needs a token or --insecure).
  */
@@ -23,7 +23,8 @@
 
 #define DEFAULT_THREADS          4
 #define DEFAULT_CACHE_SIZE       (64ULL << 20)
-#define DEFAULT_MAX_VALUE_SIZE   (1ULL << 20)
+#define DEFAULT_MAX_VALUE_SIZE   (1ULL << 30)
+#define MAX_MAX_VALUE_SIZE       (1ULL << 40)
 #define DEFAULT_CLOCK_SKEW_MS    60000ULL
 #define DEFAULT_MAX_CONNECTIONS  8192
 #define DEFAULT_IDLE_TIMEOUT_S   90
@@ -55,7 +56,9 @@ static const char usage_text[] =
     "  --data DIR                database directory (created if missing)\n"
     "  --token-file FILE         require 'Authorization: Bearer <token>',\n"
     "                            token = the file's first line, white space\n"
-    "                            around it removed\n"
+    "                            around it removed.  Repeatable (up to 4):\n"
+    "                            any of the tokens is accepted, so that a\n"
+    "                            token can be rotated without downtime\n"
     "  --insecure                allow a non-loopback --listen without\n"
     "                            --token-file: anyone who reaches the port\n"
     "                            can then write any key with any version\n"
@@ -64,7 +67,9 @@ static const char usage_text[] =
     "                            survives power loss\n"
     "  --threads N               HTTP worker threads (default 4)\n"
     "  --cache-size SIZE         Berkeley DB cache (default 64m)\n"
-    "  --max-value-size SIZE     largest value accepted (default 1m)\n"
+    "  --max-value-size SIZE     largest value accepted (default 1g, at\n"
+    "                            most 1024g); values over 256k are stored\n"
+    "                            and served in 256 KiB chunks, streamed\n"
     "  --max-clock-skew DURATION refuse (400) a write whose version's time\n"
     "                            is more than this ahead of this node's\n"
     "                            clock, and let a write replace a stored\n"
@@ -79,7 +84,9 @@ static const char usage_text[] =
     "  --first-request-timeout DURATION\n"
     "                            close a connection that has not completed\n"
     "                            its first request after this long without\n"
-    "                            traffic (default 10s)\n"
+    "                            traffic, or whose first request's line and\n"
+    "                            headers have not all arrived this long\n"
+    "                            after it opened (default 10s)\n"
     "  --tombstone-grace DURATION\n"
     "                            purge tombstones older than this (default:\n"
     "                            never) whose version is also below the\n"
@@ -314,14 +321,21 @@ storaged_is_loopback(const struct sockaddr_storage *addr)
 
 /* ---- --token-file ------------------------------------------------------- */
 
+/* Read one more accepted token (--token-file is repeatable). */
 static int
 read_token(storaged_config_t *cfg, const char *path)
 {
     FILE         *f;
     char          buf[TOKEN_FILE_MAX];
+    char         *token;
     size_t        n, start, len;
     skv_status_t  s;
 
+    if (cfg->n_tokens == STORAGED_MAX_TOKENS) {
+        fprintf(stderr, "storaged: --token-file %s: at most %d token files\n",
+                path, STORAGED_MAX_TOKENS);
+        return -1;
+    }
     f = fopen(path, "r");
     if (f == NULL) {
         fprintf(stderr, "storaged: --token-file %s: %s\n", path,
@@ -336,15 +350,16 @@ read_token(storaged_config_t *cfg, const char *path)
                 skv_strerror(s));
         return -1;
     }
-    free(cfg->token);
-    cfg->token = malloc(len + 1);
-    if (cfg->token == NULL) {
+    token = malloc(len + 1);
+    if (token == NULL) {
         fprintf(stderr, "storaged: out of memory\n");
         return -1;
     }
-    memcpy(cfg->token, buf + start, len);
-    cfg->token[len] = '\0';
-    cfg->token_len = len;
+    memcpy(token, buf + start, len);
+    token[len] = '\0';
+    cfg->tokens[cfg->n_tokens] = token;
+    cfg->token_lens[cfg->n_tokens] = len;
+    cfg->n_tokens++;
     return 0;
 }
 
@@ -459,7 +474,7 @@ apply_option(storaged_config_t *cfg, int opt, const char *arg)
         return 0;
     case OPT_MAX_VALUE:
         return set_size(&cfg->max_value_size, "max-value-size", arg, 1,
-                        1ULL << 30);
+                        MAX_MAX_VALUE_SIZE);
     case OPT_GRACE:
         return set_duration_ms(&cfg->tombstone_grace_ms, "tombstone-grace",
                                arg, false);
@@ -493,7 +508,7 @@ check_config(const storaged_config_t *cfg, bool have_listen)
         fprintf(stderr, "storaged: --data DIR is required\n");
         return -1;
     }
-    if (cfg->token == NULL && !cfg->insecure
+    if (cfg->n_tokens == 0 && !cfg->insecure
         && !storaged_is_loopback(&cfg->listen_addr))
     {
         fprintf(stderr, "storaged: refusing to listen on %s without "
@@ -558,7 +573,12 @@ storaged_config_parse(storaged_config_t *cfg, int argc, char **argv)
 void
 storaged_config_free(storaged_config_t *cfg)
 {
-    free(cfg->token);
-    cfg->token = NULL;
-    cfg->token_len = 0;
+    unsigned i;
+
+    for (i = 0; i < cfg->n_tokens; i++) {
+        free(cfg->tokens[i]);
+        cfg->tokens[i] = NULL;
+        cfg->token_lens[i] = 0;
+    }
+    cfg->n_tokens = 0;
 }

@@ -16,6 +16,9 @@
 
 #define STORAGED_VERSION_STRING "simplekv storaged 0.1.0"
 
+/* --token-file may be given this many times at most. */
+#define STORAGED_MAX_TOKENS 4
+
 typedef enum {
     STORAGED_DURABILITY_PROCESS, /* log written to the OS at commit */
     STORAGED_DURABILITY_FSYNC    /* log flushed to disk at commit */
@@ -40,8 +43,12 @@ typedef struct {
     unsigned                idle_timeout_s;          /* between requests */
     unsigned                first_request_timeout_s; /* before the first */
 
-    char                   *token;           /* NULL: no authentication */
-    size_t                  token_len;
+    /* --token-file, repeatable: a request carrying any of these tokens is
+     * authorized (two during a token rotation, docs/deploying.md).
+     * n_tokens == 0: no authentication. */
+    char                   *tokens[STORAGED_MAX_TOKENS];
+    size_t                  token_lens[STORAGED_MAX_TOKENS];
+    unsigned                n_tokens;
 } storaged_config_t;
 
 typedef enum {

@@ -50,10 +50,10 @@
 /* Files besides connections: Berkeley DB, logs, epoll and ITC per thread,
  * the listening socket, stdio. */
 #define FD_RESERVE   128
-/* Each namespace keeps its two database files open (store_space.c):
+/* Each namespace keeps its three database files open (store_space.c):
  * asked for on top, when the hard limit allows, but not taken from the
  * connections when it does not. */
-#define FD_SPACES    (2 * (rlim_t) STORE_SPACES_MAX)
+#define FD_SPACES    (3 * (rlim_t) STORE_SPACES_MAX)
 #define MIN_CONNECTIONS 16
 
 /* ---- routing and authentication ----------------------------------------- */
@@ -140,16 +140,19 @@ route_of(const char *url, request_t *req)
     return ROUTE_UNKNOWN;
 }
 
-/* Constant-time comparison, so the token cannot be guessed byte by byte
- * from response times. */
+/* Constant-time comparison, so a token cannot be guessed byte by byte
+ * from response times: every accepted token is compared in full, whatever
+ * matched before. */
 static bool
 authorized(http_server_t *srv, struct MHD_Connection *c)
 {
     const char    *got;
     size_t         got_len, i;
+    unsigned       t;
     unsigned char  diff;
+    bool           ok;
 
-    if (srv->auth_expected == NULL) {
+    if (srv->n_auth == 0) {
         return true;
     }
     got = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
@@ -158,12 +161,16 @@ authorized(http_server_t *srv, struct MHD_Connection *c)
         return false;
     }
     got_len = strlen(got);
-    diff = got_len != srv->auth_len;
-    for (i = 0; i < srv->auth_len; i++) {
-        diff |= (unsigned char) (srv->auth_expected[i]
-                                 ^ (i < got_len ? got[i] : 0));
+    ok = false;
+    for (t = 0; t < srv->n_auth; t++) {
+        diff = got_len != srv->auth_len[t];
+        for (i = 0; i < srv->auth_len[t]; i++) {
+            diff |= (unsigned char) (srv->auth_expected[t][i]
+                                     ^ (i < got_len ? got[i] : 0));
+        }
+        ok |= diff == 0;
     }
-    return diff == 0;
+    return ok;
 }
 
 /* ---- framing headers ---------------------------------------------------- */
@@ -306,6 +313,22 @@ last_call(http_server_t *srv, struct MHD_Connection *c, request_t *req)
     }
 }
 
+/* The request line and headers are complete: the connection's first
+ * request is no longer under headguard's deadline (headguard.h). */
+static void
+headguard_mark(http_server_t *srv, struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *info;
+
+    if (srv->guard == NULL) {
+        return;
+    }
+    info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (info != NULL) {
+        headguard_done(info->socket_context);
+    }
+}
+
 static enum MHD_Result
 handle_request(void *cls, struct MHD_Connection *c, const char *url,
                const char *method, const char *version,
@@ -322,6 +345,7 @@ handle_request(void *cls, struct MHD_Connection *c, const char *url,
     }
     if (!req->started) {
         req->started = true;
+        headguard_mark(srv, c);
         return first_call(srv, c, req, url, method);
     }
     if (*upload_data_size > 0) {
@@ -398,6 +422,7 @@ request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         }
     }
     if (req != NULL) {
+        store_upload_end(srv->store, req->upload);
         free(req->body);
         free(req->query);
         free(req);
@@ -407,17 +432,33 @@ request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 }
 
 /* A new connection gets the short timeout until its first request has
- * been answered (request_completed switches it to the idle timeout). */
+ * been answered (request_completed switches it to the idle timeout), and
+ * a deadline for its first request's headers (headguard.h). */
 static void
 connection_event(void *cls, struct MHD_Connection *c, void **socket_context,
                  enum MHD_ConnectionNotificationCode code)
 {
-    http_server_t *srv = cls;
+    http_server_t                  *srv = cls;
+    const union MHD_ConnectionInfo *info;
 
-    (void) socket_context;
-    if (code == MHD_CONNECTION_NOTIFY_STARTED
-        && srv->cfg->first_request_timeout_s != srv->cfg->idle_timeout_s)
-    {
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        if (srv->guard != NULL) {
+            headguard_close(srv->guard, *socket_context);
+            *socket_context = NULL;
+        }
+        return;
+    }
+    if (code != MHD_CONNECTION_NOTIFY_STARTED) {
+        return;
+    }
+    if (srv->guard != NULL) {
+        info = MHD_get_connection_info(c,
+                                       MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (info != NULL) {
+            *socket_context = headguard_open(srv->guard, info->connect_fd);
+        }
+    }
+    if (srv->cfg->first_request_timeout_s != srv->cfg->idle_timeout_s) {
         MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
                                   srv->cfg->first_request_timeout_s);
     }
@@ -504,10 +545,22 @@ start_mhd(http_server_t *srv)
         MHD_OPTION_END);
 }
 
+static void
+free_auth(http_server_t *srv)
+{
+    unsigned t;
+
+    for (t = 0; t < srv->n_auth; t++) {
+        free(srv->auth_expected[t]);
+    }
+    srv->n_auth = 0;
+}
+
 http_server_t *
 http_start(const storaged_config_t *cfg, store_t *st, stats_t *stats)
 {
     http_server_t *srv;
+    unsigned       t;
 
     srv = calloc(1, sizeof(*srv));
     if (srv == NULL) {
@@ -517,15 +570,17 @@ http_start(const storaged_config_t *cfg, store_t *st, stats_t *stats)
     srv->cfg = cfg;
     srv->store = st;
     srv->stats = stats;
-    if (cfg->token != NULL) {
-        srv->auth_len = strlen("Bearer ") + cfg->token_len;
-        srv->auth_expected = malloc(srv->auth_len + 1);
-        if (srv->auth_expected == NULL) {
+    for (t = 0; t < cfg->n_tokens; t++) {
+        srv->auth_len[t] = strlen("Bearer ") + cfg->token_lens[t];
+        srv->auth_expected[t] = malloc(srv->auth_len[t] + 1);
+        if (srv->auth_expected[t] == NULL) {
+            free_auth(srv);
             free(srv);
             return NULL;
         }
-        snprintf(srv->auth_expected, srv->auth_len + 1, "Bearer %s",
-                 cfg->token);
+        snprintf(srv->auth_expected[t], srv->auth_len[t] + 1, "Bearer %s",
+                 cfg->tokens[t]);
+        srv->n_auth = t + 1;
     }
     /* MHD splits the limit between its threads. */
     srv->max_connections = fit_fd_limit(cfg->max_connections);
@@ -533,13 +588,23 @@ http_start(const storaged_config_t *cfg, store_t *st, stats_t *stats)
         srv->max_connections = cfg->threads;
     }
     lease_init(&srv->lease);
+    if (cfg->first_request_timeout_s > 0) {
+        srv->guard = headguard_start(cfg->first_request_timeout_s * 1000);
+        if (srv->guard == NULL) {
+            lease_destroy(&srv->lease);
+            free_auth(srv);
+            free(srv);
+            return NULL;
+        }
+    }
     srv->mhd = start_mhd(srv);
     if (srv->mhd == NULL) {
         fprintf(stderr, "storaged: cannot listen on %s: %s\n",
                 cfg->listen_text,
                 errno != 0 ? strerror(errno) : "libmicrohttpd failed");
+        headguard_stop(srv->guard);
         lease_destroy(&srv->lease);
-        free(srv->auth_expected);
+        free_auth(srv);
         free(srv);
         return NULL;
     }
@@ -571,7 +636,9 @@ http_stop(http_server_t *srv, unsigned drain_ms)
     if (fd != MHD_INVALID_SOCKET) {
         close(fd);
     }
+    /* after the daemon: its connections' "closed" notifications use it */
+    headguard_stop(srv->guard);
     lease_destroy(&srv->lease);
-    free(srv->auth_expected);
+    free_auth(srv);
     free(srv);
 }

@@ -18,14 +18,33 @@
  * read) and again when the request runs, holding the fence until its
  * answer is queued.
  *
- * A PUT's value is buffered as it arrives, growing geometrically up to the
- * declared Content-Length (or the limit): declaring a large length costs
- * nothing until the bytes come.
+ * A PUT's value streams into an upload (store_upload_*, store_chunks.c):
+ * up to STORE_CHUNK_SIZE (256 KiB) it is buffered, growing geometrically
+ * up to the declared Content-Length, and stored as one record; past that
+ * it is stored chunk by chunk as it arrives (the namespace is resolved,
+ * and created, when the first chunk is due), with one chunk in memory.
+ * Its SHA-256 is computed on the way and checked at the end against a
+ * Content-Digest or Repr-Digest the PUT carries (RFC 9530).  Failures
+ * while the body arrives are answered at its end (MHD 0.9.75 cannot
+ * answer mid-body).
+ *
+ * A GET of a large value streams it chunk by chunk (MHD's content
+ * reader), from the version current when it began: the chunks stay
+ * registered as in use until the response is destroyed, so the collector
+ * keeps them even if the key is overwritten meanwhile.  Every 200/206
+ * carries Repr-Digest; Range (one byte range), If-Range (the version,
+ * quoted) and X-Simplekv-If-Version are answered here.  A damaged value
+ * is a 500 "corrupt value" when found before the headers (a small value,
+ * the first chunk of the range), else the connection is closed.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
 
 #include "epochs.h"
 #include "kv.h"
@@ -152,13 +171,91 @@ check_fence(http_server_t *srv, struct MHD_Connection *c, request_t *req)
     return MHD_YES;
 }
 
-/* A PUT's headers: content type and the declared length. */
+/*
+ * The sha-256 member of a Content-Digest or Repr-Digest field (RFC 9530:
+ * a structured dictionary, e.g. "sha-256=:<base64>:, sha-512=:...:"):
+ * 1 with out filled, 0 when it has none (other algorithms are ignored),
+ * -1 when malformed.
+ */
+static int
+parse_digest(const char *field, unsigned char out[STORE_SHA256_LEN])
+{
+    const char    *p = field, *end, *colon;
+    unsigned char  dec[64];
+    size_t         klen, vlen;
+    int            n;
+
+    while (*p != '\0') {
+        while (*p == ' ' || *p == '\t' || *p == ',') {
+            p++;
+        }
+        if (*p == '\0') {
+            break;
+        }
+        end = strchr(p, ',');
+        if (end == NULL) {
+            end = p + strlen(p);
+        }
+        klen = strcspn(p, "=,");
+        if (klen == 7 && strncmp(p, "sha-256", 7) == 0) {
+            if (p[7] != '=' || p[8] != ':') {
+                return -1;
+            }
+            colon = strchr(p + 9, ':');
+            if (colon == NULL || colon > end) {
+                return -1;
+            }
+            vlen = (size_t) (colon - (p + 9));
+            if (vlen != 44 || p[9 + 43] != '=' || p[9 + 42] == '=') {
+                return -1;
+            }
+            n = EVP_DecodeBlock(dec, (const unsigned char *) p + 9,
+                                (int) vlen);
+            if (n != 33) {      /* 32 bytes, and one of padding */
+                return -1;
+            }
+            memcpy(out, dec, STORE_SHA256_LEN);
+            return 1;
+        }
+        p = end;
+    }
+    return 0;
+}
+
+/* The sha-256 digests a PUT carries (Content-Digest, Repr-Digest). */
+static enum MHD_Result
+check_digests(http_server_t *srv, struct MHD_Connection *c, request_t *req)
+{
+    static const char *const names[] = {HDR_CONTENT_DIGEST,
+                                        HDR_REPR_DIGEST};
+    const char *v;
+    unsigned    i;
+    int         r;
+
+    for (i = 0; i < 2; i++) {
+        v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, names[i]);
+        if (v == NULL) {
+            continue;
+        }
+        r = parse_digest(v, req->digests[req->n_digests]);
+        if (r < 0) {
+            return reply_error(srv, c, req, MHD_HTTP_BAD_REQUEST,
+                               "bad digest",
+                               "a sha-256 digest is 'sha-256=:<base64 of "
+                               "32 bytes>:' (RFC 9530)");
+        }
+        req->n_digests += (unsigned) r;
+    }
+    return MHD_YES;
+}
+
+/* A PUT's headers: content type, the declared length, digests. */
 static enum MHD_Result
 check_put_headers(http_server_t *srv, struct MHD_Connection *c,
                   request_t *req)
 {
     const char *cl, *ct;
-    char        detail[128];
+    char        detail[160];
 
     ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                      MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -179,12 +276,13 @@ check_put_headers(http_server_t *srv, struct MHD_Connection *c,
     }
     if (req->declared_len > srv->cfg->max_value_size) {
         snprintf(detail, sizeof(detail),
-                 "the value is %" PRIu64 " bytes; the limit is %" PRIu64,
+                 "the value is %" PRIu64 " bytes; the limit is %" PRIu64
+                 " bytes (--max-value-size)",
                  req->declared_len, srv->cfg->max_value_size);
         return reply_error(srv, c, req, MHD_HTTP_CONTENT_TOO_LARGE,
                            "value too large", detail);
     }
-    return MHD_YES;
+    return check_digests(srv, c, req);
 }
 
 enum MHD_Result
@@ -231,40 +329,27 @@ kv_begin(http_server_t *srv, struct MHD_Connection *c, request_t *req,
 
 /* ---- the body of a PUT -------------------------------------------------- */
 
-/* Make room for need bytes: double, at least BODY_MIN_CAP, never past the
- * declared length or the limit. */
-static bool
-grow_body(http_server_t *srv, request_t *req, size_t need)
-{
-    uint64_t       bound = srv->cfg->max_value_size;
-    size_t         cap;
-    unsigned char *grown;
+static store_rc_t find_space(http_server_t *srv, request_t *req, bool create,
+                             store_space_t **sp, char *err);
 
-    if (req->declared_len > 0 && req->declared_len < bound) {
-        bound = req->declared_len;
-    }
-    cap = req->body_cap > BODY_MIN_CAP / 2 ? req->body_cap * 2
-                                           : BODY_MIN_CAP;
-    if (cap > bound) {
-        cap = (size_t) bound;
-    }
-    if (cap < need) {
-        cap = need;
-    }
-    grown = realloc(req->body, cap);
-    if (grown == NULL) {
-        http_log_error(srv, "out of memory buffering a %zu-byte value", cap);
-        return false;
-    }
-    req->body = grown;
-    req->body_cap = cap;
-    return true;
+/* A failure storing the body: kept for the answer at its end (MHD 0.9.75
+ * cannot answer mid-body), the upload dropped, the rest discarded. */
+static void
+body_failed(http_server_t *srv, request_t *req, store_rc_t rc)
+{
+    req->body_rc = rc;
+    store_upload_end(srv->store, req->upload);
+    req->upload = NULL;
 }
 
 enum MHD_Result
 kv_body(http_server_t *srv, request_t *req, const char *data, size_t size)
 {
-    if (req->too_large) {
+    store_space_t *sp;
+    uint64_t       have;
+    store_rc_t     rc;
+
+    if (req->too_large || req->body_rc != STORE_OK) {
         /* MHD 0.9.75 refuses a response queued while a body is still
          * arriving, so an oversized chunked body is read and dropped and
          * the 413 goes out at its end.  Dropping is bounded: past as much
@@ -280,21 +365,38 @@ kv_body(http_server_t *srv, request_t *req, const char *data, size_t size)
         }
         return MHD_YES;
     }
-    if (size > srv->cfg->max_value_size - req->body_len) {
+    if (req->upload == NULL) {
+        req->upload = store_upload_begin(srv->store, req->declared_len);
+        if (req->upload == NULL) {
+            http_log_error(srv, "out of memory for an upload");
+            return MHD_NO;
+        }
+    }
+    have = store_upload_length(req->upload);
+    if (size > srv->cfg->max_value_size - have) {
         req->too_large = true;
         req->discarded = size;
-        free(req->body);
-        req->body = NULL;
-        req->body_len = req->body_cap = 0;
+        store_upload_end(srv->store, req->upload);
+        req->upload = NULL;
         return MHD_YES;
     }
-    if (req->body_len + size > req->body_cap
-        && !grow_body(srv, req, req->body_len + size))
+    if (have + size > STORE_CHUNK_SIZE
+        && !store_upload_has_space(req->upload))
     {
-        return MHD_NO;
+        /* A large value: its chunks go to its namespace's chunk database
+         * from now on (created with its first write, as by any write). */
+        rc = find_space(srv, req, true, &sp, req->body_err);
+        if (rc != STORE_OK) {
+            body_failed(srv, req, rc);
+            return MHD_YES;
+        }
+        store_upload_space(req->upload, sp);
     }
-    memcpy(req->body + req->body_len, data, size);
-    req->body_len += size;
+    rc = store_upload_write(srv->store, req->upload, data, size,
+                            req->body_err);
+    if (rc != STORE_OK) {
+        body_failed(srv, req, rc);
+    }
     return MHD_YES;
 }
 
@@ -321,6 +423,252 @@ find_space(http_server_t *srv, request_t *req, bool create,
     return rc == STORE_NOT_FOUND && !create ? STORE_OK : rc;
 }
 
+/* ---- GET and HEAD ------------------------------------------------------- */
+
+/*
+ * A Range header (RFC 9110, 14.1.2) against a value of total bytes:
+ * 1 with [*start, *start + *len) for one satisfiable byte range; -1 when
+ * unsatisfiable (416); 0 to ignore it and answer the whole value (another
+ * unit, a malformed header, or several ranges: see docs/protocol.md).
+ */
+static int
+parse_range(const char *h, uint64_t total, uint64_t *start, uint64_t *len)
+{
+    const char *p;
+    char       *e;
+    uint64_t    a, b;
+    bool        has_a, has_b;
+
+    while (*h == ' ' || *h == '\t') {
+        h++;
+    }
+    if (strncasecmp(h, "bytes", 5) != 0) {
+        return 0;
+    }
+    p = h + 5;
+    while (*p == ' ' || *p == '\t') {
+        p++;
+    }
+    if (*p++ != '=' || strchr(p, ',') != NULL) {
+        return 0;
+    }
+    while (*p == ' ' || *p == '\t') {
+        p++;
+    }
+    has_a = *p >= '0' && *p <= '9';
+    a = 0;
+    if (has_a) {
+        errno = 0;
+        a = strtoull(p, &e, 10);
+        if (errno == ERANGE) {
+            a = UINT64_MAX;
+        }
+        p = e;
+    }
+    if (*p++ != '-') {
+        return 0;
+    }
+    has_b = *p >= '0' && *p <= '9';
+    b = 0;
+    if (has_b) {
+        errno = 0;
+        b = strtoull(p, &e, 10);
+        if (errno == ERANGE) {
+            b = UINT64_MAX;
+        }
+        p = e;
+    }
+    while (*p == ' ' || *p == '\t') {
+        p++;
+    }
+    if (*p != '\0' || (!has_a && !has_b) || (has_a && has_b && b < a)) {
+        return 0;
+    }
+    if (!has_a) {
+        /* The last b bytes. */
+        if (b == 0 || total == 0) {
+            return -1;
+        }
+        *len = b < total ? b : total;
+        *start = total - *len;
+        return 1;
+    }
+    if (a >= total) {
+        return -1;
+    }
+    if (!has_b || b >= total) {
+        b = total - 1;
+    }
+    *start = a;
+    *len = b - a + 1;
+    return 1;
+}
+
+/* A chunked value streaming out (MHD's content reader). */
+typedef struct {
+    http_server_t  *srv;
+    store_reader_t *rd;          /* NULL for a HEAD */
+    uint64_t        start;       /* offset in the value of the body's 0 */
+    uint32_t        chunk_size;
+    bool            have;        /* chunk cur is in data/len */
+    uint64_t        cur;
+    const unsigned char *data;
+    size_t          len;
+    char            what[64];    /* for the log */
+} stream_t;
+
+static ssize_t
+stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    stream_t   *s = cls;
+    uint64_t    at = s->start + pos;
+    uint64_t    n = at / s->chunk_size;
+    size_t      off, k;
+    store_rc_t  rc;
+    char        err[STORE_ERR_MAX];
+
+    if (s->rd == NULL) {
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    if (!s->have || s->cur != n) {
+        rc = store_reader_chunk(s->srv->store, s->rd, n, &s->data, &s->len,
+                                err);
+        if (rc != STORE_OK) {
+            /* Headers are out: closing the connection is the only way to
+             * tell the client (it sees a short body). */
+            s->have = false;
+            http_log_error(s->srv, "GET of %s: %s: closing the connection",
+                           s->what, err);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        s->have = true;
+        s->cur = n;
+    }
+    off = (size_t) (at - n * s->chunk_size);
+    if (off >= s->len) {
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    k = s->len - off < max ? s->len - off : max;
+    memcpy(buf, s->data + off, k);
+    return (ssize_t) k;
+}
+
+static void
+stream_free(void *cls)
+{
+    stream_t *s = cls;
+
+    store_reader_close(s->srv->store, s->rd);
+    free(s);
+}
+
+static enum MHD_Result
+corrupt_value(http_server_t *srv, struct MHD_Connection *c, request_t *req,
+              const char *err)
+{
+    http_log_error(srv, "GET of a %zu-byte key: %s", req->key_len, err);
+    return reply_error(srv, c, req, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                       "corrupt value", err);
+}
+
+/* X-Simplekv-If-Version: 0 when absent, 1 with *v, -1 when malformed. */
+static int
+if_version(struct MHD_Connection *c, skv_version_t *v)
+{
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                HDR_IF_VERSION);
+
+    if (h == NULL) {
+        return 0;
+    }
+    return skv_version_parse(h, strlen(h), v) == SKV_OK ? 1 : -1;
+}
+
+static enum MHD_Result
+precondition_failed(http_server_t *srv, struct MHD_Connection *c,
+                    request_t *req, const store_item_t *item, bool found)
+{
+    struct MHD_Response *resp;
+    char                 vtext[SKV_VERSION_TEXT_LEN + 1];
+
+    resp = reply_json(json_pack("{s:s, s:s}", "error", "precondition failed",
+                                "detail", found
+                                ? "the key holds another version than "
+                                  "X-Simplekv-If-Version"
+                                : "the key holds no version here"));
+    if (resp != NULL && found) {
+        skv_version_format(&item->version, vtext);
+        MHD_add_response_header(resp, HDR_VERSION, vtext);
+        if (item->tombstone) {
+            MHD_add_response_header(resp, HDR_TOMBSTONE, "1");
+        }
+    }
+    return reply_send(srv, c, req, MHD_HTTP_PRECONDITION_FAILED, resp);
+}
+
+/* The body of a 200/206: a slice of a small value, or a chunked value
+ * streamed (whose first chunk is read here, so that a damaged one is a
+ * 500 before any header).  NULL with *rc set on failure. */
+static struct MHD_Response *
+value_response(http_server_t *srv, request_t *req, store_space_t *sp,
+               store_item_t *item, uint64_t start, uint64_t len,
+               store_rc_t *rc, char *err)
+{
+    struct MHD_Response *resp;
+    stream_t            *s;
+    const unsigned char *data;
+    size_t               dlen;
+
+    *rc = STORE_OK;
+    if (!item->chunked) {
+        /* The response body points into the buffer read from the
+         * database; MHD frees that buffer when the response is
+         * destroyed. */
+        resp = MHD_create_response_from_buffer_with_free_callback_cls(
+            (size_t) len, (char *) item->value + start, free_item_buffer,
+            item->buf);
+        if (resp != NULL) {
+            item->buf = NULL;
+        }
+        return resp;
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        snprintf(err, STORE_ERR_MAX, "out of memory");
+        *rc = STORE_ERR_DB;
+        return NULL;
+    }
+    s->srv = srv;
+    s->start = start;
+    s->chunk_size = item->chunk_size;
+    snprintf(s->what, sizeof(s->what), "a %zu-byte key", req->key_len);
+    if (!req->head && len > 0) {
+        *rc = store_reader_open(srv->store, sp, req->key, req->key_len, item,
+                                &s->rd, err);
+        if (*rc == STORE_OK) {
+            *rc = store_reader_chunk(srv->store, s->rd,
+                                     start / item->chunk_size, &data, &dlen,
+                                     err);
+            s->have = *rc == STORE_OK;
+            s->cur = start / item->chunk_size;
+            s->data = data;
+            s->len = dlen;
+        }
+        if (*rc != STORE_OK) {
+            stream_free(s);
+            return NULL;
+        }
+    }
+    resp = MHD_create_response_from_callback(len, 64 * 1024, stream_read, s,
+                                             stream_free);
+    if (resp == NULL) {
+        stream_free(s);
+        snprintf(err, STORE_ERR_MAX, "out of memory");
+        *rc = STORE_ERR_DB;
+    }
+    return resp;
+}
+
 static enum MHD_Result
 do_get(http_server_t *srv, struct MHD_Connection *c, request_t *req)
 {
@@ -328,47 +676,138 @@ do_get(http_server_t *srv, struct MHD_Connection *c, request_t *req)
     struct MHD_Response *resp;
     store_item_t         item;
     store_rc_t           rc;
+    skv_version_t        want;
+    const char          *range, *ifr;
+    uint64_t             start = 0, len = 0, total = 0;
+    unsigned             attempt, status = MHD_HTTP_OK;
+    unsigned char        sha[STORE_SHA256_LEN];
+    unsigned char        b64[48];
+    int                  has_want, r = 0;
     char                 err[STORE_ERR_MAX];
     char                 vtext[SKV_VERSION_TEXT_LEN + 1];
+    char                 etag[SKV_VERSION_TEXT_LEN + 3];
     char                 ct[SKV_CONTENT_TYPE_MAX + 1];
+    char                 hdr[160];
 
-    rc = find_space(srv, req, false, &sp, err);
-    if (rc == STORE_OK) {
-        rc = store_get(srv->store, sp, req->key, req->key_len, &item, err);
+    has_want = if_version(c, &want);
+    if (has_want < 0) {
+        return reply_error(srv, c, req, MHD_HTTP_BAD_REQUEST,
+                           "bad if-version",
+                           "X-Simplekv-If-Version must be 32 lowercase hex "
+                           "digits, not all zero");
     }
-    if (rc != STORE_OK) {
+    rc = find_space(srv, req, false, &sp, err);
+    for (attempt = 0;; attempt++) {
+        if (rc == STORE_OK) {
+            rc = store_get(srv->store, sp, req->key, req->key_len, &item,
+                           err);
+        }
+        if (rc == STORE_NOT_FOUND && has_want) {
+            return precondition_failed(srv, c, req, &item, false);
+        }
+        if (rc == STORE_ERR_CORRUPT) {
+            return corrupt_value(srv, c, req, err);
+        }
+        if (rc != STORE_OK) {
+            return reply_store_result(srv, c, req, "GET", rc, false, NULL,
+                                      NULL, err);
+        }
+        if (has_want && skv_version_cmp(&item.version, &want) != 0) {
+            enum MHD_Result ret = precondition_failed(srv, c, req, &item,
+                                                      true);
+
+            store_item_free(&item);
+            return ret;
+        }
+        skv_version_format(&item.version, vtext);
+        if (item.tombstone) {
+            store_item_free(&item);
+            resp = reply_json(json_pack("{s:s, s:s}", "error", "not found",
+                                        "detail", "the key was deleted"));
+            if (resp != NULL) {
+                MHD_add_response_header(resp, HDR_VERSION, vtext);
+                MHD_add_response_header(resp, HDR_TOMBSTONE, "1");
+            }
+            return reply_send(srv, c, req, MHD_HTTP_NOT_FOUND, resp);
+        }
+
+        /* Range, unless If-Range names another version. */
+        total = item.value_len;
+        len = item.value_len;
+        start = 0;
+        status = MHD_HTTP_OK;
+        range = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                            MHD_HTTP_HEADER_RANGE);
+        ifr = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                          MHD_HTTP_HEADER_IF_RANGE);
+        snprintf(etag, sizeof(etag), "\"%s\"", vtext);
+        r = 0;
+        if (range != NULL && (ifr == NULL || strcmp(ifr, etag) == 0)) {
+            r = parse_range(range, item.value_len, &start, &len);
+        }
+        if (r < 0) {
+            resp = reply_json(json_pack("{s:s, s:s}", "error",
+                                        "range not satisfiable", "detail",
+                                        "the range is outside the value"));
+            if (resp != NULL) {
+                snprintf(hdr, sizeof(hdr), "bytes */%zu", item.value_len);
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE,
+                                        hdr);
+                MHD_add_response_header(resp, HDR_VERSION, vtext);
+            }
+            store_item_free(&item);
+            return reply_send(srv, c, req, MHD_HTTP_RANGE_NOT_SATISFIABLE,
+                              resp);
+        }
+        if (r > 0) {
+            status = MHD_HTTP_PARTIAL_CONTENT;
+        }
+        if (item.content_type_len > 0) {
+            memcpy(ct, item.content_type, item.content_type_len);
+            ct[item.content_type_len] = '\0';
+        } else {
+            strcpy(ct, DEFAULT_CT);
+        }
+        if (item.has_sha256) {
+            memcpy(sha, item.sha256, sizeof(sha));
+        } else {
+            store_sha256(item.value, item.value_len, sha);  /* format 1 */
+        }
+        resp = value_response(srv, req, sp, &item, start, len, &rc, err);
+        store_item_free(&item);
+        if (rc == STORE_CONFLICT && attempt < 5) {
+            rc = STORE_OK;      /* overwritten meanwhile: read it again */
+            continue;
+        }
+        break;
+    }
+    if (rc == STORE_CONFLICT) {
+        rc = STORE_ERR_DB;      /* overwritten under every read: give up */
+    }
+    if (resp == NULL && rc == STORE_ERR_CORRUPT) {
+        return corrupt_value(srv, c, req, err);
+    }
+    if (resp == NULL && rc != STORE_OK) {
         return reply_store_result(srv, c, req, "GET", rc, false, NULL, NULL,
                                   err);
     }
-    skv_version_format(&item.version, vtext);
-    if (item.tombstone) {
-        store_item_free(&item);
-        resp = reply_json(json_pack("{s:s, s:s}", "error", "not found",
-                                    "detail", "the key was deleted"));
-        if (resp != NULL) {
-            MHD_add_response_header(resp, HDR_VERSION, vtext);
-            MHD_add_response_header(resp, HDR_TOMBSTONE, "1");
-        }
-        return reply_send(srv, c, req, MHD_HTTP_NOT_FOUND, resp);
-    }
-    if (item.content_type_len > 0) {
-        memcpy(ct, item.content_type, item.content_type_len);
-        ct[item.content_type_len] = '\0';
-    } else {
-        strcpy(ct, DEFAULT_CT);
-    }
-    /* The response body points into the buffer read from the database;
-     * MHD frees that buffer when the response is destroyed. */
-    resp = MHD_create_response_from_buffer_with_free_callback_cls(
-        item.value_len, (void *) item.value, free_item_buffer, item.buf);
     if (resp == NULL) {
-        store_item_free(&item);
         return reply_send(srv, c, req, 500, NULL);
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ct);
     MHD_add_response_header(resp, HDR_VERSION, vtext);
-    return reply_send(srv, c, req, MHD_HTTP_OK, resp);
+    EVP_EncodeBlock(b64, sha, (int) sizeof(sha));
+    snprintf(hdr, sizeof(hdr), "sha-256=:%s:", (const char *) b64);
+    MHD_add_response_header(resp, HDR_REPR_DIGEST, hdr);
+    if (status == MHD_HTTP_PARTIAL_CONTENT) {
+        snprintf(hdr, sizeof(hdr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64,
+                 start, start + len - 1, total);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, hdr);
+    }
+    return reply_send(srv, c, req, status, resp);
 }
+
+/* ---- PUT ---------------------------------------------------------------- */
 
 static enum MHD_Result
 do_put(http_server_t *srv, struct MHD_Connection *c, request_t *req)
@@ -377,22 +816,44 @@ do_put(http_server_t *srv, struct MHD_Connection *c, request_t *req)
     skv_version_t current;
     store_held_t  held = STORE_HELD_UNKNOWN;
     store_rc_t    rc;
+    unsigned char sha[STORE_SHA256_LEN];
+    unsigned      i;
     char          err[STORE_ERR_MAX];
-    char          detail[128];
+    char          detail[160];
 
     if (req->too_large) {
         snprintf(detail, sizeof(detail),
-                 "the value is over the limit of %" PRIu64 " bytes",
-                 srv->cfg->max_value_size);
+                 "the value is over the limit of %" PRIu64 " bytes "
+                 "(--max-value-size)", srv->cfg->max_value_size);
         return reply_error(srv, c, req, MHD_HTTP_CONTENT_TOO_LARGE,
                            "value too large", detail);
     }
+    if (req->body_rc != STORE_OK) {
+        return reply_store_result(srv, c, req, "PUT", req->body_rc, false,
+                                  NULL, NULL, req->body_err);
+    }
+    if (req->upload == NULL) {
+        req->upload = store_upload_begin(srv->store, 0);    /* empty */
+        if (req->upload == NULL) {
+            return reply_send(srv, c, req, 500, NULL);
+        }
+    }
+    store_upload_sha256(req->upload, sha);
+    for (i = 0; i < req->n_digests; i++) {
+        if (memcmp(sha, req->digests[i], sizeof(sha)) != 0) {
+            return reply_error(srv, c, req, MHD_HTTP_BAD_REQUEST,
+                               "digest mismatch",
+                               "the value's SHA-256 is not the one its "
+                               "Content-Digest or Repr-Digest names; "
+                               "nothing was stored");
+        }
+    }
     rc = find_space(srv, req, true, &sp, err);
     if (rc == STORE_OK) {
-        rc = store_put_if_newer(srv->store, sp, req->key, req->key_len,
-                                &req->version, req->content_type,
-                                req->content_type_len, req->body,
-                                req->body_len, &current, &held, err);
+        rc = store_upload_commit(srv->store, sp, req->upload, req->key,
+                                 req->key_len, &req->version,
+                                 req->content_type, req->content_type_len,
+                                 &current, &held, err);
     }
     return reply_store_result(srv, c, req, "PUT", rc, false, &current, &held,
                               err);

@@ -4,8 +4,9 @@
  *
  * A kv request is validated once, on libmicrohttpd's first call, from its
  * request line and headers (kv_begin: method, key, version, content type,
- * declared length); a PUT's body then arrives through kv_body, and the
- * request is executed when it is complete (kv_finish).
+ * declared length, digests); a PUT's body then arrives through kv_body
+ * (stored as it comes when the value is large), and the request is
+ * executed when it is complete (kv_finish).
  */
 #ifndef STORAGED_KV_H
 #define STORAGED_KV_H

@@ -148,7 +148,7 @@ main(int argc, char **argv)
         storaged_config_free(&cfg);
         return 1;
     }
-    if (cfg.token == NULL && !storaged_is_loopback(&cfg.listen_addr)) {
+    if (cfg.n_tokens == 0 && !storaged_is_loopback(&cfg.listen_addr)) {
         fprintf(stderr, "storaged: warning: --insecure: serving %s without "
                         "a token; anyone who can reach it can write any "
                         "key\n", cfg.listen_text);

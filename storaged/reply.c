@@ -96,6 +96,9 @@ reply_error(http_server_t *srv, struct MHD_Connection *c, request_t *req,
     if (resp != NULL && status == MHD_HTTP_UNAUTHORIZED) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                 "Bearer");
+        /* only a client with the token keeps a connection past its first
+         * request (the headers' deadline, headguard.h, covers only that) */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     }
     return reply_send(srv, c, req, status, resp);
 }

@@ -17,6 +17,7 @@
 
 #include <microhttpd.h>
 
+#include "headguard.h"
 #include "http.h"
 #include "lease.h"
 #include "skv_key.h"
@@ -29,6 +30,9 @@
 #define HDR_EPOCH      "X-Simplekv-Epoch"
 #define HDR_EPOCHS     "X-Simplekv-Epochs"
 #define HDR_NAMESPACE  "X-Simplekv-Namespace"
+#define HDR_IF_VERSION "X-Simplekv-If-Version"
+#define HDR_REPR_DIGEST    "Repr-Digest"
+#define HDR_CONTENT_DIGEST "Content-Digest"
 #define KV_PREFIX      "/v1/kv/"
 #define KV_PREFIX_LEN  (sizeof(KV_PREFIX) - 1)
 #define NS_PREFIX      "/v1/ns/"    /* /v1/ns/<name>/kv/<key>, .../keys */
@@ -42,12 +46,15 @@ struct http_server {
     const storaged_config_t *cfg;
     store_t                 *store;
     stats_t                 *stats;
-    char                    *auth_expected;  /* "Bearer <token>" or NULL */
-    size_t                   auth_len;
+    /* "Bearer <token>", one per --token-file; none: no authentication */
+    char                    *auth_expected[STORAGED_MAX_TOKENS];
+    size_t                   auth_len[STORAGED_MAX_TOKENS];
+    unsigned                 n_auth;
     unsigned                 max_connections; /* after the fd limit */
     atomic_bool              stopping;
     atomic_int               inflight;
     lease_t                  lease;          /* /v1/lease (lease.c) */
+    headguard_t             *guard;          /* headguard.h, or NULL */
 };
 
 typedef enum {
@@ -106,6 +113,14 @@ typedef struct {
     size_t         body_len;
     size_t         body_cap;
     bool           too_large;  /* body passed the limit: discard, then 413 */
+    /* A kv PUT's value streams into an upload (store_upload_*): a value
+     * over STORE_CHUNK_SIZE is stored chunk by chunk as it arrives. */
+    store_upload_t *upload;
+    store_rc_t     body_rc;    /* a failure storing the body (answered at
+                                  its end), or STORE_OK */
+    char           body_err[STORE_ERR_MAX];
+    unsigned       n_digests;  /* sha-256 digests sent with a PUT */
+    unsigned char  digests[2][STORE_SHA256_LEN];
     size_t         discarded;  /* bytes dropped since it did (or of a body
                                   no handler wants) */
 } request_t;

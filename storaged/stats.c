@@ -145,7 +145,19 @@ stats_render(stats_t *s, store_t *st, lease_t *lease)
     if (doc == NULL) {
         return NULL;
     }
-    if (json_object_update_new(doc, membership(st, lease)) != 0) {
+    /* Large values (store_chunks.c): chunk records, uploads whose chunks
+     * are pending (in progress or waiting for the collector), chunks
+     * removed by the collector since start. */
+    if (json_object_set_new(doc, "chunks", json_integer((json_int_t)
+                                                        ss.chunks)) != 0
+        || json_object_set_new(doc, "chunk_uploads_pending",
+                               json_integer((json_int_t) ss.chunk_uploads))
+           != 0
+        || json_object_set_new(doc, "chunks_collected",
+                               json_integer((json_int_t) ss.chunks_collected))
+           != 0
+        || json_object_update_new(doc, membership(st, lease)) != 0)
+    {
         json_decref(doc);
         return NULL;
     }

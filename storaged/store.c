@@ -47,6 +47,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "skv_bytes.h"
 #include "skv_record.h"
 #include "store_int.h"
@@ -56,9 +58,10 @@ store_get(store_t *st, store_space_t *sp, const unsigned char *key,
           size_t key_len, store_item_t *item, char *err)
 {
     DBT           k, data;
-    skv_record_t  rec;
-    skv_status_t  s;
+    store_rec_t   rec;
+    char          why[STORE_ERR_MAX];
     unsigned      attempt;
+    int           wlen;
     int           ret;
 
     memset(item, 0, sizeof(*item));
@@ -85,19 +88,24 @@ store_get(store_t *st, store_space_t *sp, const unsigned char *key,
         return store_db_fail(st, ret, "reading a record", err);
     }
 
-    s = skv_record_decode(data.data, data.size, &rec);
-    if (s != SKV_OK) {
+    if (store_record_decode(data.data, data.size, &rec, why) != 0) {
         free(data.data);
-        snprintf(err, STORE_ERR_MAX, "stored record of a %zu-byte key: %s",
-                 key_len, skv_strerror(s));
+        wlen = (int) strnlen(why, 160);
+        snprintf(err, STORE_ERR_MAX, "stored record of a %zu-byte key: %.*s",
+                 key_len, wlen, why);
         return STORE_ERR_CORRUPT;
     }
     item->version = rec.version;
-    item->tombstone = skv_record_is_tombstone(&rec);
+    item->tombstone = rec.tombstone;
     item->content_type = rec.content_type;
     item->content_type_len = rec.content_type_len;
-    item->value = rec.value;
-    item->value_len = rec.value_len;
+    item->value = rec.chunked ? NULL : rec.value;
+    item->value_len = (size_t) rec.value_len;
+    item->has_sha256 = rec.has_sha256;
+    memcpy(item->sha256, rec.sha256, STORE_SHA256_LEN);
+    item->chunked = rec.chunked;
+    item->upload_id = rec.upload_id;
+    item->chunk_size = rec.chunk_size;
     item->buf = data.data;
     return STORE_OK;
 }
@@ -224,6 +232,8 @@ typedef struct {
     store_held_t         held;     /* UNCHANGED and CONFLICT: see store.h */
     bool                 overruled; /* old held an invalid future version */
     uint64_t             now_ms;    /* the clock when that was decided */
+    uint64_t             upload_id; /* a chunked value's upload, or 0 */
+    bool                 marked;    /* the old value's chunks are garbage */
 } write_arg_t;
 
 /*
@@ -278,6 +288,33 @@ write_body(store_t *st, store_space_t *sp, DB_TXN *txn, DBT *k,
             return;
         }
     }
+    w->marked = false;
+    if (old->found) {
+        uint64_t old_upload;
+
+        /* The value replaced may be chunked: its chunks become garbage
+         * in this transaction (store_chunks.c). */
+        step->what = "reading the old record";
+        step->ret = store_chunks_held_upload(sp, txn, k, true, &old_upload);
+        if (step->ret != 0) {
+            return;
+        }
+        if (old_upload != 0 && old_upload != w->upload_id) {
+            step->what = "marking old chunks";
+            step->ret = store_chunks_mark(sp, txn, old_upload);
+            if (step->ret != 0) {
+                return;
+            }
+            w->marked = true;
+        }
+    }
+    if (w->upload_id != 0) {
+        step->what = "completing an upload";
+        step->ret = store_chunks_unmark(sp, txn, w->upload_id);
+        if (step->ret != 0) {
+            return;
+        }
+    }
     step->what = "writing the record";
     step->ret = sp->records->put(sp->records, txn, k, &w->rec, 0);
     if (step->ret != 0) {
@@ -320,8 +357,8 @@ static store_rc_t
 write_if_newer(store_t *st, store_space_t *sp, const unsigned char *key,
                size_t key_len,
                const index_entry_t *neu, const void *record,
-               size_t record_len, skv_version_t *current, store_held_t *held,
-               char *err)
+               size_t record_len, uint64_t upload_id, skv_version_t *current,
+               store_held_t *held, char *err)
 {
     write_arg_t w;
     store_rc_t  rc;
@@ -331,10 +368,17 @@ write_if_newer(store_t *st, store_space_t *sp, const unsigned char *key,
     w.neu = *neu;
     w.rec.data = (void *) record;
     w.rec.size = (u_int32_t) record_len;
+    w.upload_id = upload_id;
     rc = store_index_txn(st, sp, key, key_len, write_body, &w, &committed,
                          err);
     if (committed) {
         count_change(sp, &w.old, neu);
+        if (w.marked) {
+            store_chunks_marked(sp);
+        }
+        if (upload_id != 0) {
+            store_chunks_unmarked(sp);
+        }
         if (w.overruled) {
             log_overruled(key_len, &w.old.version, &neu->version, w.now_ms,
                           st->max_skew_ms);
@@ -349,6 +393,84 @@ write_if_newer(store_t *st, store_space_t *sp, const unsigned char *key,
     return rc;
 }
 
+void
+store_sha256(const void *data, size_t len,
+             unsigned char out[STORE_SHA256_LEN])
+{
+    unsigned int n = STORE_SHA256_LEN;
+
+    if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1) {
+        memset(out, 0, STORE_SHA256_LEN);
+    }
+}
+
+store_rc_t
+store_write_record(store_t *st, store_space_t *sp, const unsigned char *key,
+                   size_t key_len, const store_rec_t *rec,
+                   skv_version_t *current, store_held_t *held, char *err)
+{
+    index_entry_t  neu;
+    unsigned char  small[REC_FIXED + SKV_CONTENT_TYPE_MAX];
+    unsigned char *buf = small;
+    size_t         len;
+    store_rc_t     rc;
+
+    if (rec->content_type_len > SKV_CONTENT_TYPE_MAX) {
+        snprintf(err, STORE_ERR_MAX, "content type longer than %d bytes",
+                 SKV_CONTENT_TYPE_MAX);
+        return STORE_ERR_INVALID;
+    }
+    len = store_record_size(rec);
+    if (len > sizeof(small)) {
+        buf = malloc(len);
+        if (buf == NULL) {
+            snprintf(err, STORE_ERR_MAX, "out of memory for a %zu-byte "
+                     "value", len);
+            return STORE_ERR_DB;
+        }
+    }
+    store_record_encode(rec, buf);
+    memset(&neu, 0, sizeof(neu));
+    neu.found = true;
+    neu.tombstone = rec->tombstone;
+    neu.version = rec->version;
+    neu.value_len = rec->tombstone ? 0 : rec->value_len;
+    rc = write_if_newer(st, sp, key, key_len, &neu, buf, len,
+                        rec->chunked ? rec->upload_id : 0, current, held,
+                        err);
+    if (buf != small) {
+        free(buf);
+    }
+    return rc;
+}
+
+store_rc_t
+store_put_if_newer_sha(store_t *st, store_space_t *sp,
+                       const unsigned char *key, size_t key_len,
+                       const skv_version_t *version, const char *content_type,
+                       size_t ct_len, const void *value, size_t value_len,
+                       const unsigned char *sha256, skv_version_t *current,
+                       store_held_t *held, char *err)
+{
+    store_rec_t rec;
+
+    memset(&rec, 0, sizeof(rec));
+    rec.version = *version;
+    rec.has_sha256 = true;
+    rec.value_len = value_len;
+    if (sha256 != NULL) {
+        memcpy(rec.sha256, sha256, STORE_SHA256_LEN);
+    } else {
+        store_sha256(value, value_len, rec.sha256);
+    }
+    rec.content_type = content_type;
+    rec.content_type_len = ct_len;
+    rec.value = value;
+    rec.inline_len = value_len;
+    return store_write_record(st, sp, key, key_len, &rec, current, held,
+                              err);
+}
+
 store_rc_t
 store_put_if_newer(store_t *st, store_space_t *sp, const unsigned char *key,
                    size_t key_len,
@@ -356,47 +478,9 @@ store_put_if_newer(store_t *st, store_space_t *sp, const unsigned char *key,
                    size_t ct_len, const void *value, size_t value_len,
                    skv_version_t *current, store_held_t *held, char *err)
 {
-    skv_record_t   rec;
-    index_entry_t  neu;
-    unsigned char *buf;
-    size_t         hlen;
-    skv_status_t   s;
-    store_rc_t     rc;
-
-    memset(&rec, 0, sizeof(rec));
-    rec.version = *version;
-    rec.content_type = content_type;
-    rec.content_type_len = ct_len;
-    if (ct_len > SKV_CONTENT_TYPE_MAX) {
-        snprintf(err, STORE_ERR_MAX, "content type longer than %d bytes",
-                 SKV_CONTENT_TYPE_MAX);
-        return STORE_ERR_INVALID;
-    }
-    buf = malloc(skv_record_header_size(&rec) + value_len);
-    if (buf == NULL) {
-        snprintf(err, STORE_ERR_MAX, "out of memory for a %zu-byte value",
-                 value_len);
-        return STORE_ERR_DB;
-    }
-    s = skv_record_encode_header(&rec, buf, SKV_RECORD_HEADER_MAX, &hlen);
-    if (s != SKV_OK) {
-        free(buf);
-        snprintf(err, STORE_ERR_MAX, "encoding a record: %s",
-                 skv_strerror(s));
-        return STORE_ERR_INVALID;
-    }
-    if (value_len > 0) {
-        memcpy(buf + hlen, value, value_len);
-    }
-
-    memset(&neu, 0, sizeof(neu));
-    neu.found = true;
-    neu.version = *version;
-    neu.value_len = value_len;
-    rc = write_if_newer(st, sp, key, key_len, &neu, buf, hlen + value_len,
-                        current, held, err);
-    free(buf);
-    return rc;
+    return store_put_if_newer_sha(st, sp, key, key_len, version,
+                                  content_type, ct_len, value, value_len,
+                                  NULL, current, held, err);
 }
 
 store_rc_t
@@ -405,28 +489,13 @@ store_delete_if_newer(store_t *st, store_space_t *sp,
                       const skv_version_t *version, skv_version_t *current,
                       store_held_t *held, char *err)
 {
-    skv_record_t   rec;
-    index_entry_t  neu;
-    unsigned char  buf[SKV_RECORD_FIXED_HEADER];
-    size_t         hlen;
-    skv_status_t   s;
+    store_rec_t rec;
 
     memset(&rec, 0, sizeof(rec));
     rec.version = *version;
-    rec.flags = SKV_RECORD_TOMBSTONE;
-    s = skv_record_encode_header(&rec, buf, sizeof(buf), &hlen);
-    if (s != SKV_OK) {
-        snprintf(err, STORE_ERR_MAX, "encoding a tombstone: %s",
-                 skv_strerror(s));
-        return STORE_ERR_INVALID;
-    }
-
-    memset(&neu, 0, sizeof(neu));
-    neu.found = true;
-    neu.tombstone = true;
-    neu.version = *version;
-    return write_if_newer(st, sp, key, key_len, &neu, buf, hlen, current, held,
-                          err);
+    rec.tombstone = true;
+    return store_write_record(st, sp, key, key_len, &rec, current, held,
+                              err);
 }
 
 
@@ -435,6 +504,7 @@ typedef struct {
     const skv_version_t *expected;
     index_entry_t        old;
     uint64_t             floor_ms;
+    bool                 marked;    /* its chunks became garbage */
 } remove_arg_t;
 
 static void
@@ -472,6 +542,18 @@ remove_body(store_t *st, store_space_t *sp, DB_TXN *txn, DBT *k,
     ra->floor_ms = store_index_floor(old);
     step->what = "raising the purge watermark";
     step->ret = store_raise_purged_below(st, txn, ra->floor_ms);
+    ra->marked = false;
+    if (step->ret == 0) {
+        uint64_t old_upload;
+
+        step->what = "reading the old record";
+        step->ret = store_chunks_held_upload(sp, txn, k, true, &old_upload);
+        if (step->ret == 0 && old_upload != 0) {
+            step->what = "marking old chunks";
+            step->ret = store_chunks_mark(sp, txn, old_upload);
+            ra->marked = step->ret == 0;
+        }
+    }
     if (step->ret == 0) {
         step->what = "removing a record";
         step->ret = sp->records->del(sp->records, txn, k, 0);
@@ -510,6 +592,9 @@ store_remove_if_version(store_t *st, store_space_t *sp,
         store_purged_below_committed(st, ra.floor_ms);
         count_change(sp, &ra.old, &none);
         atomic_fetch_add(&st->removed, 1);
+        if (ra.marked) {
+            store_chunks_marked(sp);
+        }
     }
     if (rc == STORE_CONFLICT) {
         *current = ra.old.version;

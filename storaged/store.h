@@ -85,14 +85,32 @@ typedef struct {
     uint64_t    tombstone_grace_ms;
 } store_options_t;
 
+/*
+ * Large values (docs/protocol.md, "Large values").  A value of more than
+ * STORE_CHUNK_SIZE bytes is stored as chunks of STORE_CHUNK_SIZE bytes
+ * (the last one shorter) in the namespace's chunk database, written as
+ * the upload arrives (store_upload_*), and switched to in one transaction
+ * at the end; a value of at most STORE_CHUNK_SIZE bytes is one record, as
+ * before.  Compile-time: the chunk size of a value is kept in its record,
+ * so changing it later leaves stored values readable.
+ */
+#define STORE_CHUNK_SIZE   ((size_t) 256 * 1024)
+#define STORE_SHA256_LEN   32
+
 /* A record read by store_get; release with store_item_free. */
 typedef struct {
     skv_version_t version;
     bool          tombstone;
     const char   *content_type; /* not NUL-terminated; may be empty */
     size_t        content_type_len;
-    const void   *value;
-    size_t        value_len;
+    const void   *value;        /* NULL for a chunked value */
+    size_t        value_len;    /* the whole value's length, chunked too */
+    bool          has_sha256;   /* false: a record written before digests */
+    unsigned char sha256[STORE_SHA256_LEN];
+    bool          chunked;      /* a large value: read it with
+                                   store_reader_open */
+    uint64_t      upload_id;    /* chunked: whose chunks */
+    uint32_t      chunk_size;   /* chunked: the size of all but the last */
     void         *buf;          /* owns the memory the pointers point into */
 } store_item_t;
 
@@ -102,6 +120,8 @@ typedef struct {
     uint64_t keys;
     uint64_t tombstones;
     uint64_t bytes;
+    uint64_t chunks;          /* chunk records of large values */
+    uint64_t chunk_uploads;   /* pending uploads (see store_stats_t) */
 } store_space_stats_t;
 
 typedef struct {
@@ -115,6 +135,11 @@ typedef struct {
     uint64_t deadlock_retries;
     uint64_t tombstones_purged;
     uint64_t copies_removed;  /* DELETE ?remove */
+    uint64_t chunks;          /* chunk records, all namespaces */
+    uint64_t chunk_uploads;   /* uploads whose chunks are not (or no
+                                 longer) a current value: in progress or
+                                 waiting for the collector */
+    uint64_t chunks_collected;  /* chunk records removed since start */
 } store_stats_t;
 
 /* The accepted epoch window (docs/protocol.md, "The epoch fence"). */
@@ -181,6 +206,18 @@ store_rc_t store_put_if_newer(store_t *st, store_space_t *sp,
                               const void *value, size_t value_len,
                               skv_version_t *current, store_held_t *held,
                               char *err);
+/* The same with the value's SHA-256 already known (NULL: computed). */
+store_rc_t store_put_if_newer_sha(store_t *st, store_space_t *sp,
+                                  const unsigned char *key, size_t key_len,
+                                  const skv_version_t *version,
+                                  const char *content_type, size_t ct_len,
+                                  const void *value, size_t value_len,
+                                  const unsigned char *sha256,
+                                  skv_version_t *current, store_held_t *held,
+                                  char *err);
+/* SHA-256 of len bytes. */
+void store_sha256(const void *data, size_t len,
+                  unsigned char out[STORE_SHA256_LEN]);
 
 store_rc_t store_delete_if_newer(store_t *st, store_space_t *sp,
                                  const unsigned char *key,
@@ -256,6 +293,75 @@ store_rc_t store_scan(store_t *st, store_space_t *sp,
                       const unsigned char *from, size_t from_len,
                       bool after, size_t max_entries, store_scan_fn fn,
                       void *arg, size_t *visited, char *err);
+
+/*
+ * Streaming uploads of large values.  store_upload_begin prepares one
+ * (nothing is written yet); store_upload_write appends bytes, storing a
+ * chunk (in its own small transaction) each time STORE_CHUNK_SIZE bytes
+ * have come, and buffers at most one chunk; store_upload_commit stores the
+ * last chunk and switches the key to the value in one transaction under
+ * the usual "if newer" rule (same results as store_put_if_newer; a value
+ * of at most STORE_CHUNK_SIZE bytes in all is stored as one record
+ * instead).  store_upload_end releases it: the chunks of an upload that
+ * was not applied (refused, aborted, failed) are left to the collector.
+ * Until then the upload's chunks are never collected.
+ */
+typedef struct store_upload store_upload_t;
+
+/* size_hint: the declared length (0: unknown), to size the buffer.
+ * NULL when out of memory. */
+store_upload_t *store_upload_begin(store_t *st, uint64_t size_hint);
+/* The namespace, needed before the first chunk is stored (the caller
+ * resolves it, creating it, once the value passes STORE_CHUNK_SIZE). */
+void store_upload_space(store_upload_t *up, store_space_t *sp);
+bool store_upload_has_space(const store_upload_t *up);
+store_rc_t store_upload_write(store_t *st, store_upload_t *up,
+                              const void *data, size_t len, char *err);
+/* How many bytes were written so far; whether chunks were stored. */
+uint64_t store_upload_length(const store_upload_t *up);
+bool store_upload_chunked(const store_upload_t *up);
+/* The SHA-256 of everything written (no write may follow). */
+void store_upload_sha256(store_upload_t *up,
+                         unsigned char out[STORE_SHA256_LEN]);
+/* sp: the key's namespace (the one given to store_upload_space, if any) */
+store_rc_t store_upload_commit(store_t *st, store_space_t *sp,
+                               store_upload_t *up,
+                               const unsigned char *key, size_t key_len,
+                               const skv_version_t *version,
+                               const char *content_type, size_t ct_len,
+                               skv_version_t *current, store_held_t *held,
+                               char *err);
+void store_upload_end(store_t *st, store_upload_t *up);
+
+/*
+ * Streaming reads of a chunked value (an item from store_get with
+ * chunked set).  store_reader_open registers the value's chunks as in use
+ * (the collector leaves them alone until store_reader_close, even if the
+ * key is overwritten meanwhile) and checks that the key still holds that
+ * value: STORE_CONFLICT when it changed between store_get and now (read
+ * again).  store_reader_chunk reads chunk n (*data stays valid until the
+ * next call) and checks its checksum and length: STORE_ERR_CORRUPT when
+ * it does not match or is missing.
+ */
+typedef struct store_reader store_reader_t;
+
+store_rc_t store_reader_open(store_t *st, store_space_t *sp,
+                             const unsigned char *key, size_t key_len,
+                             const store_item_t *item, store_reader_t **out,
+                             char *err);
+store_rc_t store_reader_chunk(store_t *st, store_reader_t *rd, uint64_t n,
+                              const unsigned char **data, size_t *len,
+                              char *err);
+void store_reader_close(store_t *st, store_reader_t *rd);
+
+/*
+ * The chunk collector (background.c): remove the chunks of up to
+ * max_chunks chunk records of uploads that are neither current values nor
+ * in use (superseded, refused, aborted, or cut off by a crash), a few per
+ * transaction.  *removed is set to how many were removed.
+ */
+store_rc_t store_collect_chunks(store_t *st, size_t max_chunks,
+                                size_t *removed, char *err);
 
 /* Background work (background.c calls these). */
 store_rc_t store_checkpoint(store_t *st, char *err);

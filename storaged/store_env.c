@@ -228,8 +228,10 @@ store_open(store_t **out, const store_options_t *opt, char *err)
     }
     pthread_rwlock_init(&st->spaces_lock, NULL);
     pthread_mutex_init(&st->spaces_create, NULL);
+    store_chunks_init(st);
     st->lock_fd = lock_dir(opt->dir, err);
     if (st->lock_fd < 0) {
+        store_chunks_destroy(st);
         store_meta_destroy(st);
         free(st);
         return STORE_ERR_DB;
@@ -279,6 +281,7 @@ fail:
     close(st->lock_fd);
     pthread_mutex_destroy(&st->spaces_create);
     pthread_rwlock_destroy(&st->spaces_lock);
+    store_chunks_destroy(st);
     store_meta_destroy(st);
     free(st);
     return rc;
@@ -307,6 +310,7 @@ store_close(store_t *st)
     close(st->lock_fd);
     pthread_mutex_destroy(&st->spaces_create);
     pthread_rwlock_destroy(&st->spaces_lock);
+    store_chunks_destroy(st);
     store_meta_destroy(st);
     free(st);
 }
@@ -376,8 +380,11 @@ store_get_stats(store_t *st, store_stats_t *out)
         out->keys += spaces[i].keys;
         out->tombstones += spaces[i].tombstones;
         out->bytes += spaces[i].bytes;
+        out->chunks += spaces[i].chunks;
+        out->chunk_uploads += spaces[i].chunk_uploads;
     }
     free(spaces);
+    out->chunks_collected = atomic_load(&st->chunks_collected);
     out->deadlock_retries = atomic_load(&st->deadlock_retries);
     out->tombstones_purged = atomic_load(&st->purged);
     out->copies_removed = atomic_load(&st->removed);

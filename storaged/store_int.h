@@ -36,16 +36,97 @@
 #define INDEX_ENTRY_MAX    (INDEX_FIXED_SIZE + 16 * INDEX_HISTORY_MAX)
 #define WRITE_RETRIES      100  /* deadlock retries before giving up */
 
-/* A namespace (store_space.c): its two databases and its counters. */
+/* A namespace (store_space.c): its databases and its counters. */
 struct store_space {
     char             name[STORE_SPACE_NAME_MAX + 1];   /* NUL-terminated */
     size_t           name_len;
     DB              *records;
     DB              *index;
+    DB              *chunks;      /* large values' chunks (store_chunks.c) */
     _Atomic uint64_t keys;
     _Atomic uint64_t tombstones;
     _Atomic uint64_t bytes;
+    _Atomic uint64_t n_chunks;    /* chunk records */
+    _Atomic uint64_t n_pending;   /* pending-upload records */
+    atomic_bool      collect;     /* the collector has work here */
 };
+
+/*
+ * Records (store_record.c).  Format 2, written by every write since large
+ * values; format 1 (core/skv_record.h) is still read.  Format 2:
+ *   0   1   REC_FORMAT (2)
+ *   1   1   flags: REC_TOMBSTONE, REC_CHUNKED
+ *   2   8   version hlc, big-endian      10  8   version origin
+ *   18  8   value length (all of it, chunked or not)
+ *   26  32  SHA-256 of the value (zeros for a tombstone)
+ *   58  8   upload id (chunked: the chunks' upload; else 0)
+ *   66  4   chunk size (chunked; else 0)
+ *   70  8   XXH3-64 of the whole record with these 8 bytes left out
+ *   78  1   content type length L
+ *   79  L   content type
+ *   79+L    the value (not chunked; empty otherwise)
+ */
+#define REC_FORMAT        2
+#define REC_TOMBSTONE     0x01u
+#define REC_CHUNKED       0x02u
+#define REC_FIXED         79
+#define REC_SUM_OFF       70
+#define REC_PREFIX        78    /* what store_record_peek reads */
+
+typedef struct {
+    skv_version_t  version;
+    bool           tombstone;
+    bool           chunked;
+    bool           has_sha256;     /* format 1 keeps none */
+    uint64_t       value_len;
+    unsigned char  sha256[STORE_SHA256_LEN];
+    uint64_t       upload_id;
+    uint32_t       chunk_size;
+    const char    *content_type;
+    size_t         content_type_len;
+    const void    *value;          /* inline value (not chunked) */
+    size_t         inline_len;
+} store_rec_t;
+
+/* Size of a format 2 record holding rec (its inline value included). */
+size_t store_record_size(const store_rec_t *rec);
+/* Encode rec (format 2, value included, checksum set) into out
+ * (store_record_size bytes). */
+void store_record_encode(const store_rec_t *rec, unsigned char *out);
+/* Decode a record of either format; pointers point into buf.  0, or -1
+ * with a reason in err (a bad checksum included). */
+int store_record_decode(const void *buf, size_t len, store_rec_t *out,
+                        char *err);
+/* From the first REC_PREFIX bytes (or fewer) of a record: its version and
+ * upload id (0 when it is not chunked or of format 1). */
+void store_record_peek(const void *buf, size_t len, skv_version_t *version,
+                       uint64_t *upload_id);
+
+/* Store rec (format 2) under key in sp if its version is newer (store.c);
+ * an applied chunked record also drops its upload's pending record. */
+store_rc_t store_write_record(store_t *st, store_space_t *sp,
+                              const unsigned char *key, size_t key_len,
+                              const store_rec_t *rec, skv_version_t *current,
+                              store_held_t *held, char *err);
+
+/* Chunks (store_chunks.c). */
+/* Count sp's chunk and pending records at open. */
+store_rc_t store_chunks_load(store_t *st, store_space_t *sp, char *err);
+/* Read the upload id of the value the key holds in sp (0: none or not
+ * chunked) under txn, with a write lock when rmw. */
+int store_chunks_held_upload(store_space_t *sp, DB_TXN *txn, DBT *key,
+                             bool rmw, uint64_t *upload_id);
+/* Mark an upload's chunks as garbage (its value was replaced or removed)
+ * in txn; after the commit call store_chunks_marked. */
+int store_chunks_mark(store_space_t *sp, DB_TXN *txn, uint64_t upload_id);
+void store_chunks_marked(store_space_t *sp);
+/* The pending record of an upload that became current, in txn; after
+ * the commit call store_chunks_unmarked. */
+int store_chunks_unmark(store_space_t *sp, DB_TXN *txn, uint64_t upload_id);
+void store_chunks_unmarked(store_space_t *sp);
+/* Set up and tear down the in-use registry. */
+void store_chunks_init(store_t *st);
+void store_chunks_destroy(store_t *st);
 
 struct store {
     DB_ENV          *env;
@@ -94,6 +175,18 @@ struct store {
     pthread_mutex_t  repair_lock;
     bool             repair_set;
     skv_version_t    repair;
+
+    /* Uploads and chunked values in use (store_chunks.c): the collector
+     * never touches their chunks.  Guarded by active_lock. */
+    pthread_mutex_t  active_lock;
+    struct store_active {
+        store_space_t *sp;
+        uint64_t       id;
+        unsigned       refs;
+    }               *active;
+    size_t           n_active;
+    size_t           cap_active;
+    _Atomic uint64_t chunks_collected;
 
     /* when the data was last served, as loaded at open (store_meta.c) */
     bool             alive_set;
@@ -172,6 +265,9 @@ void store_spaces_close(store_t *st);
  * own transaction); 0 or a Berkeley DB error (*out NULL). */
 int store_open_db(store_t *st, DB_TXN *txn, DB **out, const char *file,
                   DBTYPE type);
+/* The same with a page size (0: Berkeley DB's choice). */
+int store_open_db_paged(store_t *st, DB_TXN *txn, DB **out,
+                        const char *file, DBTYPE type, u_int32_t pagesize);
 /* The first namespace whose name is >= name (> name when after is true;
  * len 0 and after false: the first), or NULL when there is none. */
 store_space_t *store_space_next(store_t *st, const char *name, size_t len,

@@ -3,12 +3,14 @@
  * creation at the first write, their opening at start, and their
  * counters.
  *
- * A namespace is a pair of databases in the environment (store.c says
- * why not a key prefix): the default namespace's are records.db and
- * index.db, namespace N's ns-N.records.db (DB_HASH) and ns-N.index.db
- * (DB_BTREE).  A name is 1 to 64 bytes of [A-Za-z0-9_-], so it is always
+ * A namespace is a set of databases in the environment (store.c says
+ * why not a key prefix): the default namespace's are records.db,
+ * index.db and chunks.db, namespace N's ns-N.records.db (DB_HASH),
+ * ns-N.index.db (DB_BTREE) and ns-N.chunks.db (DB_BTREE, the chunks of
+ * large values: store_chunks.c; created at open in a directory written
+ * before large values).  A name is 1 to 64 bytes of [A-Za-z0-9_-], so it is always
  * a safe file name.  The set of namespaces is recorded in meta.db
- * ("ns:<name>", store_meta.c): the record and both databases are created
+ * ("ns:<name>", store_meta.c): the record and its databases are created
  * in one transaction, committed before the write that asked for the
  * namespace begins.  Recovery therefore restores the databases and the
  * record together or neither, and a write acknowledged in a namespace
@@ -29,6 +31,8 @@
 #include "store_int.h"
 
 #define FILE_NAME_MAX  (STORE_SPACE_NAME_MAX + 32)
+/* Chunks are 256 KiB: large pages take fewer overflow pages each. */
+#define CHUNKS_PAGE_SIZE  65536
 
 bool
 store_space_name_valid(const char *name, size_t len)
@@ -132,15 +136,19 @@ insert(store_t *st, store_space_t *sp)
 }
 
 static void
-file_names(const char *name, size_t len, char *records, char *index)
+file_names(const char *name, size_t len, char *records, char *index,
+           char *chunks)
 {
     if (is_default(name, len)) {
         snprintf(records, FILE_NAME_MAX, "records.db");
         snprintf(index, FILE_NAME_MAX, "index.db");
+        snprintf(chunks, FILE_NAME_MAX, "chunks.db");
     } else {
         snprintf(records, FILE_NAME_MAX, "ns-%.*s.records.db", (int) len,
                  name);
         snprintf(index, FILE_NAME_MAX, "ns-%.*s.index.db", (int) len, name);
+        snprintf(chunks, FILE_NAME_MAX, "ns-%.*s.chunks.db", (int) len,
+                 name);
     }
 }
 
@@ -160,6 +168,9 @@ space_new(const char *name, size_t len)
 static void
 space_free(store_space_t *sp)
 {
+    if (sp->chunks != NULL) {
+        sp->chunks->close(sp->chunks, 0);
+    }
     if (sp->index != NULL) {
         sp->index->close(sp->index, 0);
     }
@@ -173,12 +184,24 @@ int
 store_open_db(store_t *st, DB_TXN *txn, DB **out, const char *file,
               DBTYPE type)
 {
+    return store_open_db_paged(st, txn, out, file, type, 0);
+}
+
+int
+store_open_db_paged(store_t *st, DB_TXN *txn, DB **out, const char *file,
+                    DBTYPE type, u_int32_t pagesize)
+{
     DB  *db;
     int  ret;
 
     *out = NULL;
     ret = db_create(&db, st->env, 0);
     if (ret != 0) {
+        return ret;
+    }
+    /* Ignored for an existing file (it keeps its own). */
+    if (pagesize != 0 && (ret = db->set_pagesize(db, pagesize)) != 0) {
+        db->close(db, 0);
         return ret;
     }
     ret = db->open(db, txn, file, NULL, type,
@@ -235,6 +258,7 @@ static store_rc_t
 open_existing(store_t *st, const char *name, size_t len, char *err)
 {
     char           records[FILE_NAME_MAX], index[FILE_NAME_MAX];
+    char           chunks[FILE_NAME_MAX];
     store_space_t *sp;
     store_rc_t     rc;
     int            ret;
@@ -247,7 +271,7 @@ open_existing(store_t *st, const char *name, size_t len, char *err)
         snprintf(err, STORE_ERR_MAX, "out of memory");
         return STORE_ERR_DB;
     }
-    file_names(name, len, records, index);
+    file_names(name, len, records, index, chunks);
     ret = store_open_db(st, NULL, &sp->records, records, DB_HASH);
     if (ret != 0) {
         space_free(sp);
@@ -258,7 +282,17 @@ open_existing(store_t *st, const char *name, size_t len, char *err)
         space_free(sp);
         return store_db_fail(st, ret, index, err);
     }
+    /* A directory from before large values gains its chunk database. */
+    ret = store_open_db_paged(st, NULL, &sp->chunks, chunks, DB_BTREE,
+                              CHUNKS_PAGE_SIZE);
+    if (ret != 0) {
+        space_free(sp);
+        return store_db_fail(st, ret, chunks, err);
+    }
     rc = load_counters(st, sp, err);
+    if (rc == STORE_OK) {
+        rc = store_chunks_load(st, sp, err);
+    }
     if (rc == STORE_OK && insert(st, sp) != 0) {
         snprintf(err, STORE_ERR_MAX, "out of memory");
         rc = STORE_ERR_DB;
@@ -307,6 +341,7 @@ create(store_t *st, const char *name, size_t len, store_space_t **out,
        char *err)
 {
     char           records[FILE_NAME_MAX], index[FILE_NAME_MAX];
+    char           chunks[FILE_NAME_MAX];
     store_space_t *sp;
     DB_TXN        *txn;
     const char    *what;
@@ -324,7 +359,7 @@ create(store_t *st, const char *name, size_t len, store_space_t **out,
         snprintf(err, STORE_ERR_MAX, "out of memory");
         return STORE_ERR_DB;
     }
-    file_names(name, len, records, index);
+    file_names(name, len, records, index, chunks);
     for (attempt = 0;; attempt++) {
         ret = st->env->txn_begin(st->env, NULL, &txn, 0);
         if (ret != 0) {
@@ -336,6 +371,11 @@ create(store_t *st, const char *name, size_t len, store_space_t **out,
         if (ret == 0) {
             what = index;
             ret = store_open_db(st, txn, &sp->index, index, DB_BTREE);
+        }
+        if (ret == 0) {
+            what = chunks;
+            ret = store_open_db_paged(st, txn, &sp->chunks, chunks, DB_BTREE,
+                                      CHUNKS_PAGE_SIZE);
         }
         if (ret == 0) {
             what = "recording a namespace in meta.db";
@@ -353,6 +393,10 @@ create(store_t *st, const char *name, size_t len, store_space_t **out,
         }
         /* Handles opened in a transaction that did not commit are closed
          * (Berkeley DB: they are unusable). */
+        if (sp->chunks != NULL) {
+            sp->chunks->close(sp->chunks, 0);
+            sp->chunks = NULL;
+        }
         if (sp->index != NULL) {
             sp->index->close(sp->index, 0);
             sp->index = NULL;
@@ -450,6 +494,8 @@ store_spaces_list(store_t *st, size_t *n)
         out[i].keys = atomic_load(&sp->keys);
         out[i].tombstones = atomic_load(&sp->tombstones);
         out[i].bytes = atomic_load(&sp->bytes);
+        out[i].chunks = atomic_load(&sp->n_chunks);
+        out[i].chunk_uploads = atomic_load(&sp->n_pending);
     }
     pthread_rwlock_unlock(&st->spaces_lock);
     return out;

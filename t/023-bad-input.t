@@ -3,7 +3,8 @@
 # 412, the location prefix is matched the way nginx matched it, the
 # router's own paths and repeated arguments are refused, what nginx itself
 # refuses (oversized headers and request lines, bad chunked framing,
-# duplicate Content-Length) is JSON too, Prometheus label values are
+# duplicate Content-Length, TRACE, a Transfer-Encoding but chunked, an
+# HTTP version but 1.x) is JSON too, Prometheus label values are
 # escaped, a value too large for the replica buffer is a JSON error (not a
 # dropped connection), and `nginx -t` refuses configurations that could
 # not serve their own values.
@@ -225,6 +226,66 @@ abc"
 Content-Type: application/json
 --- response_body_like eval
 qr/"error": "bad request".*Content-Length/
+
+
+
+=== TEST 11b: TRACE, refused by nginx before any location, is a JSON 405 with Allow
+--- config
+    location / {
+        simplekv;
+    }
+--- raw_request eval
+"TRACE /trace HTTP/1.1\r
+Host: localhost\r
+\r
+"
+--- error_code: 405
+--- response_headers
+Content-Type: application/json
+Allow: GET, HEAD, PUT, DELETE
+--- response_body_like eval
+qr/"error": "method not allowed"/
+
+
+
+=== TEST 11c: a Transfer-Encoding other than chunked is a JSON 501
+--- config
+    location / {
+        simplekv;
+    }
+--- raw_request eval
+"PUT /gzipped HTTP/1.1\r
+Host: localhost\r
+Transfer-Encoding: gzip, chunked\r
+\r
+3\r
+abc\r
+0\r
+\r
+"
+--- error_code: 501
+--- response_headers
+Content-Type: application/json
+--- response_body_like eval
+qr/"error": "not implemented".*chunked/
+
+
+
+=== TEST 11d: an HTTP version other than 1.x is a JSON 505
+--- config
+    location / {
+        simplekv;
+    }
+--- raw_request eval
+"GET /v2 HTTP/2.0\r
+Host: localhost\r
+\r
+"
+--- error_code: 505
+--- response_headers
+Content-Type: application/json
+--- response_body_like eval
+qr/"error": "http version not supported"/
 
 
 

@@ -78,6 +78,18 @@
             s.methods[m] = n;
             s.total += n;
         });
+        s.ns = {};
+        (data.namespaces || []).forEach(function (ns) {
+            var t = { total: 0, e5: 0 };
+            METHODS.forEach(function (m) {
+                var by = (ns.requests || {})[m] || {};
+                Object.keys(by).forEach(function (code) {
+                    t.total += by[code] || 0;
+                    if (code.charAt(0) === '5') { t.e5 += by[code] || 0; }
+                });
+            });
+            s.ns[ns.name] = t;
+        });
         (data.nodes || []).forEach(function (nd) {
             s.replicaFail += nd.failures || 0;
             s.replicaTimeout += nd.timeouts || 0;
@@ -429,6 +441,32 @@
         });
     }
 
+    /* each namespace with its quorums and its own request rates */
+    function renderNamespaces(data) {
+        var list = data.namespaces || [], body = $('namespaces').tBodies[0];
+        var a = samples.length > 1 ? samples[samples.length - 2] : null;
+        var b = samples[samples.length - 1];
+        body.textContent = '';
+        list.forEach(function (ns) {
+            var row = body.insertRow(-1), cur = b.ns[ns.name] || {};
+            function nsRate(f) {
+                return a && a.ns[ns.name] ? fmt(rate(a, b, function (s) {
+                    return f(s.ns[ns.name] || {}) || 0;
+                })) : '\u2013';
+            }
+            row.setAttribute('data-namespace', ns.name);
+            row.appendChild(el('td', 'name', ns.name));
+            row.appendChild(el('td', 'num', String(ns.replicas)));
+            row.appendChild(el('td', 'num', String(ns.write_quorum)));
+            row.appendChild(el('td', 'num', String(ns.read_quorum)));
+            row.appendChild(el('td', 'num',
+                               nsRate(function (t) { return t.total; })));
+            row.appendChild(el('td', 'num',
+                               nsRate(function (t) { return t.e5; })));
+            row.appendChild(el('td', 'num', fmt(cur.total || 0)));
+        });
+    }
+
     function renderCharts(data) {
         chart('requests', [{ label: 'all', color: COLORS[0],
             values: series(function (a, b) {
@@ -476,6 +514,7 @@
         renderCards(data);
         renderMembership(data);
         renderNodes(data);
+        renderNamespaces(data);
         renderRequests(data);
         renderCharts(data);
     }

@@ -362,6 +362,13 @@ def test_status_table_and_json(cluster):
     r = run_skv("status", url=router.url)
     assert r.rc == 0 and r.err == "", r
     rows = status_rows(r.out.decode())
+    # the namespaces, with their quorums, in a table of their own
+    lines = r.out.decode().splitlines()
+    ns_head = [i for i, l in enumerate(lines) if l.startswith("NAMESPACE ")]
+    assert len(ns_head) == 1, r
+    cols = lines[ns_head[0]].split()
+    ns_row = dict(zip(cols, lines[ns_head[0] + 1].split()))
+    assert ns_row["NAMESPACE"] == "default" and ns_row["replicas"] == "3", r
     assert sorted(rows) == ["a", "b", "c"], r
     by_name = {n["name"]: n for n in doc["nodes"]}
     for name, row in rows.items():

@@ -4,8 +4,13 @@ Several routers (separate nginx instances, each with its own clock and
 origin) in front of the same three nodes; 8 clients alternate between
 them over 6 hot keys with mixed PUT/GET/DELETE.  Every request must
 succeed and the recorded history must be linearizable: with two routers,
-with three, with one router's clock 5 s behind (libfaketime), and with a
-node killed and restarted mid-run on top of that.
+with three, with one router's clock 5 s behind or 5 s ahead (libfaketime),
+and with a node killed and restarted mid-run on top of that.
+
+The clock of a router is moved with libfaketime (LD_PRELOAD, FAKETIME),
+which shifts what nginx and the module read from the wall clock, and so
+the physical part of the router's hybrid logical clock, by a set offset
+in the test only: the module needs no knob of its own for it.
 """
 
 import json
@@ -25,11 +30,12 @@ SKV_EPOCH_MS = 1577836800000
 
 
 def _behind(router, seconds):
-    """Restart router with its clock `seconds` behind the others."""
+    """Restart router with its clock `seconds` behind the others (ahead
+    when seconds < 0)."""
     router.stop()
     router.extra_env = {
         "LD_PRELOAD": FAKETIME_LIB,
-        "FAKETIME": "-%ds" % seconds,
+        "FAKETIME": "%+ds" % -seconds,
         # nginx's timers use the monotonic clock: leave it alone
         "FAKETIME_DONT_FAKE_MONOTONIC": "1",
     }
@@ -41,9 +47,9 @@ def _etag_ms(resp):
         + SKV_EPOCH_MS
 
 
-def _run(c, name, events=()):
+def _run(c, name, events=(), duration=DURATION):
     keys = ["hot-%d" % i for i in range(6)]
-    hist = run_clients(c.urls, keys, threads=8, duration=DURATION,
+    hist = run_clients(c.urls, keys, threads=8, duration=duration,
                        events=events, slowdown=c.router.slowdown)
     os.makedirs(HISTORY_DIR, exist_ok=True)
     path = os.path.abspath(os.path.join(HISTORY_DIR, name + ".json"))
@@ -99,7 +105,30 @@ def test_two_routers_one_clock_behind(cluster_factory):
     assert r0.status_code == r1.status_code == 201
     lag = _etag_ms(r0) - _etag_ms(r1)
     assert 3000 < lag < 8000, lag
-    _run(c, "clock-behind")
+    hist, _ = _run(c, "clock-behind")
+    assert len(_slow_router_writes(hist, 2, 1)) >= 50
+
+
+def _slow_router_writes(hist, n_routers, slow):
+    """Completed writes through router number `slow` (client n uses
+    router n % n_routers)."""
+    return [r for r in hist if r["thread"] % n_routers == slow
+            and r["op"] in ("put", "delete") and r["ok"]]
+
+
+def test_two_routers_one_clock_ahead(cluster_factory):
+    """The other side of the clock-behind test: router 1 runs 5 s ahead,
+    so router 0 is the slow-clock one; its writes meet newer versions of
+    the fast router on the hot keys, and must still all succeed."""
+    c = cluster_factory(routers=2)
+    _behind(c.routers[1], -5)
+    r0 = requests.put(c.urls[0] + "/clock-a", data=b"x", timeout=10)
+    r1 = requests.put(c.urls[1] + "/clock-b", data=b"x", timeout=10)
+    assert r0.status_code == r1.status_code == 201
+    lead = _etag_ms(r1) - _etag_ms(r0)
+    assert 3000 < lead < 8000, lead
+    hist, _ = _run(c, "clock-ahead", duration=min(DURATION, 15))
+    assert len(_slow_router_writes(hist, 2, 0)) >= 50
 
 
 def test_two_routers_clock_behind_node_killed(cluster_factory):

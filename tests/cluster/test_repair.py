@@ -226,7 +226,9 @@ def test_rule_broken_deleted_keys_come_back(cluster_factory):
     hand (as if a repair had run without c): c down for longer than the
     grace, deletes, the tombstones purged on a and b, c rejoins with its
     data: a repair finds only c's old values and the deleted keys read
-    back.  (This is how the tests below would see a resurrection.)"""
+    back.  (This is how the tests below would see a resurrection.)
+    storaged refuses that rejoin by itself; the rule is broken here with
+    --accept-stale-data."""
     c, keys = grace_cluster(cluster_factory, 100)
     c.nodes["c"].stop()
     delete_keys(c, keys[:50])
@@ -239,6 +241,9 @@ def test_rule_broken_deleted_keys_come_back(cluster_factory):
                          json={"version": now}, timeout=10)
         assert r.status_code in (200, 204), r.text
     wait_purged(c, "ab", 50)
+    with pytest.raises(StoragedError, match="longer than --tombstone-grace"):
+        c.restart("c")
+    c.nodes["c"].extra_args.append("--accept-stale-data")
     c.restart("c")
     rc, out, err = skv(c.router, "repair", "--json")
     assert rc == 0, (out[-2000:], err)

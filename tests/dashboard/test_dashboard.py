@@ -131,6 +131,13 @@ def test_dashboard_shows_a_killed_node_down_and_a_frozen_one_suspect(
         assert browser.evaluate(
             "document.getElementById('transition-state').dataset.state") \
             == "stable"
+        # the namespace the traffic goes to, with its quorums and a rate
+        row = json.loads(browser.evaluate(
+            "JSON.stringify(Array.from(document.querySelectorAll("
+            "'#namespaces tr[data-namespace=\"default\"] td'))"
+            ".map(function (c) { return c.textContent; }))"))
+        assert row[:4] == ["default", "3", "2", "2"], row
+        assert float(row[4]) > 0, row
 
         # node b killed: refused connections, the router marks it down
         nodes[1].kill9()

@@ -103,7 +103,11 @@ def test_storaged_services(compose):
 def test_router_service(compose):
     router = compose["services"]["router"]
     assert router["build"]["dockerfile"] == "docker/Dockerfile.router"
-    assert router["ports"] == ["8080:8080"]
+    # SKV_HTTP_ADDR and SKV_HTTP_PORT choose where it is published
+    # (make test-containers: 127.0.0.1:26880); 8080 on all addresses by
+    # default
+    assert router["ports"] == [
+        "${SKV_HTTP_ADDR:-0.0.0.0}:${SKV_HTTP_PORT:-8080}:8080"]
     assert router["volumes"] == ["token:" + TOKEN_DIR]
     assert router["depends_on"] == {
         name: {"condition": "service_healthy"}
@@ -250,6 +254,21 @@ def test_runtime_packages_of_the_real_binaries():
 def build_stage(dockerfile):
     text = open(os.path.join(DOCKER, dockerfile)).read()
     return text.split("\nFROM ", 2)[1]
+
+
+def shared_build_stage(dockerfile):
+    text = open(os.path.join(DOCKER, dockerfile)).read()
+    start = text.index("FROM ${DEBIAN_IMAGE} AS build")
+    return text[start:text.index("# end of the shared build stage", start)]
+
+
+def test_images_share_one_build_stage():
+    """The build stages are the same text, so a layer cache builds the
+    project once for both images (make test-containers relies on it for
+    its time)."""
+    stage = shared_build_stage("Dockerfile.storaged")
+    assert stage == shared_build_stage("Dockerfile.router")
+    assert "make -j" in stage and "build/storaged build/skv" in stage
 
 
 def dev_package_of(lib):

@@ -127,19 +127,29 @@ def valgrind_requested():
 def _node_entries(nodes):
     """Normalise nodes to (name, port, weight) triples.
 
-    A node is a (name, port) or (name, port, weight) tuple, or an object
-    with a .port (a tests/lib/skvproc.Storaged), then named a, b, c, ...
-    in list order.
+    A node is a (name, address) or (name, address, weight) tuple, or an
+    object with a .port (a tests/lib/skvproc.Storaged; its .host too, if
+    it has one), then named a, b, c, ... in list order.  An address is a
+    port on 127.0.0.1 or a "host:port" string (e.g. a node in a network
+    namespace, tests/lib/netns.py).
     """
     out = []
     for i, node in enumerate(nodes):
         if hasattr(node, "port"):
-            out.append((chr(ord("a") + i), int(node.port), None))
+            host = getattr(node, "host", "127.0.0.1")
+            out.append((chr(ord("a") + i), _address(host, node.port), None))
         elif len(node) == 2:
-            out.append((str(node[0]), int(node[1]), None))
+            out.append((str(node[0]), _address(None, node[1]), None))
         else:
-            out.append((str(node[0]), int(node[1]), node[2]))
+            out.append((str(node[0]), _address(None, node[1]), node[2]))
     return out
+
+
+def _address(host, port):
+    """'host:port' for an upstream's server line."""
+    if isinstance(port, str) and ":" in port:
+        return port
+    return "%s:%d" % (host or "127.0.0.1", int(port))
 
 
 # Run as root, nginx's workers would become "nobody", who cannot enter a
@@ -153,8 +163,14 @@ class Router:
                  extra_http="", extra_server="", valgrind=None, prefix=None,
                  workers=1, replica_timeout="1s", token_file=None,
                  keepalive=32, error_log_level="info", extra_main="",
-                 extra_env=None, namespaces=()):
+                 extra_env=None, namespaces=(), host="127.0.0.1", netns=None,
+                 worker_connections=1024):
         self.port = int(port)
+        # the address nginx listens on, and a network namespace to run it
+        # in (`ip netns exec NETNS nginx ...`; tests/lib/netns.py)
+        self.host = host
+        self.netns = netns
+        self.worker_connections = worker_connections
         self.nodes = _node_entries(nodes)
         self.replicas, self.w, self.r = replicas, w, r
         self.extra_location = extra_location
@@ -192,7 +208,7 @@ class Router:
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "http://%s:%d" % (self.host, self.port)
 
     # Valgrind slows nginx down by an order of magnitude or more: tests
     # scale their client timeouts by this.
@@ -204,11 +220,12 @@ class Router:
         p = self.prefix
         upstreams = []
         node_lines = []
-        for name, port, weight in self.nodes:
+        for name, address, weight in self.nodes:
             upstreams.append("    upstream skv_%s {\n"
-                             "        server 127.0.0.1:%d;\n"
+                             "        server %s;\n"
                              "        keepalive %d;\n"
-                             "    }\n" % (name, port, self.keepalive))
+                             "    }\n" % (name, _address(None, address),
+                                      self.keepalive))
             node_lines.append("    simplekv_node %s skv_%s%s%s;\n" % (
                 name, name, "" if weight is None else " weight=%s" % weight,
                 "" if name not in self.previous_weights
@@ -238,14 +255,14 @@ class Router:
             "pid %s/logs/nginx.pid;\n"
             "load_module %s;\n"
             "%s"
-            "events {\n    worker_connections 1024;\n}\n"
+            "events {\n    worker_connections %d;\n}\n"
             "http {\n"
             "    access_log %s/logs/access.log;\n"
             "%s"
             "%s%s%s"
             "%s"
             "    server {\n"
-            "        listen 127.0.0.1:%d;\n"
+            "        listen %s:%d;\n"
             "        include %s;\n"
             "        location / {\n"
             "            simplekv;\n"
@@ -263,8 +280,9 @@ class Router:
             "}\n" % (
                 _WORKER_USER, self.workers, self.error_log,
                 self.error_log_level, p,
-                MODULE, _indent(self.extra_main, 0), p, temp, "".join(upstreams), "".join(node_lines),
-                token, self.extra_http, self.port, PROXY_SNIPPET,
+                MODULE, _indent(self.extra_main, 0),
+                self.worker_connections, p, temp, "".join(upstreams), "".join(node_lines),
+                token, self.extra_http, self.host, self.port, PROXY_SNIPPET,
                 self.replicas, self.w, self.r, self.replica_timeout,
                 _indent(self.extra_location, 12), ns_locations,
                 _indent(self.extra_server, 8)))
@@ -274,7 +292,12 @@ class Router:
             f.write(self.config_text())
 
     def _nginx_args(self):
-        return nginx_args(self.prefix, self.conf_path, self.error_log)
+        args = nginx_args(self.prefix, self.conf_path, self.error_log)
+        if self.netns:
+            # ip netns exec execs nginx: the child is nginx itself, so
+            # signals and the exit status are nginx's
+            args = ["ip", "netns", "exec", self.netns] + args
+        return args
 
     def test_config(self):
         """Run nginx -t on the configuration: (exit status, output)."""

@@ -174,3 +174,103 @@ def test_open_files_limit_is_raised_to_match(daemons):
         line = [ln for ln in f if ln.startswith("Max open files")][0]
     assert int(line.split()[3]) >= 8192 + 128, line
     assert "warning" not in d.log_text()
+
+
+def _trickle_until_closed(socks, every, limit):
+    """Send one header byte on each socket every `every` seconds until
+    the server closes it; returns the seconds each took to be closed
+    (None: still open after `limit`)."""
+    t0 = time.monotonic()
+    closed = [None] * len(socks)
+    while time.monotonic() - t0 < limit and None in closed:
+        time.sleep(every)
+        for i, s in enumerate(socks):
+            if closed[i] is not None:
+                continue
+            try:
+                s.sendall(b"a")
+            except OSError:
+                closed[i] = time.monotonic() - t0
+    return closed
+
+
+def test_trickled_headers_are_cut_at_the_first_request_timeout(daemons):
+    """Slowloris: headers sent a byte every 0.3 s never let the
+    connection go without traffic for the 1 s --first-request-timeout,
+    yet the connection is closed about 1 s after it opened: the timeout
+    bounds the first request's line and headers, not only the silence
+    (storaged/headguard.c).  Found by tests/hostile/."""
+    d = daemons.start(extra_args=["--first-request-timeout", "1s",
+                                  "--idle-timeout", "30s"])
+    socks = open_many(d.port, 50, b"PUT /v1/kv/slow HTTP/1.1\r\nX-Slow: ")
+    line = open_many(d.port, 50, b"GET /v1/he")     # the request line too
+    try:
+        closed = _trickle_until_closed(socks + line, 0.3, 8)
+        assert None not in closed, "%d of %d trickling connections open " \
+            "after 8 s" % (closed.count(None), len(closed))
+        assert max(closed) < 1.0 + 0.5 + 1.0, max(closed)
+    finally:
+        close_all(socks + line)
+    assert_serves_promptly(d.port, 4)
+    c = Client(d.port)
+    try:
+        assert c.get("slow").status == 404
+    finally:
+        c.close()
+
+
+def test_first_request_deadline_spares_slow_bodies_and_served_connections(
+        daemons):
+    """Only the headers have the deadline: a first request whose headers
+    came at once may send its body slowly (traffic within the timeout),
+    and a connection that served a request is a keep-alive one."""
+    d = daemons.start(extra_args=["--first-request-timeout", "1s",
+                                  "--idle-timeout", "30s"])
+    body = b"x" * 12
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+    served = Client(d.port)
+    try:
+        assert served.request("GET", "/v1/health").status == 200
+        conn = served.conn
+        s.sendall(b"PUT /v1/kv/slowbody HTTP/1.1\r\nHost: x\r\n"
+                  b"X-Simplekv-Version: %s\r\nContent-Length: %d\r\n\r\n"
+                  % (seq_version(1).encode(), len(body)))
+        for i in range(len(body)):          # 12 x 0.25 s = 3 s
+            time.sleep(0.25)
+            s.sendall(body[i:i + 1])
+        answer = s.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 201"), answer
+        assert served.request("GET", "/v1/health").status == 200
+        assert served.conn is conn, "the keepalive connection was cut"
+    finally:
+        s.close()
+        served.close()
+    c = Client(d.port)
+    try:
+        r = c.get("slowbody")
+        assert (r.status, r.body) == (200, body)
+    finally:
+        c.close()
+
+
+def test_a_refused_token_closes_the_connection(daemons, tmp_path):
+    """A 401 closes the connection, so that only a client with the token
+    keeps one past its first request (where the headers' deadline no
+    longer applies)."""
+    token = tmp_path / "token"
+    token.write_text("s3cret\n")
+    d = daemons.start(extra_args=["--token-file", str(token)],
+                      token="s3cret")
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+    try:
+        s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 401"), data
+        assert b"\r\nConnection: close\r\n" in data, data
+    finally:
+        s.close()

@@ -239,7 +239,8 @@ def test_reads_never_create(node):
     # The first write creates it, files and all.
     assert put(c, "ghost", "k", b"v", version()).status == 201
     assert names(c) == ["default", "ghost"]
-    assert ns_files(d) == ["ns-ghost.index.db", "ns-ghost.records.db"]
+    assert ns_files(d) == ["ns-ghost.chunks.db", "ns-ghost.index.db",
+                           "ns-ghost.records.db"]
 
 
 @pytest.mark.parametrize("name", [
@@ -425,6 +426,7 @@ def test_kill9_during_first_writes_to_new_namespaces(daemons, durability):
     for ns in held - {"default"}:
         assert "ns-%s.index.db" % ns in files
         assert "ns-%s.records.db" % ns in files
+        assert "ns-%s.chunks.db" % ns in files
     c.close()
 
 
@@ -522,7 +524,7 @@ def test_concurrent_first_writes_create_once(daemons):
     assert {n["name"]: n["keys"] for n in docs} == dict(counts, default=0)
     assert ns_files(d) == sorted("ns-%s.%s.db" % (ns, f)
                                  for ns in counts
-                                 for f in ("index", "records"))
+                                 for f in ("chunks", "index", "records"))
     # And after a restart, each once.
     c.close()
     d.stop()
