@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import sys
+import time
 
 import pytest
 
@@ -33,6 +34,23 @@ def _next_port():
                            % (_PORT_BASE, _PORT_BASE + 499))
     return port
 
+
+
+def _all_threads_stopped(pid):
+    """Whether every thread of pid is in the stopped state (T)."""
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except FileNotFoundError:
+        return True
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, IndexError):
+            continue
+        if state not in ("T", "t"):
+            return False
+    return True
 
 class Cluster:
     """Storage nodes named a, b, c, ... and one or more routers (the design
@@ -95,9 +113,19 @@ class Cluster:
         self.nodes[name].start()
 
     def freeze(self, name):
-        """SIGSTOP a node: it accepts connections but never answers."""
-        self.nodes[name].proc.send_signal(signal.SIGSTOP)
+        """SIGSTOP a node: it accepts connections but never answers.
+        Returns once every thread of it is stopped: kill() only posts the
+        stop, and a thread busy on the other CPU may still finish what it
+        is doing (seen once under load: a node answered a request sent
+        just after its SIGSTOP)."""
+        proc = self.nodes[name].proc
+        proc.send_signal(signal.SIGSTOP)
         self.stopped.add(name)
+        deadline = time.monotonic() + 5
+        while not _all_threads_stopped(proc.pid):
+            if time.monotonic() > deadline:
+                raise AssertionError("node %s did not stop" % name)
+            time.sleep(0.005)
 
     def thaw(self, name):
         self.nodes[name].proc.send_signal(signal.SIGCONT)
