@@ -25,6 +25,8 @@
 #include "ngx_http_simplekv_module.h"
 
 
+static ngx_int_t ngx_http_simplekv_ns_path(ngx_conf_t *cf, ngx_str_t *name,
+    const char *suffix, ngx_str_t *path);
 static ngx_int_t ngx_http_simplekv_ns_paths(ngx_conf_t *cf,
     ngx_http_simplekv_loc_conf_t *conf);
 static ngx_http_simplekv_namespace_t *ngx_http_simplekv_ns_find(
@@ -100,12 +102,29 @@ ngx_http_simplekv_merge_namespace(ngx_conf_t *cf,
 }
 
 
+/* /v1/ns/<name><suffix> */
+static ngx_int_t
+ngx_http_simplekv_ns_path(ngx_conf_t *cf, ngx_str_t *name, const char *suffix,
+    ngx_str_t *path)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(cf->pool, sizeof("/v1/ns/") - 1 + name->len
+                              + ngx_strlen(suffix));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    path->data = p;
+    path->len = ngx_sprintf(p, "/v1/ns/%V%s", name, suffix) - p;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_simplekv_ns_paths(ngx_conf_t *cf, ngx_http_simplekv_loc_conf_t *conf)
 {
-    u_char  *p;
-    size_t   len;
-
     if (conf->ns_name.len == 0
         || (conf->ns_name.len == ngx_http_simplekv_ns_default.len
             && ngx_strncmp(conf->ns_name.data,
@@ -118,27 +137,15 @@ ngx_http_simplekv_ns_paths(ngx_conf_t *cf, ngx_http_simplekv_loc_conf_t *conf)
         return NGX_OK;
     }
 
-    len = sizeof("/v1/ns/") - 1 + conf->ns_name.len + sizeof("/kv/") - 1;
-
-    p = ngx_pnalloc(cf->pool, len);
-    if (p == NULL) {
+    if (ngx_http_simplekv_ns_path(cf, &conf->ns_name, "/kv/",
+                                  &conf->ns_kv_prefix)
+        != NGX_OK
+        || ngx_http_simplekv_ns_path(cf, &conf->ns_name, "/keys",
+                                     &conf->ns_list_path)
+           != NGX_OK)
+    {
         return NGX_ERROR;
     }
-
-    conf->ns_kv_prefix.data = p;
-    conf->ns_kv_prefix.len = ngx_sprintf(p, "/v1/ns/%V/kv/", &conf->ns_name)
-                             - p;
-
-    len = sizeof("/v1/ns/") - 1 + conf->ns_name.len + sizeof("/keys") - 1;
-
-    p = ngx_pnalloc(cf->pool, len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    conf->ns_list_path.data = p;
-    conf->ns_list_path.len = ngx_sprintf(p, "/v1/ns/%V/keys", &conf->ns_name)
-                             - p;
 
     /* so that one key name in two namespaces is two keys to the
      * contention table too */

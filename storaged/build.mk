@@ -41,7 +41,23 @@ STORAGED_PYTEST := SKV_LEGACY_INDEX=$(abspath $(STORAGED_LEGACY)) \
 .PHONY: test-storaged test-storaged-plain test-storaged-asan
 TEST_TARGETS += test-storaged
 
-test-storaged: test-storaged-plain test-storaged-asan
+# make test runs the whole suite against the ASan + UBSan build (every
+# check of the plain run and the sanitizers' on top), and against the plain
+# build only the tests that measure memory (ASan's quarantine and shadow
+# memory make RSS meaningless); the plain binary also serves every other
+# suite (t/, cluster, cli, partitions, hostile, dashboard).  The whole
+# suite against the plain build is `make test-storaged-plain`, part of
+# `make test-long`.  This keeps about two minutes out of `make test`.
+STORAGED_MEMORY_TESTS := test_listing_streams_with_bounded_memory or \
+                         test_memory_bounded or \
+                         test_declared_length_is_not_allocated_up_front
+
+test-storaged: test-storaged-asan test-storaged-memory
+
+.PHONY: test-storaged-memory
+test-storaged-memory: $(STORAGED_BIN) $(STORAGED_LEGACY)
+	SKV_STORAGED=$(abspath $(STORAGED_BIN)) $(STORAGED_PYTEST) \
+		-k "$(STORAGED_MEMORY_TESTS)"
 
 test-storaged-plain: $(STORAGED_BIN) $(STORAGED_LEGACY)
 	SKV_STORAGED=$(abspath $(STORAGED_BIN)) $(STORAGED_PYTEST)
@@ -56,4 +72,4 @@ test-storaged-long: $(STORAGED_BIN) $(STORAGED_LEGACY)
 	SKV_STORAGED=$(abspath $(STORAGED_BIN)) SKV_TEST_LONG=1 \
 		$(STORAGED_PYTEST)/test_large.py -s -k test_long_
 
-test-long: test-storaged-long
+test-long: test-storaged-long test-storaged-plain
