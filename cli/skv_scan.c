@@ -8,21 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "skv_bytes.h"
+
 /* Unmerged bytes a listing may hold before its transfer pauses. */
 #define STREAM_BUF_MAX (1024 * 1024)
 #define STREAM_ATTEMPTS 3
-
-int
-skv_key_cmp(const unsigned char *a, size_t al, const unsigned char *b,
-            size_t bl)
-{
-    int c = memcmp(a, b, al < bl ? al : bl);
-
-    if (c != 0) {
-        return c;
-    }
-    return al < bl ? -1 : al > bl;
-}
 
 static int
 on_data(skv_call_t *call, const char *data, size_t len)
@@ -253,7 +243,7 @@ skv_merge_next(skv_stream_t *s, size_t n, unsigned char *key,
             return 0;
         }
         if (st == 1 && (min == NULL
-                        || skv_key_cmp(s[i].head.key, s[i].head.key_len,
+                        || skv_bytes_cmp(s[i].head.key, s[i].head.key_len,
                                        min->key, min->key_len) < 0)) {
             min = &s[i].head;
         }
@@ -265,7 +255,7 @@ skv_merge_next(skv_stream_t *s, size_t n, unsigned char *key,
     memcpy(key, min->key, min->key_len);
     for (size_t i = 0; i < n; i++) {
         memset(&view[i], 0, sizeof(view[i]));
-        if (s[i].have_head && skv_key_cmp(s[i].head.key, s[i].head.key_len,
+        if (s[i].have_head && skv_bytes_cmp(s[i].head.key, s[i].head.key_len,
                                           key, *key_len) == 0) {
             view[i].state = SKV_COPY_PRESENT;
             view[i].version = s[i].head.version;

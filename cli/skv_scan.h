@@ -68,8 +68,4 @@ void skv_stream_tick(skv_stream_t *s, double now);
 int skv_merge_next(skv_stream_t *s, size_t n, unsigned char *key,
                    size_t *key_len, skv_view_t *view);
 
-/* Compare keys in listing order (memcmp, then the shorter first). */
-int skv_key_cmp(const unsigned char *a, size_t al, const unsigned char *b,
-                size_t bl);
-
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "listing.h"
+#include "skv_bytes.h"
 #include "skv_key.h"
 #include "skv_keyline.h"
 
@@ -32,19 +33,6 @@ struct listing {
     size_t         out_cap;
     size_t         out_len;
 };
-
-/* Byte order of keys, as in the index: memcmp, then the shorter first. */
-static int
-bytes_cmp(const unsigned char *a, size_t a_len, const unsigned char *b,
-          size_t b_len)
-{
-    int c = memcmp(a, b, a_len < b_len ? a_len : b_len);
-
-    if (c != 0) {
-        return c;
-    }
-    return a_len < b_len ? -1 : a_len > b_len;
-}
 
 listing_t *
 listing_new(store_t *st, store_space_t *sp, const unsigned char *prefix,
@@ -70,7 +58,7 @@ listing_new(store_t *st, store_space_t *sp, const unsigned char *prefix,
      * keys sharing a prefix are contiguous in byte order, so the scan ends
      * at the first key without it. */
     if (after_len > 0
-        && bytes_cmp(after, after_len, prefix, prefix_len) >= 0)
+        && skv_bytes_cmp(after, after_len, prefix, prefix_len) >= 0)
     {
         memcpy(l->from, after, after_len);
         l->from_len = after_len;

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "skv_bytes.h"
 #include "store_int.h"
 
 #define FILE_NAME_MAX  (STORE_SPACE_NAME_MAX + 32)
@@ -61,18 +62,6 @@ is_default(const char *name, size_t len)
            && memcmp(name, STORE_SPACE_DEFAULT, len) == 0;
 }
 
-/* Byte order of names, the shorter first. */
-static int
-name_cmp(const char *a, size_t a_len, const char *b, size_t b_len)
-{
-    int c = memcmp(a, b, a_len < b_len ? a_len : b_len);
-
-    if (c != 0) {
-        return c;
-    }
-    return a_len < b_len ? -1 : a_len > b_len;
-}
-
 /* The index of the first space whose name is >= name; under spaces_lock
  * or spaces_create. */
 static size_t
@@ -82,7 +71,7 @@ lower_bound(store_t *st, const char *name, size_t len)
 
     while (lo < hi) {
         mid = lo + (hi - lo) / 2;
-        if (name_cmp(st->spaces[mid]->name, st->spaces[mid]->name_len, name,
+        if (skv_bytes_cmp(st->spaces[mid]->name, st->spaces[mid]->name_len, name,
                      len) < 0)
         {
             lo = mid + 1;
@@ -99,7 +88,7 @@ find(store_t *st, const char *name, size_t len)
     size_t i = lower_bound(st, name, len);
 
     if (i < st->n_spaces
-        && name_cmp(st->spaces[i]->name, st->spaces[i]->name_len, name,
+        && skv_bytes_cmp(st->spaces[i]->name, st->spaces[i]->name_len, name,
                     len) == 0)
     {
         return st->spaces[i];
@@ -466,7 +455,7 @@ store_space_next(store_t *st, const char *name, size_t len, bool after)
     pthread_rwlock_rdlock(&st->spaces_lock);
     i = lower_bound(st, name, len);
     if (after && i < st->n_spaces
-        && name_cmp(st->spaces[i]->name, st->spaces[i]->name_len, name,
+        && skv_bytes_cmp(st->spaces[i]->name, st->spaces[i]->name_len, name,
                     len) == 0)
     {
         i++;
