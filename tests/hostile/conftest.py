@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.join(HERE, os.pardir, "lib"))
 
 from router import Router        # noqa: E402
 from skvproc import Storaged     # noqa: E402
+from tcpforward import Forwarder  # noqa: E402
 
 _PORT_BASE = int(os.environ.get("SKV_HOSTILE_PORT_BASE", "28600"))
 _PORTS = itertools.count(_PORT_BASE)
@@ -40,25 +41,16 @@ def next_port():
     return port
 
 
-class Recorder:
+class Recorder(Forwarder):
     """A byte forwarder 127.0.0.1:port -> target that keeps a copy of
     everything sent towards the target (what the router tells node a)."""
 
+    backlog = 256
+
     def __init__(self, port, target):
-        self.port, self.target = port, target
+        super().__init__(port, target)
         self.lock = threading.Lock()
         self.sent = bytearray()
-        self._socks = []
-        self._closing = False
-
-    def start(self):
-        ls = socket.socket()
-        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        ls.bind(("127.0.0.1", self.port))
-        ls.listen(256)
-        self._listener = ls
-        threading.Thread(target=self._accept, daemon=True).start()
-        return self
 
     def text(self):
         with self.lock:
@@ -68,51 +60,9 @@ class Recorder:
         with self.lock:
             del self.sent[:]
 
-    def stop(self):
-        self._closing = True
-        for s in [self._listener] + self._socks:
-            try:
-                s.close()
-            except OSError:
-                pass
-
-    def _accept(self):
-        while not self._closing:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            try:
-                server = socket.create_connection(("127.0.0.1",
-                                                   self.target), timeout=5)
-            except OSError:
-                client.close()
-                continue
-            server.settimeout(None)
-            self._socks += [client, server]
-            threading.Thread(target=self._pump, args=(client, server, True),
-                             daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, False),
-                             daemon=True).start()
-
-    def _pump(self, src, dst, record):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                if record:
-                    with self.lock:
-                        self.sent += data
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+    def upstream_data(self, data):
+        with self.lock:
+            self.sent += data
 
 
 class HostileCluster:
