@@ -166,13 +166,11 @@ ngx_http_simplekv_round_plan(ngx_http_simplekv_ctx_t *ctx, u_char *ask,
         }
 
         /* a suspect node is probed by the router itself (probe.c),
-         * never with a client's read */
+         * never with a client's read: without take_probe the answer is
+         * ASK or SKIP */
         check = ngx_http_simplekv_breaker_check(&nodes[ctx->order[i]], 0);
 
-        if (check == NGX_HTTP_SIMPLEKV_PROBE) {
-            probe[i] = 1;
-
-        } else if (check == NGX_HTTP_SIMPLEKV_SKIP) {
+        if (check == NGX_HTTP_SIMPLEKV_SKIP) {
             ask[i] = 0;
             ctx->skipped = 1;
             candidates--;
