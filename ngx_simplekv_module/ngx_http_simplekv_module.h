@@ -450,12 +450,15 @@ ngx_msec_t ngx_http_simplekv_now_ms(void);
 void ngx_http_simplekv_clock_init(ngx_cycle_t *cycle,
     ngx_http_simplekv_main_conf_t *mcf);
 skv_version_t ngx_http_simplekv_next_version(void);
+uint64_t ngx_http_simplekv_clock_origin(void);
 ngx_int_t ngx_http_simplekv_observe_version(const skv_version_t *v,
     ngx_http_simplekv_main_conf_t *mcf, ngx_log_t *log, ngx_str_t *node);
 
 /* ngx_http_simplekv_contention.c */
 ngx_uint_t ngx_http_simplekv_contended(ngx_http_simplekv_ctx_t *ctx);
 void ngx_http_simplekv_contention_note(ngx_http_simplekv_ctx_t *ctx);
+void ngx_http_simplekv_contention_seen(ngx_http_simplekv_ctx_t *ctx,
+    const skv_reply_t *replies, ngx_uint_t n);
 
 /* ngx_http_simplekv_epoch.c */
 ngx_int_t ngx_http_simplekv_epoch_register(

@@ -168,7 +168,8 @@ def test_one_frozen_node_does_not_slow_every_request(cluster_factory):
 
 
 def test_reads_repair_a_node_that_missed_writes(cluster_factory):
-    c = cluster_factory()
+    # every read asks all three replicas, so reads reach node c
+    c = cluster_factory(extra_location="simplekv_read_fanout all;")
     kv = KV(c.url, c.router.slowdown)
     keys = ["repair-%d" % i for i in range(16)]
     for k in keys:
