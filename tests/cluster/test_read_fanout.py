@@ -79,7 +79,7 @@ def test_hedged_reads_do_not_wait_for_a_frozen_replica(cluster_factory):
     include a frozen one asks the third instead of waiting for the
     replica timeout.  A fresh connection per read: the frozen replica's
     straggler may hold a keep-alive connection."""
-    c = cluster_factory(extra_location="simplekv_replica_timeout 3s;")
+    c = cluster_factory(replica_timeout="3s")
     for k in KEYS:
         assert requests.put(c.url + "/" + k, data=k.encode(),
                             timeout=10).status_code == 201
