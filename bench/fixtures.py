@@ -7,7 +7,7 @@ Ports (the bench range is 20000-20499, loopback only):
   20080         plain nginx: static file + proxy_pass to 20001
   20081         router N=3 W=2 R=2
   20082         router N=2 W=2 R=1 (the same three nodes)
-  20083         router N=3 W=2 R=2, simplekv_read_fanout quorum
+  20083         router N=3 W=2 R=2, simplekv_read_fanout all
   20084         a second router N=3 W=2 R=2, the same configuration as
                 20081 (the two-router hot-key row)
   20085-20088   --baseline-module: the routers 20081-20084 again, loaded

@@ -45,6 +45,14 @@ ngx_http_simplekv_clock_init(ngx_cycle_t *cycle,
 }
 
 
+/* This router's origin: the one every version it makes carries. */
+uint64_t
+ngx_http_simplekv_clock_origin(void)
+{
+    return ngx_http_simplekv_local_clock.origin;
+}
+
+
 skv_version_t
 ngx_http_simplekv_next_version(void)
 {

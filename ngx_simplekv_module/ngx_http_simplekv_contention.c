@@ -7,9 +7,14 @@
  * newer version from another router and every replica of the key looks
  * healthy.  Such a write, should it meet newer versions, is still decided
  * correctly from what the replicas say (core/skv_quorum.c): complete,
- * never visible (retried, now with a query), or unknown.  A key that met
- * another router's version is remembered for NGX_HTTP_SIMPLEKV_CONTENDED_MS
- * in a small table shared by the workers; a replica that is down or
+ * never visible (retried, now with a query), or unknown (503).  A key that
+ * met another router's version is remembered for
+ * NGX_HTTP_SIMPLEKV_CONTENDED_MS in a small table shared by the workers:
+ * when a write meets a newer version of another router's (queried or not),
+ * and when a read or a query finds a version another router wrote within
+ * that time, so that the mark lasts as long as another router keeps
+ * writing the key, and a key another router writes is marked before this
+ * router's first write of it can conflict; a replica that is down or
  * suspect makes every write of its keys query, because its silence would
  * leave a conflicting write undecidable.
  */
@@ -70,6 +75,37 @@ ngx_http_simplekv_contention_note(ngx_http_simplekv_ctx_t *ctx)
     sh->contended_key[slot] = (ngx_atomic_uint_t) hash;
     sh->contended_until[slot] = ngx_http_simplekv_now_ms()
                                 + NGX_HTTP_SIMPLEKV_CONTENDED_MS;
+}
+
+
+/* Replies of a read or a version query: a version another router wrote
+ * recently marks the key. */
+void
+ngx_http_simplekv_contention_seen(ngx_http_simplekv_ctx_t *ctx,
+    const skv_reply_t *replies, ngx_uint_t n)
+{
+    uint64_t    origin, now;
+    ngx_uint_t  i;
+
+    origin = ngx_http_simplekv_clock_origin();
+    now = skv_clock_now_ms();
+
+    for (i = 0; i < n; i++) {
+        if (replies[i].kind != SKV_REPLY_FOUND
+            && replies[i].kind != SKV_REPLY_TOMBSTONE
+            && replies[i].kind != SKV_REPLY_TOO_LARGE)
+        {
+            continue;
+        }
+
+        if (replies[i].version.origin != origin
+            && skv_version_ms(&replies[i].version)
+               + NGX_HTTP_SIMPLEKV_CONTENDED_MS > now)
+        {
+            ngx_http_simplekv_contention_note(ctx);
+            return;
+        }
+    }
 }
 
 

@@ -65,6 +65,7 @@ ngx_http_simplekv_decide_query(ngx_http_simplekv_ctx_t *ctx)
     skv_quorum_t  q;
 
     ngx_http_simplekv_tally(ctx, replies, &t, &q);
+    ngx_http_simplekv_contention_seen(ctx, replies, ctx->nreplicas);
 
     switch (skv_decide_query_sets(replies, ctx->nreplicas, &ctx->sets, &q,
                                   &t))
@@ -178,8 +179,9 @@ ngx_http_simplekv_decide_write(ngx_http_simplekv_ctx_t *ctx)
     q.tries_left = (ctx->write_tries < NGX_HTTP_SIMPLEKV_WRITE_TRIES);
     q.versions_known = ctx->versions_known;
 
-    /* another router's newer version: this key's next writes query */
-    if (t.conflicts > t.superseded && !ctx->versions_known) {
+    /* another router's newer version: this key's next writes query (also
+     * after a query: the mark lasts while the other router writes) */
+    if (t.conflicts > t.superseded) {
         ngx_http_simplekv_contention_note(ctx);
     }
 
@@ -252,6 +254,7 @@ ngx_http_simplekv_decide_read(ngx_http_simplekv_ctx_t *ctx)
 
     /* the newest version and who holds it, kept for the repair round */
     ctx->newest = ctx->slot[newest];
+    ngx_http_simplekv_contention_seen(ctx, &replies[newest], 1);
     ctx->holders = t.holders;
 
     for (i = 0; i < ctx->nreplicas; i++) {

@@ -30,6 +30,7 @@ static void ngx_http_simplekv_post_late(ngx_http_simplekv_ctx_t *ctx);
 static void ngx_http_simplekv_wake(ngx_http_request_t *r);
 static void ngx_http_simplekv_late_handler(ngx_event_t *ev);
 static void ngx_http_simplekv_deadline_handler(ngx_event_t *ev);
+static void ngx_http_simplekv_hedge_handler(ngx_event_t *ev);
 static void ngx_http_simplekv_abort(ngx_http_simplekv_replica_t *rep);
 static void ngx_http_simplekv_release(ngx_http_request_t *r);
 
@@ -55,6 +56,11 @@ ngx_http_simplekv_start_round(ngx_http_simplekv_ctx_t *ctx,
     ctx->round++;
     ctx->expired = 0;
     ngx_memzero(ctx->slot, sizeof(ctx->slot));
+    ngx_memzero(ctx->held, sizeof(ctx->held));
+
+    if (ctx->hedge.timer_set) {
+        ngx_del_timer(&ctx->hedge);
+    }
 
     op = ngx_http_simplekv_round_op(ctx);
     asked = ngx_http_simplekv_round_plan(ctx, ask, probe);
@@ -80,6 +86,16 @@ ngx_http_simplekv_start_round(ngx_http_simplekv_ctx_t *ctx,
     ctx->deadline.log = r->connection->log;
 
     ngx_add_timer(&ctx->deadline, ctx->lcf->replica_timeout);
+
+    if (ctx->held_back && ctx->lcf->read_hedge
+        && ctx->lcf->read_hedge < ctx->lcf->replica_timeout)
+    {
+        ctx->hedge.handler = ngx_http_simplekv_hedge_handler;
+        ctx->hedge.data = ctx;
+        ctx->hedge.log = r->connection->log;
+
+        ngx_add_timer(&ctx->hedge, ctx->lcf->read_hedge);
+    }
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "simplekv round %ui phase %d: %ui replicas asked",
@@ -148,6 +164,7 @@ ngx_http_simplekv_round_plan(ngx_http_simplekv_ctx_t *ctx, u_char *ask,
     }
 
     ctx->skipped = 0;
+    ctx->suspect_skipped = 0;
     ctx->held_back = 0;
 
     for (i = 0; i < ctx->nreplicas; i++) {
@@ -173,6 +190,7 @@ ngx_http_simplekv_round_plan(ngx_http_simplekv_ctx_t *ctx, u_char *ask,
         if (check == NGX_HTTP_SIMPLEKV_SKIP) {
             ask[i] = 0;
             ctx->skipped = 1;
+            ctx->suspect_skipped = 1;
             candidates--;
             ngx_http_simplekv_stats_skipped(&nodes[ctx->order[i]]);
         }
@@ -194,6 +212,7 @@ ngx_http_simplekv_round_plan(ngx_http_simplekv_ctx_t *ctx, u_char *ask,
             }
 
             ask[i] = 0;
+            ctx->held[i] = 1;
             ctx->skipped = 1;
             ctx->held_back = 1;
         }
@@ -390,6 +409,10 @@ ngx_http_simplekv_answering(ngx_http_simplekv_ctx_t *ctx)
 
     ctx->answered = 1;
 
+    if (ctx->hedge.timer_set) {
+        ngx_del_timer(&ctx->hedge);
+    }
+
     if (ctx->running == 0 || !ctx->deadline.timer_set) {
         return;
     }
@@ -407,6 +430,62 @@ ngx_http_simplekv_answering(ngx_http_simplekv_ctx_t *ctx)
     {
         ngx_add_timer(&ctx->deadline, NGX_HTTP_SIMPLEKV_PROBE_GRACE_MS);
     }
+}
+
+
+/*
+ * simplekv_read_hedge: the first max(R, W) replicas of a quorum read have
+ * not settled it in time (one may have frozen before the breaker knew, or
+ * be slow): ask the replicas held back now, in the same round, instead of
+ * waiting for the round's deadline.  Costs one more replica request for
+ * such reads only.
+ */
+static void
+ngx_http_simplekv_hedge_handler(ngx_event_t *ev)
+{
+    ngx_uint_t                    i;
+    ngx_http_request_t           *r;
+    ngx_http_simplekv_ctx_t      *ctx;
+    ngx_http_simplekv_replica_t  *rep;
+
+    ctx = ev->data;
+    r = ctx->request;
+
+    if (ctx->answered || ctx->phase != NGX_HTTP_SIMPLEKV_PHASE_READ
+        || !ctx->held_back)
+    {
+        return;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "simplekv read hedge, round %ui", ctx->round);
+
+    ctx->held_back = 0;
+    ctx->skipped = ctx->suspect_skipped;
+
+    for (i = 0; i < ctx->nreplicas; i++) {
+        if (!ctx->held[i] || ctx->slot[i] != NULL) {
+            continue;
+        }
+
+        ctx->held[i] = 0;
+
+        rep = ngx_http_simplekv_replica_start(ctx, i,
+                                              NGX_HTTP_SIMPLEKV_OP_GET, 0,
+                                              ctx->round,
+                                              ngx_http_simplekv_replica_done);
+        if (rep == NULL) {
+            /* the round's deadline still ends the read */
+            break;
+        }
+
+        ctx->slot[i] = rep;
+    }
+
+    ngx_http_simplekv_stats_read_hedge(ctx->mcf);
+
+    /* the new subrequests are posted requests of the client's connection */
+    ngx_http_run_posted_requests(r->connection);
 }
 
 
@@ -504,6 +583,10 @@ ngx_http_simplekv_cleanup(void *data)
 
     if (ctx->deadline.timer_set) {
         ngx_del_timer(&ctx->deadline);
+    }
+
+    if (ctx->hedge.timer_set) {
+        ngx_del_timer(&ctx->hedge);
     }
 
     if (ctx->late_event.posted) {

@@ -89,6 +89,10 @@
 /* After the answer, a request to a suspect node may hold the client's
  * connection this long at most. */
 #define NGX_HTTP_SIMPLEKV_PROBE_GRACE_MS 10
+/* simplekv_read_hedge's default: a quorum read whose first replicas have
+ * not settled it by then asks the others too (a replica that froze before
+ * the breaker knew costs a read this, not simplekv_replica_timeout). */
+#define NGX_HTTP_SIMPLEKV_READ_HEDGE_MS  20
 
 /* ngx_http_simplekv_breaker_check() */
 #define NGX_HTTP_SIMPLEKV_ASK            0
@@ -177,6 +181,7 @@ typedef struct {
     size_t                          max_value_size;
     ngx_msec_t                      replica_timeout;
     ngx_uint_t                      read_fanout;
+    ngx_msec_t                      read_hedge;     /* 0: off */
 
     /* simplekv_namespace; empty when neither this level nor an enclosing
      * one names one (then the location is in "default", implicitly) */
@@ -278,6 +283,8 @@ struct ngx_http_simplekv_ctx_s {
 
     /* the current round: one slot per placed replica, NULL if not asked */
     ngx_http_simplekv_replica_t    *slot[NGX_HTTP_SIMPLEKV_ASKED_MAX];
+    /* replicas the read fan-out held back this round (fanout.c) */
+    u_char                          held[NGX_HTTP_SIMPLEKV_ASKED_MAX];
 
     /* every subrequest ever started, to bound stragglers */
     ngx_array_t                     all;
@@ -296,6 +303,9 @@ struct ngx_http_simplekv_ctx_s {
     ngx_event_t                     late_event;
 
     ngx_event_t                     deadline;
+    /* a quorum read still undecided after simplekv_read_hedge asks the
+     * replicas it held back (fanout.c) */
+    ngx_event_t                     hedge;
 
     /* listing: a page of at most list_limit live keys after list_after */
     ngx_uint_t                      list_limit;
@@ -308,6 +318,9 @@ struct ngx_http_simplekv_ctx_s {
     unsigned                        too_large:1;
     unsigned                        skipped:1;   /* this round left out a
                                                     suspect node */
+    unsigned                        suspect_skipped:1; /* ... left out a
+                                                    node the breaker
+                                                    suspects */
     unsigned                        held_back:1; /* the read fan-out left
                                                     healthy replicas out */
     unsigned                        no_skip:1;   /* ask every node */
@@ -437,12 +450,15 @@ ngx_msec_t ngx_http_simplekv_now_ms(void);
 void ngx_http_simplekv_clock_init(ngx_cycle_t *cycle,
     ngx_http_simplekv_main_conf_t *mcf);
 skv_version_t ngx_http_simplekv_next_version(void);
+uint64_t ngx_http_simplekv_clock_origin(void);
 ngx_int_t ngx_http_simplekv_observe_version(const skv_version_t *v,
     ngx_http_simplekv_main_conf_t *mcf, ngx_log_t *log, ngx_str_t *node);
 
 /* ngx_http_simplekv_contention.c */
 ngx_uint_t ngx_http_simplekv_contended(ngx_http_simplekv_ctx_t *ctx);
 void ngx_http_simplekv_contention_note(ngx_http_simplekv_ctx_t *ctx);
+void ngx_http_simplekv_contention_seen(ngx_http_simplekv_ctx_t *ctx,
+    const skv_reply_t *replies, ngx_uint_t n);
 
 /* ngx_http_simplekv_epoch.c */
 ngx_int_t ngx_http_simplekv_epoch_register(
@@ -463,6 +479,7 @@ void ngx_http_simplekv_stats_replica(ngx_http_simplekv_node_t *node,
     const skv_reply_t *reply, ngx_msec_t ms);
 void ngx_http_simplekv_stats_skipped(ngx_http_simplekv_node_t *node);
 void ngx_http_simplekv_stats_read_repair(ngx_http_simplekv_main_conf_t *mcf);
+void ngx_http_simplekv_stats_read_hedge(ngx_http_simplekv_main_conf_t *mcf);
 void ngx_http_simplekv_stats_write_retry(ngx_http_simplekv_main_conf_t *mcf);
 void ngx_http_simplekv_stats_write_query(ngx_http_simplekv_main_conf_t *mcf);
 ngx_int_t ngx_http_simplekv_log_handler(ngx_http_request_t *r);

@@ -34,7 +34,7 @@
  * node slots */
 #define NGX_HTTP_SIMPLEKV_SHM_NAMESPACES  64
 
-#define NGX_HTTP_SIMPLEKV_SHM_MAGIC    0x736b7673686d0005ULL  /* "skvshm" 5 */
+#define NGX_HTTP_SIMPLEKV_SHM_MAGIC    0x736b7673686d0006ULL  /* "skvshm" 6 */
 
 
 struct ngx_http_simplekv_shm_node_s {
@@ -78,6 +78,7 @@ struct ngx_http_simplekv_shm_s {
     ngx_atomic_t            write_retries;
     ngx_atomic_t            clock_refused;
     ngx_atomic_t            write_queries;
+    ngx_atomic_t            read_hedges;
 
     /* key hash and until when (ms) it counts as contended */
     ngx_atomic_t            contended_key[NGX_HTTP_SIMPLEKV_CONTENTION_SLOTS];

@@ -94,6 +94,18 @@ ngx_http_simplekv_stats_read_repair(ngx_http_simplekv_main_conf_t *mcf)
 
 
 void
+ngx_http_simplekv_stats_read_hedge(ngx_http_simplekv_main_conf_t *mcf)
+{
+    ngx_http_simplekv_shm_t  *sh;
+
+    sh = ngx_http_simplekv_shm(mcf);
+    if (sh) {
+        (void) ngx_atomic_fetch_add(&sh->read_hedges, 1);
+    }
+}
+
+
+void
 ngx_http_simplekv_stats_write_retry(ngx_http_simplekv_main_conf_t *mcf)
 {
     ngx_http_simplekv_shm_t  *sh;

@@ -260,6 +260,11 @@ $SimplekvTest::QuorumLocation
 --- init
 my $name = $block->name;
 SimplekvTest::router_put('/repairDeleted', 'to be deleted');
+# the PUT is answered after two acknowledgements: let b's land too
+for (1 .. 50) {
+    last if SimplekvTest::node_get('b', 'repairDeleted')->{status} == 200;
+    Time::HiRes::sleep(0.05);
+}
 SimplekvTest::kill_node('b');
 my $res = SimplekvTest::router_request('DELETE', '/repairDeleted');
 die "DELETE answered $res->{status}\n" if $res->{status} != 204;
@@ -303,7 +308,10 @@ GET /_simplekv/metrics
 === TEST 13: a frozen node is probed by the router itself, never by a client's read, and is asked again as soon as it answers
 --- skv_tests: 6
 --- config eval
-SimplekvTest::quorum_location("${main::FrozenTimeout}s") . $SimplekvTest::StatusLocations
+# every read asks b (simplekv_read_fanout all), until b is suspect
+SimplekvTest::quorum_location("${main::FrozenTimeout}s",
+                              'simplekv_read_fanout all;')
+    . $SimplekvTest::StatusLocations
 --- init
 # node b's "suspect" and "timeouts" in the status JSON
 my $node_b = sub {
@@ -357,3 +365,76 @@ GET /probeFrozen
 v
 --- timeout eval
 4 * $SimplekvTest::Slowdown
+
+
+
+=== TEST 14: quorum reads (the default) hedge: a frozen replica among the first two costs a read simplekv_read_hedge, not the replica timeout
+--- skv_tests: 24
+--- config eval
+SimplekvTest::quorum_location('3s', 'simplekv_read_hedge 20ms;')
+    . $SimplekvTest::StatusLocations
+--- init
+my @keys = map { "/hedge$_" } 1 .. 10;
+SimplekvTest::router_put($_, "v$_") for @keys;
+SimplekvTest::pause_node('b');
+# a fresh connection per read: b's straggler may hold its connection
+my ($slow, @log) = (0);
+for my $key (@keys) {
+    my $t0 = Time::HiRes::time();
+    my $res = SimplekvTest::router_request('GET', $key);
+    my $dt = Time::HiRes::time() - $t0;
+    $slow++ if $dt > 1.5 * $SimplekvTest::Slowdown;
+    push @log, sprintf "%s -> %s in %.3fs", $key, $res->{status}, $dt;
+    Test::More::is($res->{status}, 200, $block->name . " - GET $key");
+    Test::More::is($res->{content}, "v$key", $block->name . " - value of $key");
+}
+# b is among the first two of about two keys in three; none may wait for
+# the 3 s timeout (1.5 s is a bound with a wide margin for a loaded host)
+Test::More::is($slow, 0, $block->name . " - no read waited for the frozen node")
+    or Test::More::diag(join "\n", @log);
+my $m = SimplekvTest::router_request('GET', '/_simplekv/metrics');
+my ($hedges) = $m->{content} =~ /^simplekv_read_hedges_total (\d+)$/m;
+Test::More::cmp_ok($hedges // 0, '>=', 1, $block->name . " - reads were hedged ($m->{content} has simplekv_read_hedges_total)");
+SimplekvTest::resume_node('b');
+--- request
+GET /hedge1
+--- response_body chomp
+v/hedge1
+--- timeout eval
+10 * $SimplekvTest::Slowdown
+
+
+
+=== TEST 15: simplekv_read_hedge 0 turns hedging off: such a read waits for the replica timeout, then asks the third replica
+--- skv_tests: 5
+--- config eval
+SimplekvTest::quorum_location('1s', 'simplekv_read_hedge 0;')
+    . $SimplekvTest::StatusLocations
+--- init
+my @keys = map { "/nohedge$_" } 1 .. 6;
+SimplekvTest::router_put($_, "v$_") for @keys;
+SimplekvTest::pause_node('b');
+my ($waited, $ok, @log) = (0, 0);
+for my $key (@keys) {
+    my $t0 = Time::HiRes::time();
+    my $res = SimplekvTest::router_request('GET', $key);
+    my $dt = Time::HiRes::time() - $t0;
+    push @log, sprintf "%s -> %s in %.3fs", $key, $res->{status}, $dt;
+    $waited++ if $dt >= 0.9;
+    $ok++ if $res->{status} == 200 && $res->{content} eq "v$key";
+    # the first timeout makes b suspect: later reads leave it out
+    last if $waited;
+}
+Test::More::ok($waited, $block->name . " - a read with b among its first two waited for the timeout")
+    or Test::More::diag(join "\n", @log);
+Test::More::ok($ok >= 1, $block->name . " - and still answered");
+my $m = SimplekvTest::router_request('GET', '/_simplekv/metrics');
+my ($hedges) = $m->{content} =~ /^simplekv_read_hedges_total (\d+)$/m;
+Test::More::is($hedges, 0, $block->name . " - no read was hedged");
+SimplekvTest::resume_node('b');
+--- request
+GET /nohedge1
+--- response_body chomp
+v/nohedge1
+--- timeout eval
+10 * $SimplekvTest::Slowdown

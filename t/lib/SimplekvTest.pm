@@ -112,8 +112,9 @@ our $Json = qr/^\{\s*"error"\s*:\s*"[^"]+"\s*,\s*"detail"\s*:\s*".*"\s*\}\s*$/s;
 # --- config: the client API at "/" with N=3, W=2, R=2 and a replica
 # timeout of $timeout (default 1s, the module's default)
 sub quorum_location {
-    my ($timeout) = @_;
+    my ($timeout, $extra) = @_;
     $timeout //= '1s';
+    $extra //= '';
     return <<"_EOC_";
     location / {
         simplekv;
@@ -121,6 +122,7 @@ sub quorum_location {
         simplekv_write_quorum 2;
         simplekv_read_quorum 2;
         simplekv_replica_timeout $timeout;
+        $extra
     }
 _EOC_
 }

@@ -168,7 +168,8 @@ def test_one_frozen_node_does_not_slow_every_request(cluster_factory):
 
 
 def test_reads_repair_a_node_that_missed_writes(cluster_factory):
-    c = cluster_factory()
+    # every read asks all three replicas, so reads reach node c
+    c = cluster_factory(extra_location="simplekv_read_fanout all;")
     kv = KV(c.url, c.router.slowdown)
     keys = ["repair-%d" % i for i in range(16)]
     for k in keys:
@@ -256,7 +257,9 @@ def test_a_delayed_replica_write_does_not_resurrect_an_observed_value(
     the first PUT, its value was already seen and replaced: it must not
     come back.  (A retry of that PUT with a fresh version would write the
     old value over the newer one: the value takes effect twice.)"""
-    c = cluster_factory(proxied=("b", "c"), replica_timeout="5s")
+    # every read asks all three, so the read below sees node a's value
+    c = cluster_factory(proxied=("b", "c"), replica_timeout="5s",
+                        extra_location="simplekv_read_fanout all;")
     slow = c.router.slowdown
     first, second = b"first value (delayed)", b"second value"
     for name in ("b", "c"):

@@ -1,13 +1,17 @@
-"""simplekv_read_fanout quorum: a read asks only max(R, W) replicas first.
-It must cost fewer replica requests than asking all N, and still answer
-every read while one asked replica is frozen (the others are then asked
-too)."""
+"""simplekv_read_fanout quorum (the default): a read asks only max(R, W)
+replicas first.  It must cost fewer replica requests than asking all N
+(`simplekv_read_fanout all`), and still answer every read while one asked
+replica is frozen: the others are then asked after simplekv_read_hedge,
+or at the replica timeout with hedging off."""
 
 import time
 
 import requests
 
 QUORUM_READS = "simplekv_read_fanout quorum;"
+# exact request counts: no hedge may fire on a loaded machine
+NO_HEDGE = "simplekv_read_hedge 0;"
+ALL_READS = "simplekv_read_fanout all;"
 KEYS = ["fan-%d" % i for i in range(20)]
 REPLICA_TIMEOUT = 1.0   # the Router default, simplekv_replica_timeout 1s
 
@@ -55,18 +59,44 @@ def _reads_cost(c):
 
 
 def test_quorum_fanout_asks_two_of_three(cluster_factory):
-    c = cluster_factory(extra_location=QUORUM_READS)
+    c = cluster_factory(extra_location=QUORUM_READS + NO_HEDGE)
     # 100 reads at N=3, R=2, W=2: two replica requests each
     assert _reads_cost(c) == 200
 
 
-def test_default_fanout_asks_all_three(cluster_factory):
-    c = cluster_factory()
+def test_default_fanout_is_quorum(cluster_factory):
+    c = cluster_factory(extra_location=NO_HEDGE)
+    assert _reads_cost(c) == 200
+
+
+def test_all_fanout_asks_all_three(cluster_factory):
+    c = cluster_factory(extra_location=ALL_READS)
     assert _reads_cost(c) == 300
 
 
+def test_hedged_reads_do_not_wait_for_a_frozen_replica(cluster_factory):
+    """With the default hedge (20 ms), a read whose first two replicas
+    include a frozen one asks the third instead of waiting for the
+    replica timeout.  A fresh connection per read: the frozen replica's
+    straggler may hold a keep-alive connection."""
+    c = cluster_factory(replica_timeout="3s")
+    for k in KEYS:
+        assert requests.put(c.url + "/" + k, data=k.encode(),
+                            timeout=10).status_code == 201
+    c.freeze("b")
+    took = []
+    for k in KEYS:
+        start = time.monotonic()
+        r = requests.get(c.url + "/" + k, timeout=10)
+        took.append(time.monotonic() - start)
+        assert (r.status_code, r.content) == (200, k.encode()), k
+    # none waited for the 3 s timeout (1.5 s: a wide margin for load)
+    assert max(took) < 1.5 * c.router.slowdown, took
+    assert _status(c)["read_hedges"] >= 1
+
+
 def test_quorum_fanout_reads_succeed_with_a_frozen_replica(cluster_factory):
-    c = cluster_factory(extra_location=QUORUM_READS)
+    c = cluster_factory(extra_location=QUORUM_READS + NO_HEDGE)
     s = requests.Session()
     for k in KEYS:
         assert s.put(c.url + "/" + k, data=k.encode(),
