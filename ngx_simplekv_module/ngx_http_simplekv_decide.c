@@ -492,8 +492,7 @@ ngx_http_simplekv_refuse(ngx_http_simplekv_ctx_t *ctx, skv_tally_t *t)
         error = "digest mismatch";
         p = ngx_sprintf(p, "storage nodes refused the value: it does not "
                         "match its Content-Digest or Repr-Digest, or the "
-                        "digest is malformed (sha-256 is checked); nothing "
-                        "was stored");
+                        "digest is malformed (sha-256 is checked)");
         break;
 
     case NGX_HTTP_UNAUTHORIZED:
