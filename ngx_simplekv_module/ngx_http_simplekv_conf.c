@@ -101,7 +101,7 @@ ngx_http_simplekv_create_loc_conf(ngx_conf_t *cf)
     conf->replicas = NGX_CONF_UNSET_UINT;
     conf->write_quorum = NGX_CONF_UNSET_UINT;
     conf->read_quorum = NGX_CONF_UNSET_UINT;
-    conf->max_value_size = NGX_CONF_UNSET_SIZE;
+    conf->max_value_size = NGX_CONF_UNSET;
     conf->stream_threshold = NGX_CONF_UNSET_SIZE;
     conf->replica_timeout = NGX_CONF_UNSET_MSEC;
     conf->read_fanout = NGX_CONF_UNSET_UINT;
@@ -142,7 +142,7 @@ ngx_http_simplekv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               conf->replicas / 2 + 1);
     ngx_conf_merge_uint_value(conf->read_quorum, prev->read_quorum,
                               conf->replicas / 2 + 1);
-    ngx_conf_merge_size_value(conf->max_value_size, prev->max_value_size,
+    ngx_conf_merge_off_value(conf->max_value_size, prev->max_value_size,
                               NGX_HTTP_SIMPLEKV_MAX_VALUE);
     ngx_conf_merge_size_value(conf->stream_threshold, prev->stream_threshold,
                               NGX_HTTP_SIMPLEKV_STREAM_THRESHOLD);

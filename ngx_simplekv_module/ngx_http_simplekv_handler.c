@@ -201,7 +201,7 @@ ngx_http_simplekv_put(ngx_http_simplekv_ctx_t *ctx)
 
     r = ctx->request;
 
-    if (r->headers_in.content_length_n > (off_t) ctx->lcf->max_value_size) {
+    if (r->headers_in.content_length_n > ctx->lcf->max_value_size) {
         ngx_str_set(&detail, "the value is larger than "
                              "simplekv_max_value_size");
         /* refused unread: no "100 Continue", the connection closes */
@@ -274,7 +274,7 @@ ngx_http_simplekv_body_handler(ngx_http_request_t *r)
     }
 
     /* body.c fails the read first; this is the last line of defence */
-    if (ctx->too_large || len > (off_t) ctx->lcf->max_value_size) {
+    if (ctx->too_large || len > ctx->lcf->max_value_size) {
         ngx_str_set(&detail, "the value is larger than "
                              "simplekv_max_value_size");
         ngx_http_simplekv_finish(ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,

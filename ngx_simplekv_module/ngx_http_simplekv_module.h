@@ -190,7 +190,7 @@ typedef struct {
     ngx_uint_t                      replicas;
     ngx_uint_t                      write_quorum;
     ngx_uint_t                      read_quorum;
-    size_t                          max_value_size;
+    off_t                           max_value_size;
     size_t                          stream_threshold;
     ngx_msec_t                      replica_timeout;
     ngx_uint_t                      read_fanout;
