@@ -7,6 +7,7 @@ from it.  Each test checks the node itself afterwards."""
 import hashlib
 import os
 import shutil
+import socket
 
 import requests
 
@@ -91,3 +92,43 @@ def test_streamed_value_is_repaired_onto_a_lagging_replica(cluster_factory):
     got = _node_get(c.nodes["c"], "biglag")
     assert '"%s"' % got.headers["X-Simplekv-Version"] == etag
     assert got.content == new
+
+
+def test_a_stream_cut_mid_body_closes_the_client_connection(cluster_factory):
+    """Once a streamed value's headers went out, a replica that dies
+    mid-body can only be reported by closing the connection: the client
+    gets fewer bytes than Content-Length and then the end of the
+    connection, never a short value taken for a whole one nor a
+    keep-alive connection left open.  (The client's receive buffer is
+    kept small: with Linux's autotuning, up to tcp_rmem's maximum of the
+    value could already be on its way in the kernel.)"""
+    c = cluster_factory()
+    size = 64 * 1024 * 1024
+    value = bytes(range(256)) * (size // 256)
+    with requests.Session() as s:
+        assert s.put(c.url + "/bigcut", data=value,
+                     timeout=120).status_code == 201
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    sock.settimeout(60)
+    sock.connect(("127.0.0.1", c.router.port))
+    sock.sendall(b"GET /bigcut HTTP/1.1\r\nHost: x\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, got = data.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert b"Content-Length: %d" % size in head
+    while len(got) < 1024 * 1024:
+        got += sock.recv(65536)
+    for name in "abc":
+        c.kill9(name)
+    while True:
+        chunk = sock.recv(1024 * 1024)
+        if not chunk:
+            break                    # the router closed the connection
+        got += chunk
+    sock.close()
+    assert len(got) < size
+    assert value[:len(got)] == got
+    assert "closing the client's connection" in c.router.error_log_text()
