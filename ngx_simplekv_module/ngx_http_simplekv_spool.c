@@ -68,6 +68,7 @@ ngx_http_simplekv_start_spool(ngx_http_simplekv_ctx_t *ctx)
     }
 
     ctx->spooled = 0;
+    ctx->bulk = 1;
     ctx->phase = NGX_HTTP_SIMPLEKV_PHASE_SPOOL;
     ctx->round++;
     ctx->expired = 0;

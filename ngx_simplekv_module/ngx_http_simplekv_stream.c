@@ -232,6 +232,14 @@ ngx_http_simplekv_stream_done(ngx_http_request_t *sr, void *data,
 
         rep->reply.kind = SKV_REPLY_FAILED;
 
+        if (sr->connection->error) {
+            ngx_log_error(NGX_LOG_INFO, sr->connection->log, 0,
+                          "simplekv: the client left after %O of %O bytes "
+                          "of a value", rep->received,
+                          ngx_http_simplekv_stream_length(ctx));
+            return NGX_ERROR;
+        }
+
         ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
                       "simplekv: node \"%V\" stopped after %O of %O bytes "
                       "of a value of a key of %uz bytes: closing the "

@@ -8,6 +8,7 @@ import hashlib
 import os
 import shutil
 import socket
+import time
 
 import requests
 
@@ -26,6 +27,15 @@ def _value(seed):
 
 def _node_get(node, key):
     return requests.get(node.url + "/v1/kv/" + key, timeout=30)
+
+
+def _wait_held(node, key, value, seconds=60):
+    # a write answers after W acknowledgements: the last replica may still
+    # be receiving it
+    deadline = time.monotonic() + seconds
+    while _node_get(node, key).content != value:
+        assert time.monotonic() < deadline, "node never got the value"
+        time.sleep(0.05)
 
 
 def _no_temp_files(router):
@@ -74,6 +84,7 @@ def test_streamed_value_is_repaired_onto_a_lagging_replica(cluster_factory):
     with requests.Session() as s:
         assert s.put(c.url + "/biglag", data=old,
                      timeout=60).status_code == 201
+        _wait_held(c.nodes["c"], "biglag", old)
         c.kill9("c")
         r = s.put(c.url + "/biglag", data=new, timeout=60)
         assert r.status_code == 201, r.text
