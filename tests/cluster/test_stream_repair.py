@@ -8,6 +8,7 @@ import hashlib
 import os
 import shutil
 import socket
+import threading
 import time
 
 import requests
@@ -114,11 +115,23 @@ def test_a_stream_cut_mid_body_closes_the_client_connection(cluster_factory):
     kept small: with Linux's autotuning, up to tcp_rmem's maximum of the
     value could already be on its way in the kernel.)"""
     c = cluster_factory()
-    size = 64 * 1024 * 1024
+    # more than the kernel's socket buffers on the way can hold (up to
+    # tcp_rmem's maximum, 32 MiB here, on the router's side), written to
+    # each node directly, at once
+    size = 160 * 1024 * 1024
     value = bytes(range(256)) * (size // 256)
-    with requests.Session() as s:
-        assert s.put(c.url + "/bigcut", data=value,
-                     timeout=120).status_code == 201
+    ms = int(time.time() * 1000) - 1577836800000
+    version = "%016x%016x" % (ms << 16, 0x5eed0001)
+    writers = [threading.Thread(target=lambda n=n: requests.put(
+        c.nodes[n].url + "/v1/kv/bigcut", data=value, timeout=300,
+        headers={"X-Simplekv-Version": version})) for n in "abc"]
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join()
+    for n in "abc":
+        assert requests.head(c.nodes[n].url + "/v1/kv/bigcut",
+                             timeout=30).status_code == 200
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
     sock.settimeout(60)
