@@ -85,8 +85,9 @@ ngx_http_simplekv_start_spool(ngx_http_simplekv_ctx_t *ctx)
     rep->spool = 1;
     ctx->slot[slot] = rep;
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "simplekv spool from replica %ui", rep->node);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "simplekv spool from replica %ui for \"%V\"", rep->node,
+                   &ctx->request->uri);
 
     ngx_http_simplekv_arm_deadline(ctx);
 

@@ -123,8 +123,9 @@ ngx_http_simplekv_stream_next(ngx_http_simplekv_ctx_t *ctx)
                          - p;
     }
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "simplekv stream from replica %ui", rep->node);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "simplekv stream from replica %ui for \"%V\"",
+                   rep->node, &r->uri);
 
     ctx->stream = rep;
     ctx->streaming = 1;

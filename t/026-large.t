@@ -78,7 +78,7 @@ GET /bigStreamed
 --- response_body eval
 $main::Big
 --- error_log
-simplekv stream from replica
+for "/bigStreamed"
 --- log_level: debug
 
 
@@ -95,7 +95,7 @@ Content-Length: 5000
 --- response_body eval
 ""
 --- no_error_log
-simplekv stream from replica
+for "/bigHead"
 --- log_level: debug
 
 
@@ -286,7 +286,7 @@ sub {
     Test::More::is($got->{content_type}, 'text/x-big', "$name - node b holds its type");
 }
 --- error_log
-simplekv spool from replica
+simplekv spool from replica 0 for "/bigRepair"
 --- log_level: debug
 --- timeout eval
 5 * $SimplekvTest::Slowdown
@@ -335,7 +335,7 @@ sub {
 --- response_body eval
 ["", $main::Big]
 --- no_error_log
-simplekv stream from replica
+for "/atThreshold"
 --- log_level: debug
 
 
@@ -353,5 +353,5 @@ GET /overThreshold
 --- response_body eval
 "${main::Big}x"
 --- error_log
-simplekv stream from replica
+for "/overThreshold"
 --- log_level: debug
