@@ -52,9 +52,9 @@ ngx_http_simplekv_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         ctx->received += ngx_buf_size(cl->buf);
     }
 
-    if (ctx->received > (off_t) ctx->lcf->max_value_size) {
+    if (ctx->received > ctx->lcf->max_value_size) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "simplekv: a value of more than %uz bytes "
+                      "simplekv: a value of more than %O bytes "
                       "(simplekv_max_value_size) refused while reading it",
                       ctx->lcf->max_value_size);
 

@@ -101,7 +101,8 @@ ngx_http_simplekv_create_loc_conf(ngx_conf_t *cf)
     conf->replicas = NGX_CONF_UNSET_UINT;
     conf->write_quorum = NGX_CONF_UNSET_UINT;
     conf->read_quorum = NGX_CONF_UNSET_UINT;
-    conf->max_value_size = NGX_CONF_UNSET_SIZE;
+    conf->max_value_size = NGX_CONF_UNSET;
+    conf->stream_threshold = NGX_CONF_UNSET_SIZE;
     conf->replica_timeout = NGX_CONF_UNSET_MSEC;
     conf->read_fanout = NGX_CONF_UNSET_UINT;
     conf->read_hedge = NGX_CONF_UNSET_MSEC;
@@ -142,8 +143,10 @@ ngx_http_simplekv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               conf->replicas / 2 + 1);
     ngx_conf_merge_uint_value(conf->read_quorum, prev->read_quorum,
                               conf->replicas / 2 + 1);
-    ngx_conf_merge_size_value(conf->max_value_size, prev->max_value_size,
-                              1024 * 1024);
+    ngx_conf_merge_off_value(conf->max_value_size, prev->max_value_size,
+                              NGX_HTTP_SIMPLEKV_MAX_VALUE);
+    ngx_conf_merge_size_value(conf->stream_threshold, prev->stream_threshold,
+                              NGX_HTTP_SIMPLEKV_STREAM_THRESHOLD);
     ngx_conf_merge_msec_value(conf->replica_timeout, prev->replica_timeout,
                               1000);
     ngx_conf_merge_uint_value(conf->read_fanout, prev->read_fanout,
@@ -365,8 +368,8 @@ ngx_http_simplekv_error_location(ngx_conf_t *cf, ngx_command_t *cmd,
 /*
  * At postconfiguration, when every location is merged: each simplekv
  * location's server has the replica location, and its
- * subrequest_output_buffer_size holds simplekv_max_value_size (a replica's
- * answer is kept in that buffer).
+ * subrequest_output_buffer_size holds simplekv_stream_threshold (a replica's
+ * answer up to that size is kept in that buffer; larger values stream).
  */
 static ngx_int_t
 ngx_http_simplekv_check_sites(ngx_conf_t *cf,
@@ -405,16 +408,16 @@ ngx_http_simplekv_check_sites(ngx_conf_t *cf,
             return NGX_ERROR;
         }
 
-        if (site[i].lcf->max_value_size
+        if (site[i].lcf->stream_threshold
             > replica->clcf->subrequest_output_buffer_size)
         {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "simplekv_max_value_size %uz of location \"%V\" is "
-                          "larger than the subrequest_output_buffer_size %uz "
-                          "of the replica location: reads of such values "
-                          "would fail; raise it there (conf/"
-                          "simplekv_proxy.conf) or lower the limit",
-                          site[i].lcf->max_value_size, &site[i].clcf->name,
+                          "simplekv_stream_threshold %uz of location \"%V\" "
+                          "is larger than the subrequest_output_buffer_size "
+                          "%uz of the replica location, which holds every "
+                          "value up to that size: raise it there (conf/"
+                          "simplekv_proxy.conf) or lower the threshold",
+                          site[i].lcf->stream_threshold, &site[i].clcf->name,
                           replica->clcf->subrequest_output_buffer_size);
             return NGX_ERROR;
         }

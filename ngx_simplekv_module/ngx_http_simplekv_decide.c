@@ -7,7 +7,9 @@
  * decisions (core/skv_quorum.c) what to do, and does it: wait, answer
  * (reply.c), retry a write with a newer version, write the newest value
  * back (read repair), read again, or fail.  Every request that does not
- * succeed ends in ngx_http_simplekv_finish(), once.
+ * succeed ends in ngx_http_simplekv_finish(), once.  A large newest value
+ * (metadata only) is streamed to the client (stream.c) or, when it needs
+ * a repair, first read into a temp file (spool.c).
  */
 
 #include "ngx_http_simplekv_module.h"
@@ -23,6 +25,8 @@ static void ngx_http_simplekv_decide_read(ngx_http_simplekv_ctx_t *ctx);
 static void ngx_http_simplekv_decide_repair(ngx_http_simplekv_ctx_t *ctx);
 static void ngx_http_simplekv_decide_list(ngx_http_simplekv_ctx_t *ctx);
 static void ngx_http_simplekv_answer(ngx_http_simplekv_ctx_t *ctx);
+static void ngx_http_simplekv_decide_spool_start(
+    ngx_http_simplekv_ctx_t *ctx);
 static void ngx_http_simplekv_refuse(ngx_http_simplekv_ctx_t *ctx,
     skv_tally_t *t);
 static void ngx_http_simplekv_fail(ngx_http_simplekv_ctx_t *ctx,
@@ -99,6 +103,9 @@ ngx_http_simplekv_start_read(ngx_http_simplekv_ctx_t *ctx)
     ctx->newest = NULL;
     ctx->holders = 0;
     ngx_memzero(ctx->holds, sizeof(ctx->holds));
+    ctx->tried = 0;
+    ctx->spooled = 0;
+    ctx->stream = NULL;
 
     return ngx_http_simplekv_start_round(ctx, NGX_HTTP_SIMPLEKV_PHASE_READ);
 }
@@ -124,6 +131,10 @@ ngx_http_simplekv_decide(ngx_http_simplekv_ctx_t *ctx)
 
     case NGX_HTTP_SIMPLEKV_PHASE_QUERY:
         ngx_http_simplekv_decide_query(ctx);
+        break;
+
+    case NGX_HTTP_SIMPLEKV_PHASE_SPOOL:
+        ngx_http_simplekv_decide_spool(ctx);
         break;
 
     default:
@@ -272,9 +283,7 @@ ngx_http_simplekv_decide_read(ngx_http_simplekv_ctx_t *ctx)
                                     SKV_SET_OLD,
                                     &ctx->newest->reply.version);
 
-    if (action == SKV_ANSWER
-        || ctx->newest->reply.kind == SKV_REPLY_TOO_LARGE)
-    {
+    if (action == SKV_ANSWER) {
         ngx_http_simplekv_answer(ctx);
         return;
     }
@@ -284,6 +293,12 @@ ngx_http_simplekv_decide_read(ngx_http_simplekv_ctx_t *ctx)
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
                    "simplekv read repair: %uz of %uz answers hold the newest",
                    t.holders, t.answered);
+
+    /* a large value is written back from a temp file (spool.c) */
+    if (ctx->newest->reply.kind == SKV_REPLY_FOUND && ctx->newest->large) {
+        ngx_http_simplekv_decide_spool_start(ctx);
+        return;
+    }
 
     ngx_http_simplekv_next_round(ctx,
         ngx_http_simplekv_start_round(ctx, NGX_HTTP_SIMPLEKV_PHASE_REPAIR));
@@ -366,7 +381,10 @@ ngx_http_simplekv_decide_late(ngx_http_simplekv_ctx_t *ctx)
     ngx_uint_t                    i;
     ngx_http_simplekv_replica_t  *rep;
 
-    if (ctx->newest == NULL || ctx->phase != NGX_HTTP_SIMPLEKV_PHASE_READ) {
+    /* a large value is not written back after the answer (spool.c) */
+    if (ctx->newest == NULL || ctx->phase != NGX_HTTP_SIMPLEKV_PHASE_READ
+        || ctx->newest->large)
+    {
         return;
     }
 
@@ -397,7 +415,6 @@ ngx_http_simplekv_decide_late(ngx_http_simplekv_ctx_t *ctx)
 static void
 ngx_http_simplekv_answer(ngx_http_simplekv_ctx_t *ctx)
 {
-    ngx_str_t                     detail;
     ngx_http_request_t           *r;
     ngx_http_simplekv_replica_t  *rep;
 
@@ -412,17 +429,19 @@ ngx_http_simplekv_answer(ngx_http_simplekv_ctx_t *ctx)
 
     rep = ctx->newest;
 
-    if (rep != NULL && rep->reply.kind == SKV_REPLY_TOO_LARGE) {
-        ngx_str_set(&detail, "the stored value is larger than the "
-                             "subrequest_output_buffer_size of the replica "
-                             "location (conf/simplekv_proxy.conf)");
-        ngx_http_simplekv_finish(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                 "value too large to read", &detail);
+    if (rep == NULL || rep->reply.kind != SKV_REPLY_FOUND) {
+        ngx_http_simplekv_finish(ctx, NGX_HTTP_NOT_FOUND, "not found", NULL);
         return;
     }
 
-    if (rep == NULL || rep->reply.kind != SKV_REPLY_FOUND) {
-        ngx_http_simplekv_finish(ctx, NGX_HTTP_NOT_FOUND, "not found", NULL);
+    if (rep->large) {
+        if (!ctx->spooled) {
+            ngx_http_simplekv_stream(ctx);
+            return;
+        }
+
+        ngx_http_simplekv_answering(ctx);
+        ngx_http_finalize_request(r, ngx_http_simplekv_send_spooled(ctx));
         return;
     }
 
@@ -466,6 +485,19 @@ ngx_http_simplekv_refuse(ngx_http_simplekv_ctx_t *ctx, skv_tally_t *t)
                         "--max-value-size is below simplekv_max_value_size)");
         break;
 
+    case NGX_HTTP_BAD_REQUEST:
+        if (ctx->content_digest.len == 0 && ctx->repr_digest.len == 0) {
+            goto other;
+        }
+
+        /* every node checked the value against the client's digest */
+        status = NGX_HTTP_BAD_REQUEST;
+        error = "digest mismatch";
+        p = ngx_sprintf(p, "storage nodes refused the value: it does not "
+                        "match its Content-Digest or Repr-Digest, or the "
+                        "digest is malformed (sha-256 is checked)");
+        break;
+
     case NGX_HTTP_UNAUTHORIZED:
     case NGX_HTTP_FORBIDDEN:
         status = NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -493,6 +525,7 @@ ngx_http_simplekv_refuse(ngx_http_simplekv_ctx_t *ctx, skv_tally_t *t)
         break;
 
     default:
+    other:
         status = NGX_HTTP_INTERNAL_SERVER_ERROR;
         error = "storage refused the request";
         p = ngx_sprintf(p, "storage nodes answered %ui (see their logs)",
@@ -598,6 +631,27 @@ ngx_http_simplekv_finish(ngx_http_simplekv_ctx_t *ctx, ngx_uint_t status,
 
     ngx_http_finalize_request(ctx->request,
         ngx_http_simplekv_send_error(ctx->request, status, error, detail));
+}
+
+
+/* A read repair of a large value: read it into a temp file first. */
+static void
+ngx_http_simplekv_decide_spool_start(ngx_http_simplekv_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+    ngx_str_t  detail;
+
+    rc = ngx_http_simplekv_start_spool(ctx);
+
+    if (rc == NGX_DECLINED) {
+        ngx_str_set(&detail, "no replica holds the newest version of the "
+                             "value for its read repair");
+        ngx_http_simplekv_finish(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                 "quorum not reached", &detail);
+        return;
+    }
+
+    ngx_http_simplekv_next_round(ctx, rc);
 }
 
 

@@ -14,7 +14,12 @@
  *
  * A per-request deadline (simplekv_replica_timeout, re-armed per round)
  * bounds how long any replica subrequest may hold the client connection:
- * when it fires, stragglers are ended as if their upstream timed out.
+ * when it fires, stragglers are ended as if their upstream timed out.  A
+ * round that moves a large value (ctx->bulk: a PUT or repair over
+ * simplekv_stream_threshold, spool.c's GET) cannot be done in a fixed
+ * time: its deadline is re-armed as long as some replica request sent or
+ * received bytes since the last time it fired, so it ends a replica that
+ * stalls, not one that is busy.
  */
 
 #include "ngx_http_simplekv_module.h"
@@ -23,8 +28,7 @@
 static ngx_uint_t ngx_http_simplekv_round_plan(ngx_http_simplekv_ctx_t *ctx,
     u_char *ask, u_char *probe);
 static ngx_uint_t ngx_http_simplekv_round_op(ngx_http_simplekv_ctx_t *ctx);
-static ngx_int_t ngx_http_simplekv_replica_done(ngx_http_request_t *sr,
-    void *data, ngx_int_t rc);
+static ngx_uint_t ngx_http_simplekv_flowing(ngx_http_simplekv_ctx_t *ctx);
 static void ngx_http_simplekv_post_parent(ngx_http_simplekv_ctx_t *ctx);
 static void ngx_http_simplekv_post_late(ngx_http_simplekv_ctx_t *ctx);
 static void ngx_http_simplekv_wake(ngx_http_request_t *r);
@@ -62,6 +66,11 @@ ngx_http_simplekv_start_round(ngx_http_simplekv_ctx_t *ctx,
         ngx_del_timer(&ctx->hedge);
     }
 
+    ctx->bulk = (phase == NGX_HTTP_SIMPLEKV_PHASE_WRITE
+                 && ctx->body_len > (off_t) ctx->lcf->stream_threshold)
+                || (phase == NGX_HTTP_SIMPLEKV_PHASE_REPAIR
+                    && ctx->newest->large);
+
     op = ngx_http_simplekv_round_op(ctx);
     asked = ngx_http_simplekv_round_plan(ctx, ask, probe);
 
@@ -81,11 +90,7 @@ ngx_http_simplekv_start_round(ngx_http_simplekv_ctx_t *ctx,
         ctx->slot[i] = rep;
     }
 
-    ctx->deadline.handler = ngx_http_simplekv_deadline_handler;
-    ctx->deadline.data = ctx;
-    ctx->deadline.log = r->connection->log;
-
-    ngx_add_timer(&ctx->deadline, ctx->lcf->replica_timeout);
+    ngx_http_simplekv_arm_deadline(ctx);
 
     if (ctx->held_back && ctx->lcf->read_hedge
         && ctx->lcf->read_hedge < ctx->lcf->replica_timeout)
@@ -102,6 +107,18 @@ ngx_http_simplekv_start_round(ngx_http_simplekv_ctx_t *ctx,
                    ctx->round, (int) phase, asked);
 
     return NGX_OK;
+}
+
+
+/* The deadline of the round just started (spool.c's too). */
+void
+ngx_http_simplekv_arm_deadline(ngx_http_simplekv_ctx_t *ctx)
+{
+    ctx->deadline.handler = ngx_http_simplekv_deadline_handler;
+    ctx->deadline.data = ctx;
+    ctx->deadline.log = ctx->request->connection->log;
+
+    ngx_add_timer(&ctx->deadline, ctx->lcf->replica_timeout);
 }
 
 
@@ -261,7 +278,7 @@ ngx_http_simplekv_late_write_back(ngx_http_simplekv_ctx_t *ctx,
  * NGX_OK so that an upstream error ends this subrequest quietly instead of
  * producing an error page or terminating the client's request.
  */
-static ngx_int_t
+ngx_int_t
 ngx_http_simplekv_replica_done(ngx_http_request_t *sr, void *data,
     ngx_int_t rc)
 {
@@ -317,7 +334,8 @@ ngx_http_simplekv_post_parent(ngx_http_simplekv_ctx_t *ctx)
 {
     ngx_http_request_t  *r;
 
-    if (ctx->posted || ctx->answered) {
+    /* stream.c's subrequest owns the parent's wake-up until it ends */
+    if (ctx->posted || ctx->answered || ctx->streaming) {
         return;
     }
 
@@ -512,6 +530,11 @@ ngx_http_simplekv_deadline_handler(ngx_event_t *ev)
                    "simplekv deadline, %ui subrequests running",
                    ctx->running);
 
+    if (ctx->bulk && ngx_http_simplekv_flowing(ctx)) {
+        ngx_add_timer(&ctx->deadline, ctx->lcf->replica_timeout);
+        return;
+    }
+
     if (!ctx->answered) {
         ctx->expired = 1;
         ngx_http_simplekv_post_parent(ctx);
@@ -537,6 +560,44 @@ ngx_http_simplekv_deadline_handler(ngx_event_t *ev)
 
     ngx_http_simplekv_release(r);
     ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * A bulk round's replica requests: did any of them send or receive bytes
+ * since the deadline last fired?  (A connection's sent count also holds
+ * what earlier requests on it sent: only its change matters.)
+ */
+static ngx_uint_t
+ngx_http_simplekv_flowing(ngx_http_simplekv_ctx_t *ctx)
+{
+    off_t                          moved;
+    ngx_uint_t                     i, flowing;
+    ngx_http_upstream_t           *u;
+    ngx_http_simplekv_replica_t  **all;
+
+    all = ctx->all.elts;
+    flowing = 0;
+
+    for (i = 0; i < ctx->all.nelts; i++) {
+        if (all[i]->done || all[i]->aborted) {
+            continue;
+        }
+
+        u = all[i]->request->upstream;
+        moved = all[i]->received;
+
+        if (u && u->peer.connection) {
+            moved += u->peer.connection->sent;
+        }
+
+        if (moved != all[i]->progress) {
+            all[i]->progress = moved;
+            flowing = 1;
+        }
+    }
+
+    return flowing;
 }
 
 

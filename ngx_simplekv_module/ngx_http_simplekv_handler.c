@@ -25,6 +25,7 @@ static ngx_int_t ngx_http_simplekv_refuse_request(ngx_http_request_t *r,
 static ngx_int_t ngx_http_simplekv_put(ngx_http_simplekv_ctx_t *ctx);
 static void ngx_http_simplekv_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_simplekv_begin(ngx_http_simplekv_ctx_t *ctx);
+static ngx_int_t ngx_http_simplekv_digests(ngx_http_simplekv_ctx_t *ctx);
 
 
 static ngx_str_t  ngx_http_simplekv_allow =
@@ -200,7 +201,7 @@ ngx_http_simplekv_put(ngx_http_simplekv_ctx_t *ctx)
 
     r = ctx->request;
 
-    if (r->headers_in.content_length_n > (off_t) ctx->lcf->max_value_size) {
+    if (r->headers_in.content_length_n > ctx->lcf->max_value_size) {
         ngx_str_set(&detail, "the value is larger than "
                              "simplekv_max_value_size");
         /* refused unread: no "100 Continue", the connection closes */
@@ -226,6 +227,14 @@ ngx_http_simplekv_put(ngx_http_simplekv_ctx_t *ctx)
         return ngx_http_simplekv_refuse_request(r, NGX_DECLINED,
                                                 NGX_HTTP_BAD_REQUEST,
                                                 "bad content type", &detail);
+    }
+
+    if (ngx_http_simplekv_digests(ctx) != NGX_OK) {
+        ngx_str_set(&detail, "send at most one Content-Digest and one "
+                             "Repr-Digest header");
+        return ngx_http_simplekv_refuse_request(r, NGX_DECLINED,
+                                                NGX_HTTP_BAD_REQUEST,
+                                                "bad digest", &detail);
     }
 
     /* storaged takes a Content-Length: keep the body whole */
@@ -265,7 +274,7 @@ ngx_http_simplekv_body_handler(ngx_http_request_t *r)
     }
 
     /* body.c fails the read first; this is the last line of defence */
-    if (ctx->too_large || len > (off_t) ctx->lcf->max_value_size) {
+    if (ctx->too_large || len > ctx->lcf->max_value_size) {
         ngx_str_set(&detail, "the value is larger than "
                              "simplekv_max_value_size");
         ngx_http_simplekv_finish(ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
@@ -277,6 +286,56 @@ ngx_http_simplekv_body_handler(ngx_http_request_t *r)
     ctx->body_len = len;
 
     (void) ngx_http_simplekv_begin(ctx);
+}
+
+
+/*
+ * The PUT's Content-Digest and Repr-Digest (RFC 9530), forwarded as they
+ * are to every replica: storaged checks the value against them and
+ * refuses a mismatch (400), so that nothing is stored anywhere.
+ * NGX_DECLINED: one of them sent twice.
+ */
+static ngx_int_t
+ngx_http_simplekv_digests(ngx_http_simplekv_ctx_t *ctx)
+{
+    ngx_str_t        *dst;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    for (part = &ctx->request->headers_in.headers.part;
+         part;
+         part = part->next)
+    {
+        h = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (h[i].key.len == sizeof("Content-Digest") - 1
+                && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Digest",
+                                   sizeof("Content-Digest") - 1) == 0)
+            {
+                dst = &ctx->content_digest;
+
+            } else if (h[i].key.len == sizeof("Repr-Digest") - 1
+                       && ngx_strncasecmp(h[i].key.data,
+                                          (u_char *) "Repr-Digest",
+                                          sizeof("Repr-Digest") - 1) == 0)
+            {
+                dst = &ctx->repr_digest;
+
+            } else {
+                continue;
+            }
+
+            if (dst->data) {
+                return NGX_DECLINED;
+            }
+
+            *dst = h[i].value;
+        }
+    }
+
+    return NGX_OK;
 }
 
 

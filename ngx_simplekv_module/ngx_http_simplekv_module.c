@@ -137,9 +137,16 @@ static ngx_command_t  ngx_http_simplekv_commands[] = {
 
     { ngx_string("simplekv_max_value_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_size_slot,
+      ngx_conf_set_off_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_simplekv_loc_conf_t, max_value_size),
+      NULL },
+
+    { ngx_string("simplekv_stream_threshold"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_simplekv_loc_conf_t, stream_threshold),
       NULL },
 
     { ngx_string("simplekv_replica_timeout"),

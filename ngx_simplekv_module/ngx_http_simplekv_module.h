@@ -19,6 +19,12 @@
  *   list.c      GET /<prefix>?list: merging the nodes' listings into a page
  *   reply.c     what the client receives: values, ETags, JSON errors, the
  *               error pages for requests nginx itself refused
+ *   range.c     a GET's Range and If-Range, decided against a value's
+ *               length and ETag
+ *   stream.c    a large value sent to the client from one replica that
+ *               holds the decided version (a streaming subrequest)
+ *   spool.c     a large value read from a holder into a temporary file,
+ *               for its read repair and the answer
  *   fanout.c    rounds of replica requests: whom to ask, recording their
  *               outcomes, waking the parent, the round's deadline
  *   replica.c   one replica request (a subrequest) and its header filter
@@ -73,6 +79,12 @@
 
 #define NGX_HTTP_SIMPLEKV_DEFAULT_CTYPE  "application/octet-stream"
 
+/* simplekv_max_value_size and storaged's --max-value-size: 1 GiB */
+#define NGX_HTTP_SIMPLEKV_MAX_VALUE      (1024 * 1024 * 1024)
+/* simplekv_stream_threshold: replica answers larger than this are taken
+ * as metadata only, and the value is streamed (stream.c, spool.c) */
+#define NGX_HTTP_SIMPLEKV_STREAM_THRESHOLD (1024 * 1024)
+
 /* Replicas one request may ask: in a transition, the old owners and the
  * new owners of a key (docs/membership.md). */
 #define NGX_HTTP_SIMPLEKV_ASKED_MAX      (2 * SKV_PLACE_MAX)
@@ -109,7 +121,9 @@ typedef enum {
     NGX_HTTP_SIMPLEKV_OP_PUT,
     NGX_HTTP_SIMPLEKV_OP_DELETE,
     NGX_HTTP_SIMPLEKV_OP_LIST,
-    NGX_HTTP_SIMPLEKV_OP_HEAD      /* a write's version query */
+    NGX_HTTP_SIMPLEKV_OP_HEAD,     /* a write's version query */
+    NGX_HTTP_SIMPLEKV_OP_STREAM    /* replica_start(): stream.c's GET,
+                                      a GET in the replica's ctx */
 } ngx_http_simplekv_op_e;
 
 
@@ -118,7 +132,9 @@ typedef enum {
     NGX_HTTP_SIMPLEKV_PHASE_READ,
     NGX_HTTP_SIMPLEKV_PHASE_REPAIR,
     NGX_HTTP_SIMPLEKV_PHASE_LIST,
-    NGX_HTTP_SIMPLEKV_PHASE_QUERY   /* versions before a write (ABD) */
+    NGX_HTTP_SIMPLEKV_PHASE_QUERY,  /* versions before a write (ABD) */
+    NGX_HTTP_SIMPLEKV_PHASE_SPOOL   /* a large value into a temp file,
+                                       before its repair (spool.c) */
 } ngx_http_simplekv_phase_e;
 
 
@@ -178,7 +194,8 @@ typedef struct {
     ngx_uint_t                      replicas;
     ngx_uint_t                      write_quorum;
     ngx_uint_t                      read_quorum;
-    size_t                          max_value_size;
+    off_t                           max_value_size;
+    size_t                          stream_threshold;
     ngx_msec_t                      replica_timeout;
     ngx_uint_t                      read_fanout;
     ngx_msec_t                      read_hedge;     /* 0: off */
@@ -235,11 +252,28 @@ typedef struct {
     skv_reply_t                     reply;
     ngx_str_t                       body;
     ngx_str_t                       body_type;
+    ngx_str_t                       digest;     /* its Repr-Digest */
+    off_t                           length;     /* the value's length */
+    off_t                           received;   /* body bytes read */
+    off_t                           progress;   /* at the last deadline */
+    /* a PUT refused before its body was read (upstream.c) */
+    ngx_uint_t                      early_status;
+
+    /* a GET pinned to one version (stream.c, spool.c): sent as
+     * X-Simplekv-If-Version, and the byte range asked for, if any */
+    ngx_str_t                       if_version;
+    ngx_str_t                       range;
 
     unsigned                        done:1;
     unsigned                        aborted:1;
     unsigned                        probe:1;    /* to a suspect node */
-    unsigned                        too_large:1; /* answer over the buffer */
+    unsigned                        large:1;    /* over simplekv_stream_
+                                                   threshold: metadata only */
+    unsigned                        stream:1;   /* stream.c's subrequest */
+    unsigned                        spool:1;    /* spool.c's subrequest */
+    unsigned                        repair:1;   /* writes ctx->newest back */
+    unsigned                        relayed:1;  /* stream: the client's
+                                                   headers went out */
     unsigned                        late_seen:1; /* late repair considered */
     unsigned                        has_length:1; /* a Content-Length came */
 } ngx_http_simplekv_replica_t;
@@ -274,6 +308,9 @@ struct ngx_http_simplekv_ctx_s {
     off_t                           body_len;
     off_t                           received;   /* body bytes read so far */
     ngx_str_t                       content_type;
+    /* the client's Content-Digest and Repr-Digest, sent to every replica */
+    ngx_str_t                       content_digest;
+    ngx_str_t                       repr_digest;
     skv_version_t                   version;
 
     ngx_http_simplekv_phase_e       phase;
@@ -307,6 +344,15 @@ struct ngx_http_simplekv_ctx_s {
      * replicas it held back (fanout.c) */
     ngx_event_t                     hedge;
 
+    /* a large value: the temp file it was read into (spool.c), the
+     * holders already tried for it (stream.c, spool.c: bits of slots),
+     * the range the client asked for (range.c) */
+    ngx_temp_file_t                *spool;
+    ngx_http_simplekv_replica_t    *stream;     /* stream.c's subrequest */
+    ngx_uint_t                      tried;
+    off_t                           range_start;
+    off_t                           range_end;  /* inclusive */
+
     /* listing: a page of at most list_limit live keys after list_after */
     ngx_uint_t                      list_limit;
     ngx_uint_t                      list_node_limit;
@@ -329,6 +375,15 @@ struct ngx_http_simplekv_ctx_s {
     unsigned                        versions_known:1; /* this write round's
                                                     version is above a
                                                     query quorum's */
+    unsigned                        ranged:1;    /* range_start/_end hold */
+    unsigned                        spooled:1;   /* ctx->spool holds the
+                                                    newest value whole */
+    unsigned                        streaming:1; /* stream.c's subrequest
+                                                    runs, before its answer
+                                                    (no round wakes us) */
+    unsigned                        bulk:1;      /* this round moves a large
+                                                    value: its deadline
+                                                    waits while bytes flow */
 };
 
 
@@ -403,6 +458,29 @@ ngx_int_t ngx_http_simplekv_send_written(ngx_http_request_t *r,
     ngx_uint_t op, const skv_version_t *version);
 ngx_int_t ngx_http_simplekv_send_value(ngx_http_request_t *r,
     ngx_http_simplekv_replica_t *rep);
+ngx_int_t ngx_http_simplekv_value_headers(ngx_http_simplekv_ctx_t *ctx,
+    ngx_http_simplekv_replica_t *rep);
+ngx_int_t ngx_http_simplekv_preconditions(ngx_http_simplekv_ctx_t *ctx,
+    ngx_http_simplekv_replica_t *rep);
+ngx_int_t ngx_http_simplekv_send_unsatisfiable(ngx_http_request_t *r,
+    off_t length);
+
+/* ngx_http_simplekv_range.c */
+ngx_int_t ngx_http_simplekv_range(ngx_http_request_t *r, off_t length,
+    off_t *start, off_t *end);
+
+/* ngx_http_simplekv_stream.c */
+void ngx_http_simplekv_stream(ngx_http_simplekv_ctx_t *ctx);
+ngx_int_t ngx_http_simplekv_stream_header(ngx_http_request_t *sr,
+    ngx_http_simplekv_replica_t *rep);
+
+/* ngx_http_simplekv_spool.c */
+ngx_int_t ngx_http_simplekv_start_spool(ngx_http_simplekv_ctx_t *ctx);
+void ngx_http_simplekv_decide_spool(ngx_http_simplekv_ctx_t *ctx);
+ngx_int_t ngx_http_simplekv_spool_write(ngx_http_simplekv_replica_t *rep,
+    u_char *data, size_t size);
+ngx_int_t ngx_http_simplekv_send_spooled(ngx_http_simplekv_ctx_t *ctx);
+ngx_uint_t ngx_http_simplekv_next_holder(ngx_http_simplekv_ctx_t *ctx);
 ngx_int_t ngx_http_simplekv_error_handler(ngx_http_request_t *r);
 
 /* ngx_http_simplekv_replica.c */
@@ -412,6 +490,8 @@ ngx_http_simplekv_replica_t *ngx_http_simplekv_replica_ctx(
 ngx_http_simplekv_replica_t *ngx_http_simplekv_replica_start(
     ngx_http_simplekv_ctx_t *ctx, ngx_uint_t slot, ngx_uint_t op,
     ngx_uint_t repair, ngx_uint_t round, ngx_http_post_subrequest_pt done);
+ngx_int_t ngx_http_simplekv_pin_version(ngx_http_simplekv_ctx_t *ctx,
+    ngx_http_simplekv_replica_t *rep);
 
 /* ngx_http_simplekv_upstream.c */
 ngx_int_t ngx_http_simplekv_upstream_handler(ngx_http_request_t *r);
@@ -425,11 +505,16 @@ ngx_int_t ngx_http_simplekv_late_write_back(ngx_http_simplekv_ctx_t *ctx,
     ngx_http_simplekv_replica_t *rep);
 void ngx_http_simplekv_answering(ngx_http_simplekv_ctx_t *ctx);
 void ngx_http_simplekv_cleanup(void *data);
+ngx_int_t ngx_http_simplekv_replica_done(ngx_http_request_t *sr, void *data,
+    ngx_int_t rc);
+void ngx_http_simplekv_arm_deadline(ngx_http_simplekv_ctx_t *ctx);
 
 /* ngx_http_simplekv_outcome.c */
 void ngx_http_simplekv_outcome(ngx_http_simplekv_replica_t *rep,
     ngx_http_request_t *sr, ngx_int_t rc);
 ngx_uint_t ngx_http_simplekv_node_answered(const skv_reply_t *reply);
+ngx_table_elt_t *ngx_http_simplekv_find_header(ngx_http_request_t *sr,
+    const char *name);
 
 /* ngx_http_simplekv_breaker.c */
 ngx_uint_t ngx_http_simplekv_breaker_check(ngx_http_simplekv_node_t *node,

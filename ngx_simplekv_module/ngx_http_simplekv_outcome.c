@@ -7,7 +7,9 @@
  * 507, or the request never left this router) means certainly not
  * applied; "failed" and "timed out" (an error after the request was sent)
  * mean the write may have been applied.  docs/protocol.md lists what
- * storaged answers.
+ * storaged answers.  A read answered 500 "corrupt value" (storaged found
+ * its copy damaged) holds nothing: the read's repair writes the value
+ * back there.
  */
 
 #include "ngx_http_simplekv_module.h"
@@ -22,8 +24,8 @@ static ngx_int_t ngx_http_simplekv_version_header(
     ngx_table_elt_t **h);
 static void ngx_http_simplekv_keep_body(ngx_http_simplekv_replica_t *rep,
     ngx_http_request_t *sr);
-static ngx_table_elt_t *ngx_http_simplekv_find_header(ngx_http_request_t *sr,
-    const char *name);
+static ngx_uint_t ngx_http_simplekv_corrupt(ngx_http_simplekv_replica_t *rep,
+    ngx_http_request_t *sr);
 static skv_held_t ngx_http_simplekv_held_header(ngx_http_request_t *sr);
 
 
@@ -42,6 +44,13 @@ ngx_http_simplekv_outcome(ngx_http_simplekv_replica_t *rep,
         ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
                       "simplekv: node \"%V\" timed out for a key of %uz "
                       "bytes", &node->name, rep->ctx->key_len);
+        return;
+    }
+
+    /* refused before its body was sent whole (upstream.c): not applied */
+    if (rep->early_status) {
+        rep->reply.kind = SKV_REPLY_REFUSED;
+        rep->reply.status = rep->early_status;
         return;
     }
 
@@ -153,12 +162,26 @@ static void
 ngx_http_simplekv_outcome_read(ngx_http_simplekv_replica_t *rep,
     ngx_http_request_t *sr, ngx_uint_t status, ngx_table_elt_t *version)
 {
+    ngx_table_elt_t           *h;
     ngx_http_simplekv_node_t  *node;
 
     node = ngx_http_simplekv_replica_node(rep);
 
     if (status == NGX_HTTP_NOT_FOUND) {
         rep->reply.kind = version ? SKV_REPLY_TOMBSTONE : SKV_REPLY_MISSING;
+        return;
+    }
+
+    if (status == NGX_HTTP_INTERNAL_SERVER_ERROR
+        && rep->op == NGX_HTTP_SIMPLEKV_OP_GET && !rep->spool
+        && ngx_http_simplekv_corrupt(rep, sr))
+    {
+        ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
+                      "simplekv: node \"%V\" holds a corrupt value of a key "
+                      "of %uz bytes: taken as missing, to be repaired",
+                      &node->name, rep->ctx->key_len);
+        ngx_memzero(&rep->reply.version, sizeof(skv_version_t));
+        rep->reply.kind = SKV_REPLY_MISSING;
         return;
     }
 
@@ -178,13 +201,39 @@ ngx_http_simplekv_outcome_read(ngx_http_simplekv_replica_t *rep,
         return;
     }
 
-    /* the replica header filter stopped a value too large to hold */
-    if (rep->too_large) {
-        rep->reply.kind = SKV_REPLY_TOO_LARGE;
+    h = ngx_http_simplekv_find_header(sr, "Repr-Digest");
+    if (h) {
+        rep->digest = h->value;
+    }
+
+    if (sr->headers_out.content_type.len) {
+        rep->body_type = sr->headers_out.content_type;
+    }
+
+    /* metadata only (the replica header filter took the value as large):
+     * stream.c or spool.c reads it if it is the newest */
+    if (rep->large) {
+        rep->reply.kind = SKV_REPLY_FOUND;
+        return;
+    }
+
+    /* spool.c's copy went to its temp file: all of it, or nothing */
+    if (rep->spool) {
+        if (rep->received != rep->length) {
+            ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
+                          "simplekv: node \"%V\" sent %O of %O bytes of a "
+                          "value of a key of %uz bytes", &node->name,
+                          rep->received, rep->length, rep->ctx->key_len);
+            rep->reply.kind = SKV_REPLY_FAILED;
+            return;
+        }
+
+        rep->reply.kind = SKV_REPLY_FOUND;
         return;
     }
 
     ngx_http_simplekv_keep_body(rep, sr);
+    rep->length = rep->body.len;
 
     /* a connection cut short can end "successfully" with less data */
     if (sr->headers_out.content_length_n >= 0
@@ -197,11 +246,24 @@ ngx_http_simplekv_outcome_read(ngx_http_simplekv_replica_t *rep,
         return;
     }
 
-    if (sr->headers_out.content_type.len) {
-        rep->body_type = sr->headers_out.content_type;
-    }
-
     rep->reply.kind = SKV_REPLY_FOUND;
+}
+
+
+/* Does a read's 500 say "corrupt value" (storaged's JSON error)? */
+static ngx_uint_t
+ngx_http_simplekv_corrupt(ngx_http_simplekv_replica_t *rep,
+    ngx_http_request_t *sr)
+{
+    static u_char  word[] = "\"corrupt value\"";
+
+    ngx_http_simplekv_keep_body(rep, sr);
+
+    return rep->body.len
+           && ngx_strlcasestrn(rep->body.data,
+                               rep->body.data + rep->body.len,
+                               word, sizeof(word) - 2)
+              != NULL;
 }
 
 
@@ -250,7 +312,7 @@ ngx_http_simplekv_version_header(ngx_http_simplekv_replica_t *rep,
 
 
 /* The last header of this name the node sent, or NULL. */
-static ngx_table_elt_t *
+ngx_table_elt_t *
 ngx_http_simplekv_find_header(ngx_http_request_t *sr, const char *name)
 {
     size_t            len;

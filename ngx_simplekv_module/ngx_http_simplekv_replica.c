@@ -3,7 +3,8 @@
  * background subrequest to the internal location of
  * conf/simplekv_proxy.conf, whose handler (upstream.c) writes the request
  * to storaged from this file's per-subrequest ctx; and the header filter
- * that shapes the replica's answer before nginx keeps it in memory.
+ * that shapes the replica's answer before nginx keeps it in memory (or,
+ * for stream.c's subrequest, before it goes to the client).
  */
 
 #include "ngx_http_simplekv_module.h"
@@ -43,14 +44,19 @@ ngx_http_simplekv_init_replica_filter(void)
  *  - storaged's 204 (a tombstone stored) carries no Content-Length, as
  *    HTTP requires; without one nginx reserves the whole
  *    subrequest_output_buffer_size for the answer.  It has no body: say so.
- *  - a value larger than subrequest_output_buffer_size would fail the
- *    subrequest (and the client's connection) with "too big subrequest
- *    response": its body is not read, and the read answers a JSON error.
+ *  - a value larger than simplekv_stream_threshold (which `nginx -t`
+ *    keeps within subrequest_output_buffer_size) is taken as metadata
+ *    only: its headers (version, length, type, digest) decide the read,
+ *    its body is not read; stream.c or spool.c fetch the value itself
+ *    from one replica if it is the newest.
+ *  - spool.c's answer is written to a file, not kept: nothing is to be
+ *    reserved for it in memory.
+ *  - stream.c's answer goes to the client: stream.c decides whether its
+ *    headers are the client's or it is dropped.
  */
 static ngx_int_t
 ngx_http_simplekv_replica_header_filter(ngx_http_request_t *r)
 {
-    ngx_http_core_loc_conf_t     *clcf;
     ngx_http_simplekv_replica_t  *rep;
 
     rep = ngx_http_simplekv_replica_ctx(r);
@@ -64,14 +70,29 @@ ngx_http_simplekv_replica_header_filter(ngx_http_request_t *r)
         r->headers_out.content_length_n = 0;
     }
 
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    if (rep->stream) {
+        if (ngx_http_simplekv_stream_header(r, rep) != NGX_OK) {
+            return NGX_ERROR;
+        }
 
-    if (rep->op == NGX_HTTP_SIMPLEKV_OP_GET
-        && r->headers_out.status == NGX_HTTP_OK
-        && r->headers_out.content_length_n
-           > (off_t) clcf->subrequest_output_buffer_size)
+        return ngx_http_simplekv_next_header_filter(r);
+    }
+
+    rep->length = r->headers_out.content_length_n;
+
+    if (rep->spool) {
+        r->headers_out.content_length_n = 0;
+
+        if (r->headers_out.status != NGX_HTTP_OK) {
+            r->header_only = 1;
+        }
+
+    } else if (rep->op == NGX_HTTP_SIMPLEKV_OP_GET
+               && r->headers_out.status == NGX_HTTP_OK
+               && r->headers_out.content_length_n
+                  > (off_t) rep->ctx->lcf->stream_threshold)
     {
-        rep->too_large = 1;
+        rep->large = 1;
         r->header_only = 1;
     }
 
@@ -95,12 +116,16 @@ ngx_http_simplekv_replica_ctx(ngx_http_request_t *r)
  * post_subrequest handler.  repair: send the
  * newest value read (ctx->newest) instead of the client's write.  round 0:
  * a write-back after the answer, outside any round's bookkeeping.
+ * NGX_HTTP_SIMPLEKV_OP_STREAM: stream.c's GET, neither in memory nor in
+ * the background (its body is the client's), and outside ctx->all: no
+ * round's deadline ends it.
  */
 ngx_http_simplekv_replica_t *
 ngx_http_simplekv_replica_start(ngx_http_simplekv_ctx_t *ctx,
     ngx_uint_t slot, ngx_uint_t op, ngx_uint_t repair, ngx_uint_t round,
     ngx_http_post_subrequest_pt done)
 {
+    ngx_uint_t                     flags, stream;
     ngx_http_request_t            *r, *sr;
     ngx_http_request_body_t       *rb;
     ngx_http_post_subrequest_t    *ps;
@@ -108,12 +133,22 @@ ngx_http_simplekv_replica_start(ngx_http_simplekv_ctx_t *ctx,
 
     r = ctx->request;
 
+    stream = (op == NGX_HTTP_SIMPLEKV_OP_STREAM);
+
+    if (stream) {
+        op = NGX_HTTP_SIMPLEKV_OP_GET;
+        flags = 0;
+
+    } else {
+        flags = NGX_HTTP_SUBREQUEST_IN_MEMORY|NGX_HTTP_SUBREQUEST_BACKGROUND;
+    }
+
     rep = ngx_pcalloc(r->pool, sizeof(ngx_http_simplekv_replica_t));
     rb = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
-    all = ngx_array_push(&ctx->all);
+    all = stream ? NULL : ngx_array_push(&ctx->all);
 
-    if (rep == NULL || rb == NULL || ps == NULL || all == NULL) {
+    if (rep == NULL || rb == NULL || ps == NULL || (all == NULL && !stream)) {
         return NULL;
     }
 
@@ -122,12 +157,16 @@ ngx_http_simplekv_replica_start(ngx_http_simplekv_ctx_t *ctx,
     rep->node = ctx->order[slot];
     rep->round = round;
     rep->op = op;
+    rep->stream = stream;
     rep->start = ngx_current_msec;
     rep->reply.kind = SKV_REPLY_PENDING;
 
     /* until the subrequest exists, the array slot holds a finished stub */
     rep->done = 1;
-    *all = rep;
+
+    if (all) {
+        *all = rep;
+    }
 
     if (ngx_http_simplekv_replica_payload(ctx, rep, rb, repair) != NGX_OK) {
         return NULL;
@@ -137,8 +176,7 @@ ngx_http_simplekv_replica_start(ngx_http_simplekv_ctx_t *ctx,
     ps->data = rep;
 
     if (ngx_http_subrequest(r, &ngx_http_simplekv_proxy_uri, NULL, &sr, ps,
-                            NGX_HTTP_SUBREQUEST_IN_MEMORY
-                            |NGX_HTTP_SUBREQUEST_BACKGROUND)
+                            flags)
         != NGX_OK)
     {
         return NULL;
@@ -146,7 +184,10 @@ ngx_http_simplekv_replica_start(ngx_http_simplekv_ctx_t *ctx,
 
     rep->request = sr;
     rep->done = 0;
-    ctx->running++;
+
+    if (!stream) {
+        ctx->running++;
+    }
 
     ngx_http_set_ctx(sr, rep, ngx_http_simplekv_module);
 
@@ -157,7 +198,7 @@ ngx_http_simplekv_replica_start(ngx_http_simplekv_ctx_t *ctx,
     sr->headers_in.transfer_encoding = NULL;
 
     ngx_http_simplekv_replica_method(sr, op,
-                                     repair ? (off_t) ctx->newest->body.len
+                                     repair ? ctx->newest->length
                                             : ctx->body_len);
 
     /* a client HEAD still needs the replicas' bodies; a version query
@@ -209,10 +250,13 @@ ngx_http_simplekv_replica_payload(ngx_http_simplekv_ctx_t *ctx,
         return NGX_OK;
     }
 
-    /* write back the newest value exactly as it was read */
+    /* write back the newest value exactly as it was read, with its digest
+     * for the node to check it against */
+    rep->repair = 1;
     rep->content_type = ctx->newest->body_type;
+    rep->digest = ctx->newest->digest;
 
-    if (ctx->newest->body.len == 0) {
+    if (ctx->newest->length == 0) {
         return NGX_OK;
     }
 
@@ -222,13 +266,47 @@ ngx_http_simplekv_replica_payload(ngx_http_simplekv_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    b->pos = ctx->newest->body.data;
-    b->last = b->pos + ctx->newest->body.len;
-    b->memory = 1;
+    if (ctx->newest->large) {
+        /* a large value: from spool.c's temp file */
+        b->in_file = 1;
+        b->file = &ctx->spool->file;
+        b->file_pos = 0;
+        b->file_last = ctx->newest->length;
+
+    } else {
+        b->pos = ctx->newest->body.data;
+        b->last = b->pos + ctx->newest->body.len;
+        b->memory = 1;
+    }
+
     b->last_buf = 1;
     cl->buf = b;
     cl->next = NULL;
     rb->bufs = cl;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A GET of the newest version only: X-Simplekv-If-Version makes storaged
+ * answer 412 if it no longer holds exactly that version.
+ */
+ngx_int_t
+ngx_http_simplekv_pin_version(ngx_http_simplekv_ctx_t *ctx,
+    ngx_http_simplekv_replica_t *rep)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(ctx->request->pool, SKV_VERSION_TEXT_LEN + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    skv_version_format(&ctx->newest->reply.version, (char *) p);
+
+    rep->if_version.data = p;
+    rep->if_version.len = SKV_VERSION_TEXT_LEN;
 
     return NGX_OK;
 }

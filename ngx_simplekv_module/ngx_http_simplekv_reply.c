@@ -1,6 +1,8 @@
 /*
  * ngx_http_simplekv_reply.c - what a client receives: a value with its
- * ETag, a write's acknowledgement, or a JSON error
+ * ETag, Repr-Digest and (range.c) the range asked for, from memory (this
+ * file), a temp file (spool.c) or a replica (stream.c), all with the same
+ * headers and preconditions; a write's acknowledgement; or a JSON error
  * {"error": "...", "detail": "..."}, including for requests that nginx
  * itself refused before the module saw them (simplekv_error, used by the
  * error_page lines of conf/simplekv_proxy.conf; a header too large comes
@@ -12,7 +14,10 @@
 
 static ngx_int_t ngx_http_simplekv_set_etag(ngx_http_request_t *r,
     const skv_version_t *version);
-static ngx_int_t ngx_http_simplekv_if_match(ngx_http_request_t *r);
+static ngx_int_t ngx_http_simplekv_etag_listed(ngx_table_elt_t *h,
+    ngx_str_t *etag, ngx_uint_t weak);
+static ngx_int_t ngx_http_simplekv_add_header(ngx_http_request_t *r,
+    const char *name, ngx_str_t *value);
 
 
 /* 201 (PUT) or 204 (DELETE), with the write's version as ETag. */
@@ -33,43 +38,28 @@ ngx_http_simplekv_send_written(ngx_http_request_t *r, ngx_uint_t op,
 }
 
 
-/* 200 with the value read from rep; If-None-Match is nginx's (304),
- * If-Match is checked here so that a failure is a JSON 412. */
+/*
+ * 200 (or 206, range.c) with a value held in memory (rep->body); If-Match,
+ * If-None-Match and Range are answered first (preconditions()).
+ */
 ngx_int_t
 ngx_http_simplekv_send_value(ngx_http_request_t *r,
     ngx_http_simplekv_replica_t *rep)
 {
-    ngx_int_t    rc;
-    ngx_buf_t   *b;
-    ngx_str_t    detail;
-    ngx_chain_t  out;
+    ngx_int_t                 rc;
+    ngx_buf_t                *b;
+    ngx_chain_t               out;
+    ngx_http_simplekv_ctx_t  *ctx;
 
-    if (ngx_http_simplekv_set_etag(r, &rep->reply.version) != NGX_OK) {
+    ctx = ngx_http_get_module_ctx(r, ngx_http_simplekv_module);
+
+    rc = ngx_http_simplekv_preconditions(ctx, rep);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    if (ngx_http_simplekv_value_headers(ctx, rep) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_simplekv_if_match(r) != NGX_OK) {
-        ngx_str_set(&detail, "If-Match names no current version of the "
-                             "key");
-        return ngx_http_simplekv_send_error(r, NGX_HTTP_PRECONDITION_FAILED,
-                                            "precondition failed", &detail);
-    }
-
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = rep->body.len;
-
-    if (rep->body_type.len) {
-        r->headers_out.content_type = rep->body_type;
-
-    } else {
-        ngx_str_set(&r->headers_out.content_type,
-                    NGX_HTTP_SIMPLEKV_DEFAULT_CTYPE);
-    }
-
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    if (rep->body.len == 0) {
-        r->header_only = 1;
     }
 
     rc = ngx_http_send_header(r);
@@ -85,6 +75,12 @@ ngx_http_simplekv_send_value(ngx_http_request_t *r,
 
     b->pos = rep->body.data;
     b->last = rep->body.data + rep->body.len;
+
+    if (ctx->ranged) {
+        b->pos = rep->body.data + ctx->range_start;
+        b->last = rep->body.data + ctx->range_end + 1;
+    }
+
     b->memory = 1;
     b->last_buf = 1;
     b->last_in_chain = 1;
@@ -93,6 +89,182 @@ ngx_http_simplekv_send_value(ngx_http_request_t *r,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * Before a value is sent: its ETag; If-Match (a JSON 412) and
+ * If-None-Match (304) against it; for a GET, the Range (range.c: ctx->
+ * ranged and the range, or a JSON 416).  NGX_DECLINED: send the value;
+ * else what was answered instead (for ngx_http_finalize_request()).
+ */
+ngx_int_t
+ngx_http_simplekv_preconditions(ngx_http_simplekv_ctx_t *ctx,
+    ngx_http_simplekv_replica_t *rep)
+{
+    ngx_int_t            rc;
+    ngx_str_t            detail;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+    ctx->ranged = 0;
+
+    if (ngx_http_simplekv_set_etag(r, &rep->reply.version) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (r->headers_in.if_match
+        && ngx_http_simplekv_etag_listed(r->headers_in.if_match,
+                                         &r->headers_out.etag->value, 0)
+           != NGX_OK)
+    {
+        ngx_str_set(&detail, "If-Match names no current version of the "
+                             "key");
+        return ngx_http_simplekv_send_error(r, NGX_HTTP_PRECONDITION_FAILED,
+                                            "precondition failed", &detail);
+    }
+
+    if (r->headers_in.if_none_match
+        && ngx_http_simplekv_etag_listed(r->headers_in.if_none_match,
+                                         &r->headers_out.etag->value, 1)
+           == NGX_OK)
+    {
+        r->headers_out.status = NGX_HTTP_NOT_MODIFIED;
+        r->headers_out.content_length_n = -1;
+        r->header_only = 1;
+        return ngx_http_send_header(r);
+    }
+
+    rc = ngx_http_simplekv_range(r, rep->length, &ctx->range_start,
+                                 &ctx->range_end);
+
+    if (rc == NGX_HTTP_RANGE_NOT_SATISFIABLE) {
+        return ngx_http_simplekv_send_unsatisfiable(r, rep->length);
+    }
+
+    ctx->ranged = (rc == NGX_OK);
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * The headers of a value (after preconditions()): 200 or 206 with
+ * Content-Range, Content-Length, Content-Type, the ETag already set,
+ * Repr-Digest (of the whole value, also on a 206) and Accept-Ranges.  A
+ * HEAD or an empty value is header only.
+ */
+ngx_int_t
+ngx_http_simplekv_value_headers(ngx_http_simplekv_ctx_t *ctx,
+    ngx_http_simplekv_replica_t *rep)
+{
+    u_char              *p;
+    ngx_str_t            value;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = rep->length;
+
+    if (rep->body_type.len) {
+        r->headers_out.content_type = rep->body_type;
+
+    } else {
+        ngx_str_set(&r->headers_out.content_type,
+                    NGX_HTTP_SIMPLEKV_DEFAULT_CTYPE);
+    }
+
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    if (rep->digest.len
+        && ngx_http_simplekv_add_header(r, "Repr-Digest", &rep->digest)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&value, "bytes");
+
+    if (ngx_http_simplekv_add_header(r, "Accept-Ranges", &value) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->ranged) {
+        p = ngx_pnalloc(r->pool, sizeof("bytes --/") - 1 + 3 * NGX_OFF_T_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        value.data = p;
+        value.len = ngx_sprintf(p, "bytes %O-%O/%O", ctx->range_start,
+                                ctx->range_end, rep->length)
+                    - p;
+
+        if (ngx_http_simplekv_add_header(r, "Content-Range", &value)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        r->headers_out.status = NGX_HTTP_PARTIAL_CONTENT;
+        r->headers_out.content_length_n = ctx->range_end - ctx->range_start
+                                          + 1;
+    }
+
+    if (r->headers_out.content_length_n == 0 || r->method == NGX_HTTP_HEAD) {
+        r->header_only = 1;
+    }
+
+    return NGX_OK;
+}
+
+
+/* 416 with Content-Range: bytes * / <length>, a JSON error. */
+ngx_int_t
+ngx_http_simplekv_send_unsatisfiable(ngx_http_request_t *r, off_t length)
+{
+    u_char     *p;
+    ngx_str_t   value, detail;
+
+    p = ngx_pnalloc(r->pool, sizeof("bytes */") - 1 + NGX_OFF_T_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    value.data = p;
+    value.len = ngx_sprintf(p, "bytes */%O", length) - p;
+
+    if (ngx_http_simplekv_add_header(r, "Content-Range", &value) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_set(&detail, "the Range starts at or after the end of the "
+                         "value (or asks for none of it)");
+
+    return ngx_http_simplekv_send_error(r, NGX_HTTP_RANGE_NOT_SATISFIABLE,
+                                        "range not satisfiable", &detail);
+}
+
+
+static ngx_int_t
+ngx_http_simplekv_add_header(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value = *value;
+
+    return NGX_OK;
 }
 
 
@@ -125,21 +297,19 @@ ngx_http_simplekv_set_etag(ngx_http_request_t *r,
 }
 
 
-/* Strong comparison of If-Match's entity tags with the ETag just set:
- * NGX_OK when there is no If-Match, or "*", or one tag equals it. */
+/*
+ * Does the If-Match or If-None-Match header h name this ETag, or "*"?
+ * If-Match compares strongly; If-None-Match weakly (a W/ prefix is
+ * ignored).  NGX_OK: it does.
+ */
 static ngx_int_t
-ngx_http_simplekv_if_match(ngx_http_request_t *r)
+ngx_http_simplekv_etag_listed(ngx_table_elt_t *h, ngx_str_t *etag,
+    ngx_uint_t weak)
 {
-    u_char     *p, *last, *start;
-    ngx_str_t  *etag;
+    u_char  *p, *last, *start;
 
-    if (r->headers_in.if_match == NULL) {
-        return NGX_OK;
-    }
-
-    p = r->headers_in.if_match->value.data;
-    last = p + r->headers_in.if_match->value.len;
-    etag = &r->headers_out.etag->value;
+    p = h->value.data;
+    last = p + h->value.len;
 
     while (p < last) {
         while (p < last && (*p == ' ' || *p == '\t' || *p == ',')) {
@@ -154,6 +324,10 @@ ngx_http_simplekv_if_match(ngx_http_request_t *r)
 
         if (p - start == 1 && *start == '*') {
             return NGX_OK;
+        }
+
+        if (weak && p - start > 2 && start[0] == 'W' && start[1] == '/') {
+            start += 2;
         }
 
         if ((size_t) (p - start) == etag->len
@@ -202,7 +376,10 @@ ngx_http_simplekv_send_error(ngx_http_request_t *r, ngx_uint_t status,
     b->last = p;
 
     /* an error must not keep an ETag meant for a value */
-    r->headers_out.etag = NULL;
+    if (r->headers_out.etag) {
+        r->headers_out.etag->hash = 0;
+        r->headers_out.etag = NULL;
+    }
 
     return ngx_http_simplekv_send_body(r, b, status, "application/json");
 }

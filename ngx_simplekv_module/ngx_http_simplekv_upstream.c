@@ -18,15 +18,22 @@
  *  - the request is written from the replica's ctx only: request line
  *    `METHOD <storage_uri> HTTP/1.1`, Host (the upstream's name),
  *    Content-Length and the body (PUT), Content-Type, X-Simplekv-Version,
- *    Authorization, X-Simplekv-Epoch.  Nothing of the client's request is
- *    sent: a client cannot set any of these;
+ *    a PUT's Content-Digest/Repr-Digest (the client's, or the repaired
+ *    value's), X-Simplekv-If-Version and Range (a GET pinned to one
+ *    version: stream.c, spool.c), Authorization, X-Simplekv-Epoch.  The
+ *    client's digests and range are the only things of its request sent,
+ *    and only as the module checked them;
  *  - the answer is parsed with nginx's own parsers (status line, header
- *    lines, chunked framing).  Only what outcome.c reads is kept: the
- *    status, Content-Type (headers_out.content_type), the X-Simplekv-*
- *    headers (headers_out.headers) and Content-Length; the body goes
- *    through the output filters into the subrequest's in-memory buffer
- *    (subrequest_output_buffer_size), as it did behind proxy_pass, so
- *    replica.c's header filter still sees and stops a value too large;
+ *    lines, chunked framing).  Only what outcome.c and stream.c read is
+ *    kept: the status, Content-Type (headers_out.content_type), the
+ *    X-Simplekv-* headers, Repr-Digest and Content-Range
+ *    (headers_out.headers) and Content-Length; the body goes through the
+ *    output filters: into the subrequest's in-memory buffer
+ *    (subrequest_output_buffer_size) for a replica of a round, to the
+ *    client for stream.c's subrequest, or into spool.c's temp file (the
+ *    copy filter writes it there and passes nothing on).  A pinned GET
+ *    uses a second upstream conf per node with a larger buffer
+ *    (NGX_HTTP_SIMPLEKV_BULK_BUFFER): the value flows through it;
  *  - the connection is offered to the keepalive pool (u->keepalive) only
  *    once the answer has been read completely, with no Connection: close
  *    and from an HTTP/1.1 server.
@@ -69,6 +76,9 @@ static void ngx_http_simplekv_upstream_finalize_request(ngx_http_request_t *r,
 
 #define NGX_HTTP_SIMPLEKV_HEADER_PREFIX  "X-Simplekv-"
 
+/* the upstream buffer of a streamed or spooled value */
+#define NGX_HTTP_SIMPLEKV_BULK_BUFFER    (64 * 1024)
+
 
 ngx_int_t
 ngx_http_simplekv_upstream_handler(ngx_http_request_t *r)
@@ -97,6 +107,10 @@ ngx_http_simplekv_upstream_handler(ngx_http_request_t *r)
     u->output.tag = (ngx_buf_tag_t) &ngx_http_simplekv_module;
 
     u->conf = &lcf->upstreams[rep->node];
+
+    if (rep->stream || rep->spool) {
+        u->conf = &lcf->upstreams[rep->ctx->mcf->nodes.nelts + rep->node];
+    }
 
     u->create_request = ngx_http_simplekv_upstream_create_request;
     u->reinit_request = ngx_http_simplekv_upstream_reinit_request;
@@ -129,11 +143,13 @@ ngx_http_simplekv_upstream_create_request(ngx_http_request_t *r)
     ngx_buf_t                      *b, *nb;
     ngx_uint_t                      put;
     ngx_chain_t                    *cl, *body;
-    ngx_str_t                      *uri;
+    ngx_str_t                      *uri, *cdigest, *rdigest;
     ngx_http_upstream_t            *u;
     ngx_http_simplekv_node_t       *node;
     ngx_http_simplekv_replica_t    *rep;
     ngx_http_simplekv_main_conf_t  *mcf;
+
+    static ngx_str_t                none = ngx_null_string;
 
     u = r->upstream;
     rep = ngx_http_simplekv_replica_ctx(r);
@@ -141,6 +157,20 @@ ngx_http_simplekv_upstream_create_request(ngx_http_request_t *r)
     node = ngx_http_simplekv_replica_node(rep);
     uri = &rep->ctx->storage_uri;
     put = (r->method == NGX_HTTP_PUT);
+
+    /* a client's write carries its digests; a repair the value's own */
+    cdigest = &none;
+    rdigest = &none;
+
+    if (put) {
+        if (rep->repair) {
+            rdigest = &rep->digest;
+
+        } else {
+            cdigest = &rep->ctx->content_digest;
+            rdigest = &rep->ctx->repr_digest;
+        }
+    }
 
     len = r->method_name.len + 1 + uri->len + sizeof(" HTTP/1.1" CRLF) - 1
           + sizeof("Host: " CRLF) - 1 + node->upstream.len
@@ -158,6 +188,23 @@ ngx_http_simplekv_upstream_create_request(ngx_http_request_t *r)
     if (rep->version_text.len) {
         len += sizeof("X-Simplekv-Version: " CRLF) - 1
                + rep->version_text.len;
+    }
+
+    if (cdigest->len) {
+        len += sizeof("Content-Digest: " CRLF) - 1 + cdigest->len;
+    }
+
+    if (rdigest->len) {
+        len += sizeof("Repr-Digest: " CRLF) - 1 + rdigest->len;
+    }
+
+    if (rep->if_version.len) {
+        len += sizeof("X-Simplekv-If-Version: " CRLF) - 1
+               + rep->if_version.len;
+    }
+
+    if (rep->range.len) {
+        len += sizeof("Range: " CRLF) - 1 + rep->range.len;
     }
 
     if (mcf->authorization.len) {
@@ -191,6 +238,23 @@ ngx_http_simplekv_upstream_create_request(ngx_http_request_t *r)
     if (rep->version_text.len) {
         b->last = ngx_sprintf(b->last, "X-Simplekv-Version: %V" CRLF,
                               &rep->version_text);
+    }
+
+    if (cdigest->len) {
+        b->last = ngx_sprintf(b->last, "Content-Digest: %V" CRLF, cdigest);
+    }
+
+    if (rdigest->len) {
+        b->last = ngx_sprintf(b->last, "Repr-Digest: %V" CRLF, rdigest);
+    }
+
+    if (rep->if_version.len) {
+        b->last = ngx_sprintf(b->last, "X-Simplekv-If-Version: %V" CRLF,
+                              &rep->if_version);
+    }
+
+    if (rep->range.len) {
+        b->last = ngx_sprintf(b->last, "Range: %V" CRLF, &rep->range);
     }
 
     if (mcf->authorization.len) {
@@ -247,6 +311,7 @@ ngx_http_simplekv_upstream_reinit_request(ngx_http_request_t *r)
     ngx_memzero(&rep->status, sizeof(ngx_http_status_t));
     ngx_memzero(&rep->chunked, sizeof(ngx_http_chunked_t));
     rep->has_length = 0;
+    rep->received = 0;
     r->state = 0;
 
     u->process_header = ngx_http_simplekv_upstream_status_line;
@@ -381,9 +446,10 @@ ngx_http_simplekv_upstream_process_header(ngx_http_request_t *r)
 
 /*
  * One header line of the answer.  Content-Length, Transfer-Encoding and
- * Connection set the framing; Content-Type and the X-Simplekv-* headers
- * are kept for outcome.c (copied: the buffer is reused for the body);
- * everything else is ignored.
+ * Connection set the framing; Content-Type, the X-Simplekv-* headers,
+ * Repr-Digest and Content-Range are kept for outcome.c and stream.c
+ * (copied: the buffer is reused for the body); everything else is
+ * ignored.
  */
 static ngx_int_t
 ngx_http_simplekv_upstream_header_line(ngx_http_request_t *r,
@@ -405,11 +471,13 @@ ngx_http_simplekv_upstream_header_line(ngx_http_request_t *r,
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "simplekv replica header: \"%V: %V\"", &name, &value);
 
-    if (name.len > sizeof(NGX_HTTP_SIMPLEKV_HEADER_PREFIX) - 1
-        && ngx_strncasecmp(name.data,
-                           (u_char *) NGX_HTTP_SIMPLEKV_HEADER_PREFIX,
-                           sizeof(NGX_HTTP_SIMPLEKV_HEADER_PREFIX) - 1)
-           == 0)
+    if ((name.len > sizeof(NGX_HTTP_SIMPLEKV_HEADER_PREFIX) - 1
+         && ngx_strncasecmp(name.data,
+                            (u_char *) NGX_HTTP_SIMPLEKV_HEADER_PREFIX,
+                            sizeof(NGX_HTTP_SIMPLEKV_HEADER_PREFIX) - 1)
+            == 0)
+        || ngx_http_simplekv_header_is(&name, "Repr-Digest")
+        || ngx_http_simplekv_header_is(&name, "Content-Range"))
     {
         h = ngx_list_push(&r->headers_out.headers);
         p = ngx_pnalloc(r->pool, 2 * name.len + value.len + 3);
@@ -528,17 +596,25 @@ ngx_http_simplekv_upstream_filter_init(void *data)
 }
 
 
-/* A body with a Content-Length (or none: until the connection closes). */
+/*
+ * A body with a Content-Length (or none: until the connection closes).
+ * spool.c's subrequest writes it to its temp file instead of passing it
+ * on.
+ */
 static ngx_int_t
 ngx_http_simplekv_upstream_copy_filter(void *data, ssize_t bytes)
 {
     ngx_http_request_t  *r = data;
 
-    ngx_buf_t            *b;
-    ngx_chain_t          *cl, **ll;
-    ngx_http_upstream_t  *u;
+    u_char                       *data_start;
+    ssize_t                       n;
+    ngx_buf_t                    *b;
+    ngx_chain_t                  *cl, **ll;
+    ngx_http_upstream_t          *u;
+    ngx_http_simplekv_replica_t  *rep;
 
     u = r->upstream;
+    rep = ngx_http_simplekv_replica_ctx(r);
 
     if (u->length == 0) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
@@ -546,6 +622,31 @@ ngx_http_simplekv_upstream_copy_filter(void *data, ssize_t bytes)
                       "\"Content-Length\"");
         u->keepalive = 0;
         return NGX_OK;
+    }
+
+    data_start = u->buffer.last;
+    u->buffer.last += bytes;
+    n = bytes;
+
+    if (u->length != -1) {
+        if (n > u->length) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "simplekv: storage node sent more than its "
+                          "\"Content-Length\"");
+            n = (ssize_t) u->length;
+        }
+
+        u->length -= n;
+
+        if (u->length == 0) {
+            u->keepalive = (n == bytes) && !u->headers_in.connection_close;
+        }
+    }
+
+    rep->received += n;
+
+    if (rep->spool) {
+        return ngx_http_simplekv_spool_write(rep, data_start, n);
     }
 
     ll = NULL;
@@ -556,28 +657,8 @@ ngx_http_simplekv_upstream_copy_filter(void *data, ssize_t bytes)
     }
 
     b = cl->buf;
-    b->pos = u->buffer.last;
-    u->buffer.last += bytes;
-    b->last = u->buffer.last;
-
-    if (u->length == -1) {
-        return NGX_OK;
-    }
-
-    if (bytes > u->length) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "simplekv: storage node sent more than its "
-                      "\"Content-Length\"");
-        b->last = b->pos + u->length;
-        u->length = 0;
-        return NGX_OK;
-    }
-
-    u->length -= bytes;
-
-    if (u->length == 0) {
-        u->keepalive = !u->headers_in.connection_close;
-    }
+    b->pos = data_start;
+    b->last = data_start + n;
 
     return NGX_OK;
 }
@@ -704,18 +785,65 @@ ngx_http_simplekv_upstream_abort_request(ngx_http_request_t *r)
 }
 
 
+/*
+ * A PUT that failed while its body was being sent: storaged refuses a
+ * value over its --max-value-size (413) or a full disk (507) before
+ * reading the body, then closes, and nginx meets the closed connection
+ * (EPIPE, reset) before it reads the answer.  The answer is usually in
+ * the socket already: its status line is read here (the connection is
+ * still open), so that outcome.c sees the refusal instead of an unknown
+ * failure.
+ */
 static void
 ngx_http_simplekv_upstream_finalize_request(ngx_http_request_t *r,
     ngx_int_t rc)
 {
+    u_char                        buf[64];
+    ssize_t                       n;
+    ngx_uint_t                    status;
+    ngx_http_upstream_t          *u;
+    ngx_http_simplekv_replica_t  *rep;
+
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "simplekv replica request finalized: %i", rc);
+
+    u = r->upstream;
+    rep = ngx_http_simplekv_replica_ctx(r);
+
+    if (rc != NGX_HTTP_BAD_GATEWAY || r->method != NGX_HTTP_PUT
+        || rep == NULL || u->headers_in.status_n != 0
+        || u->peer.connection == NULL)
+    {
+        return;
+    }
+
+    n = recv(u->peer.connection->fd, buf, sizeof(buf), 0);
+
+    if (n < (ssize_t) sizeof("HTTP/1.1 413") - 1
+        || ngx_strncmp(buf, "HTTP/1.", sizeof("HTTP/1.") - 1) != 0
+        || buf[sizeof("HTTP/1.1") - 1] != ' ')
+    {
+        return;
+    }
+
+    status = ngx_atoi(&buf[sizeof("HTTP/1.1 ") - 1], 3);
+
+    if (status == (ngx_uint_t) NGX_ERROR || !skv_status_is_refusal(status)) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "simplekv: the storage node refused the value with %ui "
+                  "before reading it", status);
+
+    rep->early_status = status;
 }
 
 
 /*
  * At postconfiguration: the replica location's upstream settings, one copy
- * per node naming that node's upstream block.  next upstream is off (a
+ * per node naming that node's upstream block, then a second copy per node
+ * for pinned GETs (stream.c, spool.c) with a larger buffer.  next upstream is off (a
  * failed replica is the module's to judge, never retried elsewhere),
  * unbuffered (each read goes straight into the in-memory answer), errors
  * are not intercepted; the timeouts are backstops under
@@ -745,22 +873,25 @@ ngx_http_simplekv_upstream_init_location(ngx_conf_t *cf,
     nodes = mcf->nodes.elts;
 
     ucf = ngx_pcalloc(cf->pool,
-                      mcf->nodes.nelts * sizeof(ngx_http_upstream_conf_t));
+                      2 * mcf->nodes.nelts * sizeof(ngx_http_upstream_conf_t));
     if (ucf == NULL) {
         return NGX_ERROR;
     }
 
-    for (i = 0; i < mcf->nodes.nelts; i++) {
+    for (i = 0; i < 2 * mcf->nodes.nelts; i++) {
         /*
          * set by ngx_pcalloc(): buffering, intercept_errors,
          * ignore_client_abort, store, cache, pass_trailers, local, ...
          */
 
-        ucf[i].upstream = nodes[i].uscf;
+        ucf[i].upstream = nodes[i % mcf->nodes.nelts].uscf;
         ucf[i].connect_timeout = lcf->storage_connect_timeout;
         ucf[i].send_timeout = lcf->storage_send_timeout;
         ucf[i].read_timeout = lcf->storage_read_timeout;
-        ucf[i].buffer_size = lcf->storage_buffer_size;
+        ucf[i].buffer_size = (i < mcf->nodes.nelts)
+                             ? lcf->storage_buffer_size
+                             : ngx_max(lcf->storage_buffer_size,
+                                       NGX_HTTP_SIMPLEKV_BULK_BUFFER);
         ucf[i].next_upstream = NGX_CONF_BITMASK_SET
                                |NGX_HTTP_UPSTREAM_FT_OFF;
         ucf[i].next_upstream_tries = 0;

@@ -168,17 +168,35 @@ a client request body is buffered to a temporary file
 
 
 
-=== TEST 11: the default limit is 1m, and a 1m value round-trips
+=== TEST 11: the default limit is 1g: a value over 1m round-trips
 --- config
     location / {
         simplekv;
     }
 --- request eval
-["PUT /defaultLimit\n" . ("d" x (1024 * 1024 + 1)), "PUT /defaultLimit\n" . ("d" x (1024 * 1024)), "GET /defaultLimit"]
+["PUT /defaultLimit\n" . ("d" x (1024 * 1024 + 1)), "GET /defaultLimit"]
 --- error_code eval
-[413, 201, 200]
+[201, 200]
 --- response_body eval
-[qr/.*/s, qr/.*/s, "d" x (1024 * 1024)]
+[qr/.*/s, "d" x (1024 * 1024 + 1)]
+
+
+
+=== TEST 11b: ... and a Content-Length over 1g is refused before the body is read
+--- config
+    location / {
+        simplekv;
+    }
+--- raw_request eval
+"PUT /overDefaultLimit HTTP/1.1\r
+Host: localhost\r
+Content-Length: 1073741825\r
+Connection: close\r
+\r
+"
+--- error_code: 413
+--- response_body_like eval
+qr/^\{"error": "value too large", "detail": "the value is larger than simplekv_max_value_size"\}\n\z/
 
 
 

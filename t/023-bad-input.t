@@ -5,7 +5,7 @@
 # refuses (oversized headers and request lines, bad chunked framing,
 # duplicate Content-Length, TRACE, a Transfer-Encoding but chunked, an
 # HTTP version but 1.x) is JSON too, Prometheus label values are
-# escaped, a value too large for the replica buffer is a JSON error (not a
+# escaped, a value larger than the replica buffer is streamed (not a
 # dropped connection), and `nginx -t` refuses configurations that could
 # not serve their own values.
 
@@ -306,7 +306,7 @@ qr/simplekv_node_up\{node="a\\"q"\} 1\n.*simplekv_node_up\{node="b\\\\z"\} 1\n/s
 
 
 
-=== TEST 13: a stored value larger than the replica buffer is a JSON 500, not a dropped connection
+=== TEST 13: a stored value larger than the replica buffer (and the stream threshold) is streamed whole, not a dropped connection
 --- init
 my $v = main::now_version();
 SimplekvTest::node_put($_, 'huge', 'h' x 8192, $v) for qw(a b c);
@@ -314,30 +314,42 @@ SimplekvTest::node_put($_, 'huge', 'h' x 8192, $v) for qw(a b c);
 $main::SmallReplica . <<'_EOC_'
     location / {
         simplekv;
-        simplekv_max_value_size 4k;
+        simplekv_stream_threshold 4k;
     }
 _EOC_
 --- request
 GET /huge
---- error_code: 500
+--- error_code: 200
 --- response_headers
-Content-Type: application/json
---- response_body_like eval
-qr/"error": "value too large to read".*subrequest_output_buffer_size/
+Content-Length: 8192
+--- response_body eval
+"h" x 8192
 --- no_error_log
 too big subrequest response
 
 
 
-=== TEST 14: nginx -t refuses a simplekv_max_value_size the replica buffer cannot hold
+=== TEST 14: nginx -t refuses a simplekv_stream_threshold the replica buffer cannot hold
 --- config
     location / {
         simplekv;
-        simplekv_max_value_size 32m;
+        simplekv_stream_threshold 32m;
     }
 --- must_die
 --- error_log
 is larger than the subrequest_output_buffer_size
+
+
+
+=== TEST 14b: a simplekv_max_value_size far above the replica buffer is accepted (values above the threshold stream)
+--- config
+    location / {
+        simplekv;
+        simplekv_max_value_size 64g;
+    }
+--- request
+GET /never-written-14b
+--- error_code: 404
 
 
 

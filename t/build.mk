@@ -14,7 +14,7 @@ TEST_TARGETS += test-nginx test-nginx-valgrind
 # Blocks with the same configuration share one nginx, as valgrind makes
 # each start take seconds.
 T_VALGRIND_FILES := t/001-basic.t t/003-errors.t t/005-bodies.t t/008-faults.t \
-                    t/023-bad-input.t t/024-dashboard.t
+                    t/023-bad-input.t t/024-dashboard.t t/026-large.t
 
 # an upper bound for the whole suite, so that nothing can hang CI
 T_SUITE_TIMEOUT ?= 600
