@@ -28,7 +28,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, os.pardir, "lib"))
 
-from bigvalue import MIB                       # noqa: E402
+from bigvalue import MIB, digest_header, get_stream  # noqa: E402
 from router import Router                      # noqa: E402
 from skvproc import Storaged                   # noqa: E402
 
@@ -162,6 +162,32 @@ class LargeCluster:
         return out
 
 
+_versions = itertools.count(1)
+
+
+def node_version():
+    """A fresh version text for a PUT straight to a node: ms since 2020
+    << 16 | a counter, then an origin no router uses."""
+    ms = int(time.time() * 1000) - 1577836800000
+    return "%012x%04x%016x" % (ms, next(_versions) & 0xFFFF, 0x1A26E)
+
+
+def holds(node, path, gen):
+    """Whether node's HEAD of /v1/kv<path> names gen's digest."""
+    return get_stream(node.port, "/v1/kv" + path, method="HEAD").header(
+        "Repr-Digest") == digest_header(gen.sha())
+
+
+def wait_held_everywhere(cluster, path, gen, timeout=120):
+    """Wait until every node holds gen at path (the third replica of a
+    write finishes after the W=2 answer)."""
+    deadline = time.monotonic() + timeout
+    while not all(holds(n, path, gen) for n in cluster.nodes.values()):
+        if time.monotonic() > deadline:
+            raise AssertionError("%s not on every node" % path)
+        time.sleep(0.1)
+
+
 def chunks_of(size):
     """Chunk records storaged keeps for a value of size bytes."""
     return 0 if size <= CS else -(-size // CS)
@@ -179,4 +205,3 @@ def cluster(tmp_path_factory):
     assert not problems, "\n\n".join(problems)
 
 
-__all__ = ["CS", "MIB", "LIMIT", "fits", "chunks_of", "cluster"]
