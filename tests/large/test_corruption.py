@@ -69,6 +69,12 @@ def test_flipped_byte_detected_and_repaired(cluster):
 
     # Found mid-stream.  Through the router first: whichever replica it
     # reads, the client gets the right value.
+    g = get_stream(cluster.port, "/dmg-later")
+    assert g.complete, (
+        "the router's answer was cut short: it streamed from the damaged "
+        "replica, which closed the connection mid-body; it must not leave "
+        "its client with that (e.g. go on from another holder with a "
+        "Range and X-Simplekv-If-Version): %r" % g)
     router_get_ok(cluster, "/dmg-later", later)
     g = get_stream(node.port, "/v1/kv/dmg-later")
     # c never serves the damaged bytes: a short body, a 404 once dropped,
