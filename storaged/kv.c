@@ -556,11 +556,8 @@ quarantine(http_server_t *srv, store_space_t *sp, const unsigned char *key,
     http_log_error(srv, "corrupt value of a %zu-byte key, version %s: %s: "
                    "not quarantined: %s", key_len, vtext, why, err);
     /* Gone or replaced meanwhile: the next read finds what is there now.
-     * Kept (an unordered history, a database error): a 500. */
-    return rc == STORE_NOT_FOUND
-           || (rc == STORE_CONFLICT
-               && (strcmp(err, "this node holds another version") == 0
-                   || strcmp(err, "the record is no longer damaged") == 0));
+     * Kept (STORE_ERR_CORRUPT), or a database error: a 500. */
+    return rc == STORE_NOT_FOUND || rc == STORE_CONFLICT;
 }
 
 static ssize_t

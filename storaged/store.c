@@ -607,6 +607,12 @@ quarantine_body(store_t *st, store_space_t *sp, DB_TXN *txn, DBT *k,
 
     ra->old = *old;
     if (!may_drop(k, old, corrupt, ra->expected, step, err)) {
+        if (step->rc == STORE_CONFLICT && old->unordered
+            && (ra->expected == NULL
+                || skv_version_cmp(&old->version, ra->expected) == 0))
+        {
+            step->rc = STORE_ERR_CORRUPT;   /* kept, damaged */
+        }
         return;
     }
     if (ra->expected == NULL) {

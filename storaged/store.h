@@ -251,7 +251,9 @@ store_rc_t store_remove_if_version(store_t *st, store_space_t *sp,
  * failed its checksum; its chunks are then collected), or, with damaged
  * NULL, if the key's record still does not decode.  STORE_APPLIED (and
  * corrupt_values counts it); STORE_CONFLICT when a write replaced it
- * meanwhile or its history is unordered (kept); STORE_NOT_FOUND.
+ * meanwhile; STORE_NOT_FOUND when it is gone; STORE_ERR_CORRUPT when it
+ * must be kept, damaged (its history is unordered, as store_remove_if_
+ * version keeps it, or its index entry does not decode).
  */
 store_rc_t store_quarantine(store_t *st, store_space_t *sp,
                             const unsigned char *key, size_t key_len,
