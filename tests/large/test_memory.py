@@ -98,6 +98,9 @@ def test_1gib_round_trip_bounded_memory(cluster, chunked):
     assert put_stream(cluster.port, "/warm", warm)[0] == 201
     assert get_stream(cluster.port, "/warm").sha == warm.sha()
 
+    chunks_before = {
+        n: cluster.wait_stats(n, lambda s: s["chunk_uploads_pending"] == 0)[
+            "chunks"] for n in cluster.names}
     gen = Gen(900 + chunked, GIB)
     gen.sha()                       # hashed before, not while measuring
     key = "/gib-%s" % ("chunked" if chunked else "length")
@@ -120,5 +123,11 @@ def test_1gib_round_trip_bounded_memory(cluster, chunked):
             if v > ALLOWANCE_MIB}
     assert not over, "RSS grew by more than %d MiB: %r" % (ALLOWANCE_MIB,
                                                            over)
-    # Free the disk (3 GiB) for the next case.
+    # Free the disk (3 GiB) for the next case, and let every node's
+    # collector finish with the value's 4096 chunks before it starts.
     assert cluster.delete(key) == 204
+    for name in cluster.names:
+        cluster.wait_stats(name, lambda s: s["chunk_uploads_pending"] == 0
+                           and s["chunks"] == chunks_before[name],
+                           timeout=600, what="the 1 GiB value's chunks "
+                                             "collected")
