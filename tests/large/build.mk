@@ -5,7 +5,7 @@
 # 1 GiB PUT and GET (at most +64 MiB each; a FIGURES line); kill -9 of a
 # storaged mid-upload; a flipped byte in one replica detected and
 # repaired; Range, If-Range, digest mismatch, 413.  Loopback ports
-# 19700-19799 (SKV_LARGE_PORT_BASE moves them).  Needs about 7 GiB of
+# 19700-19799 (SKV_LARGE_PORT_BASE moves them).  Needs about 5 GiB of
 # free disk under pytest's temporary directory.  docs/testing.md, "Large
 # values".
 #
