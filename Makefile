@@ -32,6 +32,7 @@ include tests/unit/build.mk
 -include tests/dashboard/build.mk
 -include tests/partitions/build.mk
 -include tests/hostile/build.mk
+-include tests/large/build.mk
 -include bench/build.mk
 -include util/run.mk
 

@@ -29,12 +29,16 @@ class PlainNginxError(RuntimeError):
 
 
 class PlainNginx:
-    def __init__(self, port, storaged_port, prefix, workers=1, keepalive=32):
+    def __init__(self, port, storaged_port, prefix, workers=1, keepalive=32,
+                 max_body="1m"):
         self.port = int(port)
         self.storaged_port = int(storaged_port)
         self.prefix = make_prefix(prefix, "html")
         self.workers = workers
         self.keepalive = keepalive
+        # client_max_body_size: the large-value rows (bench/large.py) set
+        # it to the router's simplekv_max_value_size
+        self.max_body = max_body
         self.proc = None
         self._out = None
         self.conf_path = os.path.join(self.prefix, "conf", "nginx.conf")
@@ -57,6 +61,7 @@ class PlainNginx:
             "events {\n    worker_connections 1024;\n}\n"
             "http {\n"
             "    access_log off;\n"
+            "    client_max_body_size %s;\n"
             "%s"
             "    upstream plain_storaged {\n"
             "        server 127.0.0.1:%d;\n"
@@ -74,7 +79,7 @@ class PlainNginx:
             "            proxy_set_header Connection \"\";\n"
             "        }\n"
             "    }\n"
-            "}\n" % (self.workers, self.error_log, p, temp,
+            "}\n" % (self.workers, self.error_log, p, self.max_body, temp,
                      self.storaged_port, self.keepalive, self.port, p))
 
     def start(self, timeout=10):

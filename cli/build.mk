@@ -5,7 +5,7 @@
 CLI_SRCS := $(wildcard cli/*.c)
 CLI_HDRS := $(wildcard cli/*.h) $(CORE_HDRS)
 CLI_LIBS := $(shell pkg-config --libs libcurl jansson 2>/dev/null \
-                || echo -lcurl -ljansson) -lm
+                || echo -lcurl -ljansson) -lcrypto -lm
 CLI_BIN  := $(BUILD)/skv
 CLI_BIN_ASAN := $(BUILD)/asan/skv
 

@@ -6,6 +6,15 @@
  * FILE and renames it only once the whole value has arrived, so a failed
  * or interrupted download never leaves a truncated FILE behind (nor
  * destroys the previous one).
+ *
+ * Integrity (RFC 9530, SHA-256): `put` of a file sends its Content-Digest,
+ * computed in a first pass over the file, so that the router and storaged
+ * refuse (400) a value damaged on the way; from a pipe the digest cannot
+ * come first, so the value is hashed as it is sent and checked against the
+ * answer's Repr-Digest when it carries one.  `get` hashes the value as it
+ * arrives and checks it against the answer's Repr-Digest: a mismatch is an
+ * error (exit 3) and `-o FILE` is left untouched.  A transfer that breaks
+ * is an error too (exit 3); nothing is retried or resumed.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,6 +24,7 @@
 #include <unistd.h>
 
 #include "skv_cli.h"
+#include "skv_digest.h"
 #include "skv_http.h"
 #include "skv_keyarg.h"
 
@@ -26,10 +36,13 @@ skv_cmd_put(const skv_opts_t *opts, int argc, char **argv)
     struct stat  st;
     char         path[SKV_KEYARG_TARGET_MAX];
     char         ctype[512];
+    char         digest[SKV_DIGEST_FIELD_MAX + 32];
+    char         field[SKV_DIGEST_FIELD_MAX];
+    unsigned char sha[SKV_SHA256_LEN];
     const char  *file;
     FILE        *in;
     curl_off_t   size = -1;
-    int          rc;
+    int          rc, checked = 0;
 
     if (argc < 1 || argc > 2) {
         return skv_usage_error("put takes KEY and an optional FILE");
@@ -68,6 +81,22 @@ skv_cmd_put(const skv_opts_t *opts, int argc, char **argv)
 
     skv_keyarg_target(&key, path, sizeof(path));
     rc = skv_req_init(&req, opts, "PUT", path);
+    if (rc == SKV_EXIT_OK && size >= 0) {
+        if (skv_sha256_file(in, sha) != 0) {
+            fprintf(stderr, "skv: reading %s: %s\n", file, strerror(errno));
+            rc = SKV_EXIT_SERVER;
+        } else {
+            skv_digest_field(sha, field);
+            snprintf(digest, sizeof(digest), "Content-Digest: %s", field);
+            if (skv_req_header(&req, digest) != 0) {
+                fprintf(stderr, "skv: out of memory\n");
+                rc = SKV_EXIT_SERVER;
+            }
+        }
+    } else if (rc == SKV_EXIT_OK && skv_req_hash(&req) != 0) {
+        fprintf(stderr, "skv: out of memory\n");
+        rc = SKV_EXIT_SERVER;
+    }
     if (rc == SKV_EXIT_OK) {
         skv_req_upload(&req, in, size);
         if (opts->content_type != NULL) {
@@ -83,9 +112,14 @@ skv_cmd_put(const skv_opts_t *opts, int argc, char **argv)
         if (skv_req_perform(&req) != 0 || req.status < 200
             || req.status >= 300) {
             rc = skv_req_fail(&req);
-        } else if (opts->verbose) {
-            fprintf(stderr, "skv: stored %s, version %s\n", path,
-                    req.etag[0] ? req.etag : "(no ETag)");
+        } else {
+            rc = skv_req_check_digest(&req, &checked);
+        }
+        if (rc == SKV_EXIT_OK && opts->verbose) {
+            fprintf(stderr, "skv: stored %s, version %s%s\n", path,
+                    req.etag[0] ? req.etag : "(no ETag)",
+                    size >= 0 ? ", Content-Digest sent"
+                    : checked ? ", Repr-Digest checked" : "");
         }
     }
 
@@ -207,7 +241,7 @@ skv_cmd_get(const skv_opts_t *opts, int argc, char **argv)
     skv_req_t    req;
     output_t     out;
     char         path[SKV_KEYARG_TARGET_MAX];
-    int          rc;
+    int          rc, checked = 0;
 
     if (argc != 1) {
         return skv_usage_error("get takes exactly one KEY");
@@ -224,8 +258,23 @@ skv_cmd_get(const skv_opts_t *opts, int argc, char **argv)
     rc = skv_req_init(&req, opts, "GET", path);
     if (rc == SKV_EXIT_OK) {
         skv_req_sink(&req, out.f);
-        if (skv_req_perform(&req) != 0 || req.status != 200) {
+        if (skv_req_hash(&req) != 0) {
+            fprintf(stderr, "skv: out of memory\n");
+            rc = SKV_EXIT_SERVER;
+        } else if (skv_req_perform(&req) != 0 || req.status != 200) {
             rc = skv_req_fail(&req);
+        } else {
+            rc = skv_req_check_digest(&req, &checked);
+            if (rc != SKV_EXIT_OK && out.tmp == NULL) {
+                fprintf(stderr, "skv: the bytes written to the output "
+                        "are not the stored value\n");
+            }
+        }
+        if (rc == SKV_EXIT_OK && opts->verbose) {
+            fprintf(stderr, "skv: got %s, version %s, %s\n", path,
+                    req.etag[0] ? req.etag : "(no ETag)",
+                    checked ? "Repr-Digest checked"
+                    : "no Repr-Digest to check");
         }
     }
     skv_req_free(&req);

@@ -14,6 +14,8 @@
 
 #include <jansson.h>
 
+#include "skv_digest.h"
+
 /* Error bodies are short JSON; this is plenty and bounds a hostile one. */
 #define ERROR_BODY_MAX (64 * 1024)
 /* Longest path shown in a message: keys may be 3 KiB once encoded. */
@@ -65,6 +67,7 @@ header_cb(char *data, size_t size, size_t nmemb, void *userdata)
 
         req->reason[0] = '\0';
         req->etag[0] = '\0';
+        req->repr_digest[0] = '\0';
         if (sp != NULL) {
             const char *p = sp + 1;
             const char *stop = data + end;
@@ -86,6 +89,14 @@ header_cb(char *data, size_t size, size_t nmemb, void *userdata)
             p++;
         }
         copy_printable(req->etag, sizeof(req->etag), p,
+                       (size_t) (data + end - p));
+    } else if (end > 12 && strncasecmp(data, "Repr-Digest:", 12) == 0) {
+        const char *p = data + 12;
+
+        while (p < data + end && *p == ' ') {
+            p++;
+        }
+        copy_printable(req->repr_digest, sizeof(req->repr_digest), p,
                        (size_t) (data + end - p));
     }
     return len;
@@ -130,6 +141,12 @@ write_cb(char *data, size_t size, size_t nmemb, void *userdata)
     ok = status >= 200 && status < 300;
 
     if (ok && req->sink != NULL) {
+        if (req->hash != NULL
+            && EVP_DigestUpdate(req->hash, data, len) != 1)
+        {
+            req->sink_errno = ENOMEM;
+            return 0;
+        }
         errno = 0;
         if (fwrite(data, 1, len, req->sink) != len) {
             req->sink_errno = errno ? errno : EIO;
@@ -163,6 +180,12 @@ read_cb(char *buf, size_t size, size_t nitems, void *userdata)
      * the file: a chunked upload would then store a truncated value. */
     if (n == 0 && ferror(req->source)) {
         req->source_errno = errno ? errno : EIO;
+        return CURL_READFUNC_ABORT;
+    }
+    if (n > 0 && req->hash != NULL
+        && EVP_DigestUpdate(req->hash, buf, n * size) != 1)
+    {
+        req->source_errno = ENOMEM;
         return CURL_READFUNC_ABORT;
     }
     return n;
@@ -247,6 +270,57 @@ void
 skv_req_sink(skv_req_t *req, FILE *f)
 {
     req->sink = f;
+}
+
+int
+skv_req_hash(skv_req_t *req)
+{
+    req->hash = EVP_MD_CTX_new();
+    if (req->hash == NULL
+        || EVP_DigestInit_ex(req->hash, EVP_sha256(), NULL) != 1)
+    {
+        EVP_MD_CTX_free(req->hash);
+        req->hash = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int
+skv_req_check_digest(skv_req_t *req, int *checked)
+{
+    unsigned char got[EVP_MAX_MD_SIZE];
+    unsigned char want[SKV_SHA256_LEN];
+    unsigned int  n = 0;
+    const char   *what = req->sink != NULL ? "received" : "sent";
+
+    *checked = 0;
+    if (req->hash == NULL || req->repr_digest[0] == '\0') {
+        return SKV_EXIT_OK;
+    }
+    if (skv_digest_parse(req->repr_digest, strlen(req->repr_digest), want)
+        != 0)
+    {
+        fprintf(stderr, "skv: %s %s: the answer's Repr-Digest has no "
+                "sha-256 or a malformed one: %.100s\n", req->method,
+                req->path, req->repr_digest);
+        return SKV_EXIT_SERVER;
+    }
+    if (EVP_DigestFinal_ex(req->hash, got, &n) != 1
+        || n != SKV_SHA256_LEN)
+    {
+        fprintf(stderr, "skv: %s %s: cannot compute SHA-256\n",
+                req->method, req->path);
+        return SKV_EXIT_SERVER;
+    }
+    if (memcmp(got, want, SKV_SHA256_LEN) != 0) {
+        fprintf(stderr, "skv: %s %s: digest mismatch: the SHA-256 of the "
+                "value %s is not the one the router's Repr-Digest names "
+                "(damaged on the way)\n", req->method, req->path, what);
+        return SKV_EXIT_SERVER;
+    }
+    *checked = 1;
+    return SKV_EXIT_OK;
 }
 
 void
@@ -392,6 +466,7 @@ skv_req_free(skv_req_t *req)
         curl_easy_cleanup(req->curl);
     }
     curl_slist_free_all(req->headers);
+    EVP_MD_CTX_free(req->hash);
     free(req->url);
     free(req->body);
     memset(req, 0, sizeof(*req));

@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
 
 #include "skv_cli.h"
 #include "skv_progress.h"
@@ -28,6 +29,7 @@ typedef struct {
     long                status;     /* 0 until a status line arrived */
     char                reason[64]; /* reason phrase of the last status */
     char                etag[80];
+    char                repr_digest[512]; /* the answer's, if any */
 
     FILE               *sink;       /* 2xx bodies go here when set */
     int                 sink_errno; /* a write to sink failed */
@@ -39,6 +41,8 @@ typedef struct {
     size_t              body_max;
     int                 body_truncated;
 
+    EVP_MD_CTX         *hash;       /* SHA-256 of the body sent or
+                                       streamed to the sink, if asked */
     skv_progress_t      progress;
     int                 curl_rc;    /* CURLcode of the transfer */
     char                errbuf[CURL_ERROR_SIZE];
@@ -60,6 +64,18 @@ void skv_req_upload(skv_req_t *req, FILE *f, curl_off_t size);
 
 /* Stream a 2xx answer's body to f instead of keeping it in memory. */
 void skv_req_sink(skv_req_t *req, FILE *f);
+
+/* Hash the body as it passes: the upload, or a 2xx body streamed to the
+ * sink.  0, or -1 when out of memory. */
+int skv_req_hash(skv_req_t *req);
+
+/*
+ * After a successful request with skv_req_hash: compare the hash with the
+ * answer's Repr-Digest (RFC 9530, sha-256).  SKV_EXIT_OK when they match
+ * or the answer has none (*checked says which); otherwise print why (a
+ * mismatch: the value was damaged on the way) and return SKV_EXIT_SERVER.
+ */
+int skv_req_check_digest(skv_req_t *req, int *checked);
 
 /* Keep at most max bytes of a body in memory (a bigger 2xx body fails). */
 void skv_req_body_max(skv_req_t *req, size_t max);

@@ -34,8 +34,13 @@
  * keeps them even if the key is overwritten meanwhile.  Every 200/206
  * carries Repr-Digest; Range (one byte range), If-Range (the version,
  * quoted) and X-Simplekv-If-Version are answered here.  A damaged value
- * is a 500 "corrupt value" when found before the headers (a small value,
- * the first chunk of the range), else the connection is closed.
+ * (a record or a chunk failing its checksum) is quarantined: this node's
+ * copy is dropped (store_quarantine), so that it is then a node lacking
+ * the key, which read repair fixes.  Found before the headers (a small
+ * value, the first chunk of the range), the GET then answers as that
+ * node (404, or 412 to X-Simplekv-If-Version); found mid-stream, the
+ * connection is closed short of the length.  Only a copy that could not
+ * be dropped is a 500 "corrupt value".
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -515,7 +520,45 @@ typedef struct {
     const unsigned char *data;
     size_t          len;
     char            what[64];    /* for the log */
+    store_space_t  *sp;          /* for a quarantine: the key, version */
+    skv_version_t   version;
+    size_t          key_len;
+    unsigned char   key[];
 } stream_t;
+
+/*
+ * A copy found damaged on reading is quarantined (store_quarantine): this
+ * node drops it, so that it answers as a node lacking the key and the
+ * router's read repair (or `skv repair`) writes a good copy back.  damaged
+ * is the chunked value's version, NULL for a damaged record.  True when
+ * it was dropped, or replaced meanwhile by a write: read the key again.
+ */
+static bool
+quarantine(http_server_t *srv, store_space_t *sp, const unsigned char *key,
+           size_t key_len, const skv_version_t *damaged, const char *why)
+{
+    store_rc_t rc;
+    char       err[STORE_ERR_MAX];
+    char       vtext[SKV_VERSION_TEXT_LEN + 1];
+
+    if (damaged != NULL) {
+        skv_version_format(damaged, vtext);
+    } else {
+        strcpy(vtext, "(unreadable)");
+    }
+    rc = store_quarantine(srv->store, sp, key, key_len, damaged, err);
+    if (rc == STORE_APPLIED) {
+        http_log_error(srv, "corrupt value of a %zu-byte key, version %s: "
+                       "%s: quarantined (this node's copy dropped, to be "
+                       "repaired)", key_len, vtext, why);
+        return true;
+    }
+    http_log_error(srv, "corrupt value of a %zu-byte key, version %s: %s: "
+                   "not quarantined: %s", key_len, vtext, why, err);
+    /* Gone or replaced meanwhile: the next read finds what is there now.
+     * Kept (STORE_ERR_CORRUPT), or a database error: a 500. */
+    return rc == STORE_NOT_FOUND || rc == STORE_CONFLICT;
+}
 
 static ssize_t
 stream_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -539,6 +582,11 @@ stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             s->have = false;
             http_log_error(s->srv, "GET of %s: %s: closing the connection",
                            s->what, err);
+            if (rc == STORE_ERR_CORRUPT && s->sp != NULL) {
+                (void) quarantine(s->srv, s->sp, s->key, s->key_len,
+                                  &s->version, err);
+                s->sp = NULL;       /* once */
+            }
             return MHD_CONTENT_READER_END_WITH_ERROR;
         }
         s->have = true;
@@ -632,7 +680,7 @@ value_response(http_server_t *srv, request_t *req, store_space_t *sp,
         }
         return resp;
     }
-    s = calloc(1, sizeof(*s));
+    s = calloc(1, sizeof(*s) + req->key_len);
     if (s == NULL) {
         snprintf(err, STORE_ERR_MAX, "out of memory");
         *rc = STORE_ERR_DB;
@@ -641,6 +689,10 @@ value_response(http_server_t *srv, request_t *req, store_space_t *sp,
     s->srv = srv;
     s->start = start;
     s->chunk_size = item->chunk_size;
+    s->sp = sp;
+    s->version = item->version;
+    s->key_len = req->key_len;
+    memcpy(s->key, req->key, req->key_len);
     snprintf(s->what, sizeof(s->what), "a %zu-byte key", req->key_len);
     if (!req->head && len > 0) {
         *rc = store_reader_open(srv->store, sp, req->key, req->key_len, item,
@@ -706,6 +758,13 @@ do_get(http_server_t *srv, struct MHD_Connection *c, request_t *req)
             return precondition_failed(srv, c, req, &item, false);
         }
         if (rc == STORE_ERR_CORRUPT) {
+            /* Dropped: read again, to answer as a node without it. */
+            if (attempt < 5
+                && quarantine(srv, sp, req->key, req->key_len, NULL, err))
+            {
+                rc = STORE_OK;
+                continue;
+            }
             return corrupt_value(srv, c, req, err);
         }
         if (rc != STORE_OK) {
@@ -777,6 +836,13 @@ do_get(http_server_t *srv, struct MHD_Connection *c, request_t *req)
         store_item_free(&item);
         if (rc == STORE_CONFLICT && attempt < 5) {
             rc = STORE_OK;      /* overwritten meanwhile: read it again */
+            continue;
+        }
+        if (rc == STORE_ERR_CORRUPT && attempt < 5
+            && quarantine(srv, sp, req->key, req->key_len, &item.version,
+                          err))
+        {
+            rc = STORE_OK;      /* dropped: answer as a node without it */
             continue;
         }
         break;

@@ -128,7 +128,7 @@ stats_render(stats_t *s, store_t *st, lease_t *lease)
     log = json_pack("{s:I, s:I}", "writes", (json_int_t) ss.log_writes,
                     "syncs", (json_int_t) ss.log_syncs);
 
-    doc = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, "
+    doc = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, "
                     "s:o, s:o}",
                     "version", STORAGED_VERSION_STRING,
                     "uptime_seconds", (json_int_t) (time(NULL) - s->started),
@@ -137,6 +137,7 @@ stats_render(stats_t *s, store_t *st, lease_t *lease)
                     "bytes", (json_int_t) ss.bytes,
                     "tombstones_purged", (json_int_t) ss.tombstones_purged,
                     "copies_removed", (json_int_t) ss.copies_removed,
+                    "corrupt_values", (json_int_t) ss.corrupt_values,
                     "deadlock_retries", (json_int_t) ss.deadlock_retries,
                     "requests", requests,
                     "cache", cache,

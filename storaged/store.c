@@ -507,43 +507,20 @@ typedef struct {
     bool                 marked;    /* its chunks became garbage */
 } remove_arg_t;
 
+/* Drop the copy whose index entry old was read in txn: raise the purge
+ * watermark above every version it records, mark its chunks garbage (if
+ * mark_chunks: its record can be trusted to name them), delete record and
+ * entry.  A removal and a quarantine both end here. */
 static void
-remove_body(store_t *st, store_space_t *sp, DB_TXN *txn, DBT *k,
-            const index_entry_t *old, bool corrupt, void *arg,
-            txn_step_t *step, char *err)
+drop_copy(store_t *st, store_space_t *sp, DB_TXN *txn, DBT *k,
+          const index_entry_t *old, bool mark_chunks, remove_arg_t *ra,
+          txn_step_t *step)
 {
-    remove_arg_t *ra = arg;
-
-    ra->old = *old;
-    if (corrupt) {
-        snprintf(err, STORE_ERR_MAX, "corrupt index entry for a %u-byte key",
-                 k->size);
-        step->rc = STORE_ERR_CORRUPT;
-        return;
-    }
-    if (!old->found) {
-        step->rc = STORE_NOT_FOUND;
-        return;
-    }
-    step->rc = STORE_CONFLICT;
-    if (skv_version_cmp(&old->version, ra->expected) != 0) {
-        snprintf(err, STORE_ERR_MAX, "this node holds another version");
-        return;
-    }
-    if (old->unordered) {
-        /* It once held a version from the future, maybe still in its
-         * history or fallen off it: covering it would lift the purge
-         * watermark into the future (see store.h). */
-        snprintf(err, STORE_ERR_MAX, "the key once held a version from "
-                 "the future (its history is out of order): its copy is "
-                 "kept");
-        return;
-    }
     ra->floor_ms = store_index_floor(old);
     step->what = "raising the purge watermark";
     step->ret = store_raise_purged_below(st, txn, ra->floor_ms);
     ra->marked = false;
-    if (step->ret == 0) {
+    if (step->ret == 0 && mark_chunks) {
         uint64_t old_upload;
 
         step->what = "reading the old record";
@@ -567,6 +544,129 @@ remove_body(store_t *st, store_space_t *sp, DB_TXN *txn, DBT *k,
     }
     step->rc = STORE_APPLIED;
     step->commit = true;
+}
+
+/* Whether the entry old may be dropped as the copy of version expected
+ * (NULL: whatever version it holds); else step->rc and err say why not. */
+static bool
+may_drop(DBT *k, const index_entry_t *old, bool corrupt,
+         const skv_version_t *expected, txn_step_t *step, char *err)
+{
+    if (corrupt) {
+        snprintf(err, STORE_ERR_MAX, "corrupt index entry for a %u-byte key",
+                 k->size);
+        step->rc = STORE_ERR_CORRUPT;
+        return false;
+    }
+    if (!old->found) {
+        step->rc = STORE_NOT_FOUND;
+        return false;
+    }
+    step->rc = STORE_CONFLICT;
+    if (expected != NULL && skv_version_cmp(&old->version, expected) != 0) {
+        snprintf(err, STORE_ERR_MAX, "this node holds another version");
+        return false;
+    }
+    if (old->unordered) {
+        /* It once held a version from the future, maybe still in its
+         * history or fallen off it: covering it would lift the purge
+         * watermark into the future (see store.h). */
+        snprintf(err, STORE_ERR_MAX, "the key once held a version from "
+                 "the future (its history is out of order): its copy is "
+                 "kept");
+        return false;
+    }
+    return true;
+}
+
+static void
+remove_body(store_t *st, store_space_t *sp, DB_TXN *txn, DBT *k,
+            const index_entry_t *old, bool corrupt, void *arg,
+            txn_step_t *step, char *err)
+{
+    remove_arg_t *ra = arg;
+
+    ra->old = *old;
+    if (may_drop(k, old, corrupt, ra->expected, step, err)) {
+        drop_copy(st, sp, txn, k, old, true, ra, step);
+    }
+}
+
+/* A quarantine: ra->expected is the damaged chunked version, or NULL when
+ * the record itself is damaged (then it must still be: a write may have
+ * replaced it since it was read). */
+static void
+quarantine_body(store_t *st, store_space_t *sp, DB_TXN *txn, DBT *k,
+                const index_entry_t *old, bool corrupt, void *arg,
+                txn_step_t *step, char *err)
+{
+    remove_arg_t *ra = arg;
+    store_rec_t   rec;
+    DBT           data;
+    char          why[STORE_ERR_MAX];
+
+    ra->old = *old;
+    if (!may_drop(k, old, corrupt, ra->expected, step, err)) {
+        if (step->rc == STORE_CONFLICT && old->unordered
+            && (ra->expected == NULL
+                || skv_version_cmp(&old->version, ra->expected) == 0))
+        {
+            step->rc = STORE_ERR_CORRUPT;   /* kept, damaged */
+        }
+        return;
+    }
+    if (ra->expected == NULL) {
+        memset(&data, 0, sizeof(data));
+        data.flags = DB_DBT_MALLOC;
+        step->what = "reading the damaged record";
+        step->ret = sp->records->get(sp->records, txn, k, &data, DB_RMW);
+        if (step->ret == DB_NOTFOUND) {
+            step->ret = 0;
+            step->rc = STORE_NOT_FOUND;
+            return;
+        }
+        if (step->ret != 0) {
+            return;
+        }
+        if (store_record_decode(data.data, data.size, &rec, why) == 0) {
+            free(data.data);
+            snprintf(err, STORE_ERR_MAX, "the record is no longer damaged");
+            step->rc = STORE_CONFLICT;
+            return;
+        }
+        free(data.data);
+    }
+    /* A damaged record cannot be trusted to name its chunks: those of a
+     * chunked value whose record is damaged stay (a leak, not a loss). */
+    drop_copy(st, sp, txn, k, old, ra->expected != NULL, ra, step);
+}
+
+store_rc_t
+store_quarantine(store_t *st, store_space_t *sp, const unsigned char *key,
+                 size_t key_len, const skv_version_t *damaged, char *err)
+{
+    remove_arg_t  ra;
+    index_entry_t none;
+    store_rc_t    rc;
+    bool          committed;
+
+    memset(&ra, 0, sizeof(ra));
+    memset(&none, 0, sizeof(none));
+    ra.expected = damaged;
+    if (sp == NULL) {
+        return STORE_NOT_FOUND;
+    }
+    rc = store_index_txn(st, sp, key, key_len, quarantine_body, &ra,
+                         &committed, err);
+    if (committed) {
+        store_purged_below_committed(st, ra.floor_ms);
+        count_change(sp, &ra.old, &none);
+        atomic_fetch_add(&st->corrupt_values, 1);
+        if (ra.marked) {
+            store_chunks_marked(sp);
+        }
+    }
+    return rc;
 }
 
 store_rc_t

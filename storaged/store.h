@@ -135,6 +135,7 @@ typedef struct {
     uint64_t deadlock_retries;
     uint64_t tombstones_purged;
     uint64_t copies_removed;  /* DELETE ?remove */
+    uint64_t corrupt_values;  /* damaged copies quarantined */
     uint64_t chunks;          /* chunk records, all namespaces */
     uint64_t chunk_uploads;   /* uploads whose chunks are not (or no
                                  longer) a current value: in progress or
@@ -242,6 +243,21 @@ store_rc_t store_remove_if_version(store_t *st, store_space_t *sp,
                                    size_t key_len,
                                    const skv_version_t *expected,
                                    skv_version_t *current, char *err);
+
+/*
+ * Quarantine a damaged copy (kv.c, on reading it): remove its record and
+ * index entry as store_remove_if_version does, in one transaction, only
+ * if the entry still holds version *damaged (a chunked value whose chunk
+ * failed its checksum; its chunks are then collected), or, with damaged
+ * NULL, if the key's record still does not decode.  STORE_APPLIED (and
+ * corrupt_values counts it); STORE_CONFLICT when a write replaced it
+ * meanwhile; STORE_NOT_FOUND when it is gone; STORE_ERR_CORRUPT when it
+ * must be kept, damaged (its history is unordered, as store_remove_if_
+ * version keeps it, or its index entry does not decode).
+ */
+store_rc_t store_quarantine(store_t *st, store_space_t *sp,
+                            const unsigned char *key, size_t key_len,
+                            const skv_version_t *damaged, char *err);
 
 /*
  * The epoch fence.  store_fence_enter admits a kv request carrying epoch

@@ -388,6 +388,7 @@ store_get_stats(store_t *st, store_stats_t *out)
     out->deadlock_retries = atomic_load(&st->deadlock_retries);
     out->tombstones_purged = atomic_load(&st->purged);
     out->copies_removed = atomic_load(&st->removed);
+    out->corrupt_values = atomic_load(&st->corrupt_values);
     if (st->env->memp_stat(st->env, &ms, NULL, 0) == 0 && ms != NULL) {
         out->cache_hits = ms->st_cache_hit;
         out->cache_misses = ms->st_cache_miss;

@@ -152,6 +152,7 @@ struct store {
     _Atomic uint64_t deadlock_retries;
     _Atomic uint64_t purged;
     _Atomic uint64_t removed;       /* copies removed (DELETE ?remove) */
+    _Atomic uint64_t corrupt_values; /* damaged copies quarantined */
     /* Every version of an index entry ever dropped here (a purged
      * tombstone, a removed copy) has a time part below this (ms): raised
      * before the drop commits, saved in meta.db with it. */

@@ -14,9 +14,8 @@ import base64
 import hashlib
 import http.client
 import os
-import random
-import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -24,140 +23,31 @@ import pytest
 
 from conftest import SANITIZED, Client, version
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+import bigvalue                                   # noqa: E402
+from bigvalue import MIB, Gen, b64sha             # noqa: E402,F401
+
 CS = 256 * 1024                     # STORE_CHUNK_SIZE
-MIB = 1 << 20
 LONG = os.environ.get("SKV_TEST_LONG") == "1"
 HELPER = os.environ.get("SKV_LEGACY_INDEX") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "tests", "storaged",
     "legacy_index")
 
 
-# ---- data and streaming helpers --------------------------------------------
-
-class Gen:
-    """size bytes from seed, in blocks of 1 MiB: a random 1 MiB base per
-    seed, each block starting with its number (so no two blocks of a value,
-    nor two values of different seeds, are alike)."""
-
-    def __init__(self, seed, size):
-        self.seed, self.size = seed, size
-        self.base = random.Random(seed).randbytes(MIB)
-
-    def blocks(self):
-        done, i = 0, 0
-        while done < self.size:
-            n = min(MIB, self.size - done)
-            block = (i.to_bytes(8, "little") + self.base[8:])[:n]
-            yield block
-            done += n
-            i += 1
-
-    def at(self, off, n):
-        """Bytes [off, off + n) of the value (n small)."""
-        out = b""
-        while n > 0:
-            i, o = divmod(off, MIB)
-            block = i.to_bytes(8, "little") + self.base[8:]
-            k = min(n, MIB - o)
-            out += block[o:o + k]
-            off += k
-            n -= k
-        return out
-
-    def sha(self):
-        h = hashlib.sha256()
-        for b in self.blocks():
-            h.update(b)
-        return h.hexdigest()
-
-    def range_sha(self, start, length):
-        h = hashlib.sha256()
-        pos = 0
-        for b in self.blocks():
-            lo, hi = max(start, pos), min(start + length, pos + len(b))
-            if lo < hi:
-                h.update(b[lo - pos:hi - pos])
-            pos += len(b)
-        return h.hexdigest()
-
-
-def b64sha(hexdigest):
-    return base64.b64encode(bytes.fromhex(hexdigest)).decode()
-
+# ---- data and streaming helpers (tests/lib/bigvalue.py) --------------------
 
 def put_stream(port, key, gen, ver, chunked=False, headers=None,
                stop_after=None):
-    """PUT gen's value to /v1/kv/key, with Content-Length or chunked.
-    stop_after: send only that many bytes, then return (the connection
-    is left open, for a kill -9).  Returns (status, headers, body)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-    conn.putrequest("PUT", "/v1/kv/" + key, skip_accept_encoding=True)
-    conn.putheader("X-Simplekv-Version", ver)
-    for k, v in (headers or {}).items():
-        conn.putheader(k, v)
-    if chunked:
-        conn.putheader("Transfer-Encoding", "chunked")
-    else:
-        conn.putheader("Content-Length", str(gen.size))
-    conn.endheaders()
-    sent = 0
-    try:
-        for block in gen.blocks():
-            if stop_after is not None and sent + len(block) > stop_after:
-                block = block[:stop_after - sent]
-            if chunked:
-                conn.send(b"%x\r\n" % len(block) + block + b"\r\n")
-            else:
-                conn.send(block)
-            sent += len(block)
-            if stop_after is not None and sent >= stop_after:
-                return conn
-        if chunked:
-            conn.send(b"0\r\n\r\n")
-    except (BrokenPipeError, ConnectionResetError):
-        pass        # answered (and closed) before the body: read it
-    resp = conn.getresponse()
-    body = resp.read()
-    hdrs = {k.lower(): v for k, v in resp.getheaders()}
-    conn.close()
-    return resp.status, hdrs, body
+    """PUT gen's value to /v1/kv/key at version ver."""
+    h = {"X-Simplekv-Version": ver}
+    h.update(headers or {})
+    return bigvalue.put_stream(port, "/v1/kv/" + key, gen, headers=h,
+                               chunked=chunked, stop_after=stop_after)
 
 
-class Got:
-    def __init__(self, status, headers, n, sha, complete, body):
-        self.status, self.headers, self.n, self.sha = (status, headers, n,
-                                                       sha)
-        self.complete, self.body = complete, body
-
-    def header(self, name):
-        return self.headers.get(name.lower())
-
-
-def get_stream(port, key, headers=None, method="GET", keep=None):
-    """GET /v1/kv/key, hashing the body as it comes (a body of at most
-    64 KiB is also kept).  complete is False when the connection closed
-    before Content-Length bytes."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-    conn.request(method, "/v1/kv/" + key, headers=headers or {})
-    resp = conn.getresponse()
-    hdrs = {k.lower(): v for k, v in resp.getheaders()}
-    h, n, complete, small = hashlib.sha256(), 0, True, b""
-    try:
-        while True:
-            piece = resp.read(MIB)
-            if not piece:
-                break
-            h.update(piece)
-            if n < 65536:
-                small += piece[:65536 - n]
-            n += len(piece)
-    except (http.client.IncompleteRead, ConnectionError, socket.timeout):
-        complete = False
-    if method == "GET" and "content-length" in hdrs \
-            and n != int(hdrs["content-length"]):
-        complete = False
-    conn.close()
-    return Got(resp.status, hdrs, n, h.hexdigest(), complete, small)
+def get_stream(port, key, headers=None, method="GET"):
+    return bigvalue.get_stream(port, "/v1/kv/" + key, headers=headers,
+                               method=method)
 
 
 def chunks_of(size):
@@ -599,12 +489,17 @@ def flip_in_file(path, marker):
         f.write(bytes([data[at + len(marker) // 2] ^ 0x01]))
 
 
-def test_corrupt_chunk_is_never_served(daemons):
+def test_corrupt_value_is_never_served_and_quarantined(daemons):
+    """A value failing its checksum (a chunk, or a small value's record)
+    is never served, and this node drops its copy (corrupt_values counts
+    it; its chunks are collected): it then answers as a node lacking the
+    key, which the router's read repair fills again."""
     d = daemons.start()
     c = Client(d.port)
     size = 6 * CS + 1000
     gen = Gen(60, size)
-    assert put_stream(d.port, "first", gen, version())[0] == 201
+    v_first = version()
+    assert put_stream(d.port, "first", gen, v_first)[0] == 201
     gen2 = Gen(61, size)
     assert put_stream(d.port, "later", gen2, version())[0] == 201
     small = os.urandom(2000)
@@ -616,27 +511,42 @@ def test_corrupt_chunk_is_never_served(daemons):
     flip_in_file(os.path.join(d.data_dir, "chunks.db"), gen2.at(4 * CS, 64))
     flip_in_file(os.path.join(d.data_dir, "records.db"), small[500:564])
     d.start()
-    # Detected before the headers: a 500 JSON error.
-    g = get_stream(d.port, "first")
-    assert g.status == 500 and b"corrupt value" in g.body
-    r = c.get("small")
-    assert r.status == 500 and r.json()["error"] == "corrupt value"
-    g = get_stream(d.port, "later", {"Range": "bytes=%d-" % (4 * CS)})
-    assert g.status == 500 and b"corrupt value" in g.body
-    # Detected mid-stream: the connection is closed short of the length.
-    g = get_stream(d.port, "later")
-    assert g.status == 200 and not g.complete
-    assert g.n <= 4 * CS
-    # Chunks before the damaged one are served.
+    assert c.stats()["corrupt_values"] == 0
+    # Chunks before the damaged one are served; a HEAD reads no chunk.
     g = get_stream(d.port, "later", {"Range": "bytes=0-%d" % (4 * CS - 1)})
     assert g.status == 206 and g.complete
     assert g.sha == gen2.range_sha(0, 4 * CS)
-    # A HEAD reads no chunk.
     assert get_stream(d.port, "later", method="HEAD").status == 200
-    # A new write replaces the damaged value.
-    assert put_stream(d.port, "later", gen, version())[0] == 201
-    assert get_stream(d.port, "later").sha == gen.sha()
-    assert "corrupt value" in d.log_text()
+    # Found mid-stream: the connection is closed short of the length, and
+    # the copy is dropped.
+    g = get_stream(d.port, "later")
+    assert g.status == 200 and not g.complete
+    assert g.n <= 4 * CS
+    assert c.stats()["corrupt_values"] == 1
+    assert get_stream(d.port, "later").status == 404
+    # Found before the headers: the GET answers as a node without it.
+    g = get_stream(d.port, "first", {"X-Simplekv-If-Version": v_first})
+    assert g.status == 412, g.body
+    assert g.header("X-Simplekv-Version") is None
+    assert get_stream(d.port, "first").status == 404
+    r = c.get("small")
+    assert r.status == 404, r
+    s = c.stats()
+    assert s["corrupt_values"] == 3 and s["keys"] == 0
+    # The damaged values' chunks are collected.
+    wait_stats(c, settled(0))
+    # Dropped for good: still absent after a restart; a write (read
+    # repair's) stores a good copy again.
+    d.stop()
+    d.start()
+    assert get_stream(d.port, "first").status == 404
+    assert put_stream(d.port, "first", gen, v_first)[0] == 201
+    g = get_stream(d.port, "first")
+    assert g.status == 200 and g.sha == gen.sha()
+    assert c.put("small", small, version()).status == 201
+    assert c.get("small").body == small
+    log = d.log_text()
+    assert log.count("quarantined (this node's copy dropped") == 3, log
 
 
 # ---- memory and the 1 GiB cases ---------------------------------------------
