@@ -300,6 +300,8 @@ struct ngx_http_simplekv_ctx_s {
     /* listing: a page of at most list_limit live keys after list_after */
     ngx_uint_t                      list_limit;
     ngx_uint_t                      list_node_limit;
+    u_char                         *list_after;   /* decoded */
+    size_t                          list_after_len;
 
     unsigned                        answered:1;
     unsigned                        posted:1;

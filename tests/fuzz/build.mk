@@ -8,8 +8,8 @@
 #
 # The core is compiled again into build/fuzz/core/ with the harnesses'
 # flags (build/libsimplekv.a is gcc's, without coverage instrumentation),
-# and so are the few storaged files a target drives: FUZZ_OBJS_<target>
-# and FUZZ_LIBS_<target> name them.
+# and so are the few storaged and cli files a target drives:
+# FUZZ_OBJS_<target> and FUZZ_LIBS_<target> name them.
 # Each target fuzzes from tests/fuzz/corpus/<target>/ (the seeds, never
 # written) and build/fuzz/scratch/<target>/ (what it found, kept between
 # runs); a crashing input is saved as build/fuzz/crashes/<target>/crash-*,
@@ -32,9 +32,13 @@ FUZZ_CORE_OBJS := $(patsubst core/%.c,$(BUILD)/fuzz/core/%.o,$(CORE_SRCS))
 FUZZ_OBJS_storaged := $(BUILD)/fuzz/storaged/parse.o \
                       $(BUILD)/fuzz/storaged/query.o
 FUZZ_LIBS_storaged := -lcrypto
+# the listing merges: the core's pages and the CLI's (cli/skv_scan.c)
+FUZZ_OBJS_listmerge := $(BUILD)/fuzz/cli/skv_scan.o \
+                       $(BUILD)/fuzz/cli/skv_async.o
+FUZZ_LIBS_listmerge := -lcurl -ljansson
 
 # objects made by a pattern rule for pattern rules: keep them
-.SECONDARY: $(FUZZ_CORE_OBJS) $(FUZZ_OBJS_storaged)
+.SECONDARY: $(FUZZ_CORE_OBJS) $(FUZZ_OBJS_storaged) $(FUZZ_OBJS_listmerge)
 
 $(BUILD)/fuzz/core/%.o: core/%.c $(CORE_HDRS)
 	@mkdir -p $(dir $@)
@@ -45,11 +49,15 @@ $(BUILD)/fuzz/storaged/%.o: storaged/%.c $(wildcard storaged/*.h) \
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
 
+$(BUILD)/fuzz/cli/%.o: cli/%.c $(wildcard cli/*.h) $(CORE_HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Icli -c -o $@ $<
+
 .SECONDEXPANSION:
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h \
 		$(FUZZ_CORE_OBJS) $(CORE_HDRS) $$(FUZZ_OBJS_$$*)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -Istoraged -o $@ $< $(FUZZ_OBJS_$*) \
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Istoraged -Icli -o $@ $< $(FUZZ_OBJS_$*) \
 		$(FUZZ_CORE_OBJS) $(CORE_LIBS) $(FUZZ_LIBS_$*)
 
 .PHONY: fuzz fuzz-build test-fuzz
