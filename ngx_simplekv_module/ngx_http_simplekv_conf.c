@@ -103,6 +103,7 @@ ngx_http_simplekv_create_loc_conf(ngx_conf_t *cf)
     conf->read_quorum = NGX_CONF_UNSET_UINT;
     conf->max_value_size = NGX_CONF_UNSET_SIZE;
     conf->replica_timeout = NGX_CONF_UNSET_MSEC;
+    conf->straggler_grace = NGX_CONF_UNSET_MSEC;
     conf->read_fanout = NGX_CONF_UNSET_UINT;
     conf->storage_connect_timeout = NGX_CONF_UNSET_MSEC;
     conf->storage_send_timeout = NGX_CONF_UNSET_MSEC;
@@ -145,6 +146,8 @@ ngx_http_simplekv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               1024 * 1024);
     ngx_conf_merge_msec_value(conf->replica_timeout, prev->replica_timeout,
                               1000);
+    ngx_conf_merge_msec_value(conf->straggler_grace, prev->straggler_grace,
+                              10);
     ngx_conf_merge_uint_value(conf->read_fanout, prev->read_fanout,
                               NGX_HTTP_SIMPLEKV_FANOUT_ALL);
 

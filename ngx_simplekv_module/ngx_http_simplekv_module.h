@@ -21,6 +21,8 @@
  *               error pages for requests nginx itself refused
  *   fanout.c    rounds of replica requests: whom to ask, recording their
  *               outcomes, waking the parent, the round's deadline
+ *   detach.c    after the answer, stragglers let go of the client's
+ *               connection: their node connections go to orphan readers
  *   replica.c   one replica request (a subrequest) and its header filter
  *   upstream.c  the replica location's handler: the request to storaged
  *               and its answer over nginx's upstream machinery
@@ -176,6 +178,7 @@ typedef struct {
     ngx_uint_t                      read_quorum;
     size_t                          max_value_size;
     ngx_msec_t                      replica_timeout;
+    ngx_msec_t                      straggler_grace;
     ngx_uint_t                      read_fanout;
 
     /* simplekv_namespace; empty when neither this level nor an enclosing
@@ -296,6 +299,7 @@ struct ngx_http_simplekv_ctx_s {
     ngx_event_t                     late_event;
 
     ngx_event_t                     deadline;
+    ngx_event_t                     detach;     /* detach.c */
 
     /* listing: a page of at most list_limit live keys after list_after */
     ngx_uint_t                      list_limit;
@@ -413,7 +417,12 @@ ngx_int_t ngx_http_simplekv_start_round(ngx_http_simplekv_ctx_t *ctx,
 ngx_int_t ngx_http_simplekv_late_write_back(ngx_http_simplekv_ctx_t *ctx,
     ngx_http_simplekv_replica_t *rep);
 void ngx_http_simplekv_answering(ngx_http_simplekv_ctx_t *ctx);
+void ngx_http_simplekv_release(ngx_http_request_t *r);
 void ngx_http_simplekv_cleanup(void *data);
+
+/* ngx_http_simplekv_detach.c */
+void ngx_http_simplekv_detach_arm(ngx_http_simplekv_ctx_t *ctx);
+ngx_int_t ngx_http_simplekv_detach(ngx_http_simplekv_replica_t *rep);
 
 /* ngx_http_simplekv_outcome.c */
 void ngx_http_simplekv_outcome(ngx_http_simplekv_replica_t *rep,
