@@ -29,7 +29,10 @@
  *    done here instead, its outcome unknown to the request.
  *
  * A straggler whose answer has begun to arrive is closed instead: the
- * node has applied the request.  One whose request is still being sent
+ * node has applied the request.  A worker keeps at most a quarter of its
+ * worker_connections as orphans (a frozen node under heavy writes would
+ * otherwise take one connection per write for the replica timeout): past
+ * that, stragglers are not detached and hold their client as before.  One whose request is still being sent
  * is never detached (the write must reach the node); it is looked at
  * again every NGX_HTTP_SIMPLEKV_DETACH_POLL_MS, and the round's deadline
  * still bounds it.  A detached read loses its late read repair.
@@ -49,6 +52,10 @@ typedef struct {
     size_t                         head_len;
     u_char                         head[NGX_HTTP_SIMPLEKV_ORPHAN_HEAD];
 } ngx_http_simplekv_orphan_t;
+
+
+/* this worker's orphan readers */
+static ngx_uint_t  ngx_http_simplekv_orphans;
 
 
 static void ngx_http_simplekv_detach_handler(ngx_event_t *ev);
@@ -211,7 +218,9 @@ ngx_http_simplekv_orphan_adopt(ngx_http_simplekv_replica_t *rep,
 {
     ngx_http_simplekv_orphan_t  *o;
 
-    if (pc->pool == NULL) {
+    if (pc->pool == NULL
+        || ngx_http_simplekv_orphans >= ngx_cycle->connection_n / 4)
+    {
         return NGX_DECLINED;
     }
 
@@ -222,6 +231,7 @@ ngx_http_simplekv_orphan_adopt(ngx_http_simplekv_replica_t *rep,
 
     o->node = ngx_http_simplekv_replica_node(rep);
     o->start = rep->start;
+    ngx_http_simplekv_orphans++;
 
     pc->data = o;
     pc->log = ngx_cycle->log;
@@ -347,6 +357,7 @@ ngx_http_simplekv_orphan_close(ngx_connection_t *c, skv_reply_kind_t kind,
                    "simplekv detached replica closed: kind %d status %ui",
                    (int) kind, status);
 
+    ngx_http_simplekv_orphans--;
     pool = c->pool;
 
     ngx_close_connection(c);
