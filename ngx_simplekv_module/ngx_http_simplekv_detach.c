@@ -32,9 +32,10 @@
  * node has applied the request.  A worker keeps at most a quarter of its
  * worker_connections as orphans (a frozen node under heavy writes would
  * otherwise take one connection per write for the replica timeout): past
- * that, stragglers are not detached and hold their client as before.  One whose request is still being sent
- * is never detached (the write must reach the node); it is looked at
- * again every NGX_HTTP_SIMPLEKV_DETACH_POLL_MS, and the round's deadline
+ * that, stragglers are not detached and hold their client as before.
+ * One whose request is still being sent is never detached (the write
+ * must reach the node); it is looked at again every
+ * NGX_HTTP_SIMPLEKV_DETACH_POLL_MS, and the round's deadline
  * still bounds it.  A detached read loses its late read repair.
  */
 
