@@ -16,6 +16,7 @@ test on any valgrind error or definite leak with detaching at work.
 import time
 import urllib.parse
 
+import pytest
 import requests
 
 from workload import KV
@@ -30,8 +31,11 @@ def node_value(node, key):
     return resp.status_code, resp.content
 
 
-def test_a_slow_node_does_not_hold_keep_alive_clients(cluster_factory):
-    c = cluster_factory(delayed={"c": DELAY_MS})
+@pytest.mark.parametrize("grace", ["default", "0"])
+def test_a_slow_node_does_not_hold_keep_alive_clients(cluster_factory,
+                                                      grace):
+    c = cluster_factory(delayed={"c": DELAY_MS}, extra_location=(
+        "" if grace == "default" else "simplekv_straggler_grace %s;" % grace))
     slow = c.router.slowdown
     link = c.proxies["c"]
     kv = KV(c.url, slow)
