@@ -104,6 +104,7 @@ ngx_http_simplekv_create_loc_conf(ngx_conf_t *cf)
     conf->max_value_size = NGX_CONF_UNSET;
     conf->stream_threshold = NGX_CONF_UNSET_SIZE;
     conf->replica_timeout = NGX_CONF_UNSET_MSEC;
+    conf->straggler_grace = NGX_CONF_UNSET_MSEC;
     conf->read_fanout = NGX_CONF_UNSET_UINT;
     conf->read_hedge = NGX_CONF_UNSET_MSEC;
     conf->storage_connect_timeout = NGX_CONF_UNSET_MSEC;
@@ -149,6 +150,8 @@ ngx_http_simplekv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_SIMPLEKV_STREAM_THRESHOLD);
     ngx_conf_merge_msec_value(conf->replica_timeout, prev->replica_timeout,
                               1000);
+    ngx_conf_merge_msec_value(conf->straggler_grace, prev->straggler_grace,
+                              10);
     ngx_conf_merge_uint_value(conf->read_fanout, prev->read_fanout,
                               NGX_HTTP_SIMPLEKV_FANOUT_QUORUM);
     ngx_conf_merge_msec_value(conf->read_hedge, prev->read_hedge,

@@ -36,7 +36,6 @@ static void ngx_http_simplekv_late_handler(ngx_event_t *ev);
 static void ngx_http_simplekv_deadline_handler(ngx_event_t *ev);
 static void ngx_http_simplekv_hedge_handler(ngx_event_t *ev);
 static void ngx_http_simplekv_abort(ngx_http_simplekv_replica_t *rep);
-static void ngx_http_simplekv_release(ngx_http_request_t *r);
 
 
 /*
@@ -267,6 +266,8 @@ ngx_http_simplekv_late_write_back(ngx_http_simplekv_ctx_t *ctx,
         ngx_add_timer(&ctx->deadline, ctx->lcf->replica_timeout);
     }
 
+    ngx_http_simplekv_detach_arm(ctx);
+
     return NGX_OK;
 }
 
@@ -415,9 +416,11 @@ ngx_http_simplekv_late_handler(ngx_event_t *ev)
 
 /*
  * Called when the client is answered.  Stragglers keep the client's
- * connection (and its next request) waiting: when all that still runs are
- * requests to suspect nodes, which most likely will not answer, they get
- * only a short grace instead of the rest of simplekv_replica_timeout.
+ * connection (and its next request) waiting: those whose request is sent
+ * are detached after simplekv_straggler_grace (detach.c); when all that
+ * still runs are requests to suspect nodes, which most likely will not
+ * answer, the others get only a short grace instead of the rest of
+ * simplekv_replica_timeout.
  */
 void
 ngx_http_simplekv_answering(ngx_http_simplekv_ctx_t *ctx)
@@ -430,6 +433,8 @@ ngx_http_simplekv_answering(ngx_http_simplekv_ctx_t *ctx)
     if (ctx->hedge.timer_set) {
         ngx_del_timer(&ctx->hedge);
     }
+
+    ngx_http_simplekv_detach_arm(ctx);
 
     if (ctx->running == 0 || !ctx->deadline.timer_set) {
         return;
@@ -510,8 +515,9 @@ ngx_http_simplekv_hedge_handler(ngx_event_t *ev)
 /*
  * The round's deadline: undecided requests are decided with what has
  * arrived, and every replica subrequest still running is ended the way
- * its upstream would end it on a read timeout, so a straggler never holds
- * the client connection longer than simplekv_replica_timeout.
+ * its upstream would end it on a read timeout (after the answer, one
+ * whose request is sent is detached instead: detach.c), so a straggler
+ * never holds the client connection longer than simplekv_replica_timeout.
  */
 static void
 ngx_http_simplekv_deadline_handler(ngx_event_t *ev)
@@ -553,7 +559,11 @@ ngx_http_simplekv_deadline_handler(ngx_event_t *ev)
     for (i = 0; i < n; i++) {
         all = ctx->all.elts;
 
-        if (!all[i]->done && !all[i]->aborted) {
+        if (all[i]->done || all[i]->aborted) {
+            continue;
+        }
+
+        if (!ctx->answered || ngx_http_simplekv_detach(all[i]) != NGX_OK) {
             ngx_http_simplekv_abort(all[i]);
         }
     }
@@ -603,7 +613,7 @@ ngx_http_simplekv_flowing(ngx_http_simplekv_ctx_t *ctx)
 
 /* Drop a reference taken with r->main->count++; the last one ends the
  * request as a finishing straggler would. */
-static void
+void
 ngx_http_simplekv_release(ngx_http_request_t *r)
 {
     if (r->main->count > 1) {
@@ -648,6 +658,10 @@ ngx_http_simplekv_cleanup(void *data)
 
     if (ctx->hedge.timer_set) {
         ngx_del_timer(&ctx->hedge);
+    }
+
+    if (ctx->detach.timer_set) {
+        ngx_del_timer(&ctx->detach);
     }
 
     if (ctx->late_event.posted) {

@@ -6,10 +6,11 @@
  * is the last key the page covers, and comes back as `after`.
  *
  * Every node is asked for its sorted /v1/keys listing from the cursor, at
- * most a page of lines each, and the answers are merged: for each key the
- * newest version wins (so a key deleted on a quorum stays out however many
- * stale copies exist), and the page ends at the smallest last key of any
- * node that returned a full page - past it such a node may hold keys not
+ * most a page of lines each, and the answers are merged by the core's
+ * skv_listmerge (core/skv_listmerge.h, fuzzed): for each key the newest
+ * version wins (so a key deleted on a quorum stays out however many stale
+ * copies exist), and the page ends at the smallest last key of any node
+ * that returned a full page - past it such a node may hold keys not
  * fetched yet.  Memory is bounded by nodes x page size, never by the
  * number of keys.  The listing fails (503) when W or more nodes do not
  * answer, since it could then miss acknowledged writes (decide.c).
@@ -17,6 +18,7 @@
 
 #include "ngx_http_simplekv_module.h"
 #include "skv_keyline.h"
+#include "skv_listmerge.h"
 
 
 #define NGX_HTTP_SIMPLEKV_LIST_DEFAULT  1000
@@ -26,20 +28,8 @@
 #define NGX_HTTP_SIMPLEKV_NODE_LINES    4096
 
 
-typedef struct {
-    u_char          *key;      /* decoded */
-    size_t           key_len;
-    skv_version_t    version;
-    unsigned         tombstone:1;
-} ngx_http_simplekv_entry_t;
-
-
 static ngx_int_t ngx_http_simplekv_decode_arg(ngx_http_request_t *r,
     ngx_str_t *enc, u_char *out, size_t *out_len, ngx_uint_t allow_empty);
-static int ngx_libc_cdecl ngx_http_simplekv_entry_cmp(const void *one,
-    const void *two);
-static int ngx_http_simplekv_key_cmp(const u_char *a, size_t alen,
-    const u_char *b, size_t blen);
 static ngx_int_t ngx_http_simplekv_list_arg(ngx_http_request_t *r,
     const char *name, ngx_str_t *value, ngx_uint_t *present,
     ngx_str_t *detail);
@@ -47,10 +37,9 @@ static ngx_int_t ngx_http_simplekv_list_uri(ngx_http_simplekv_ctx_t *ctx,
     u_char *prefix, size_t prefix_len, u_char *after, size_t after_len);
 static ngx_int_t ngx_http_simplekv_list_collect(ngx_http_simplekv_ctx_t *ctx,
     ngx_http_simplekv_replica_t *rep, ngx_array_t *entries,
-    ngx_http_simplekv_entry_t **full);
+    skv_listmerge_t *merge);
 static ngx_int_t ngx_http_simplekv_list_reply(ngx_http_simplekv_ctx_t *ctx,
-    ngx_array_t *entries, u_char *bound, size_t bound_len,
-    ngx_uint_t bounded);
+    skv_listentry_t *e, skv_listpage_t *page);
 
 
 static ngx_int_t
@@ -186,6 +175,9 @@ ngx_http_simplekv_list_parse(ngx_http_simplekv_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
+    ctx->list_after = after;
+    ctx->list_after_len = after_len;
+
     if (ngx_http_simplekv_list_uri(ctx, prefix, prefix_len, after,
                                    after_len)
         != NGX_OK)
@@ -244,23 +236,21 @@ ngx_http_simplekv_list_uri(ngx_http_simplekv_ctx_t *ctx, u_char *prefix,
 ngx_int_t
 ngx_http_simplekv_list_answer(ngx_http_simplekv_ctx_t *ctx)
 {
-    u_char                       *bound;
-    size_t                        bound_len;
-    ngx_uint_t                    i, bounded;
+    ngx_uint_t                    i;
     ngx_array_t                   entries;
-    ngx_http_simplekv_entry_t    *last;
+    skv_listpage_t                page;
+    skv_listmerge_t               merge;
     ngx_http_simplekv_replica_t  *rep;
 
     if (ngx_array_init(&entries, ctx->request->pool, 64,
-                       sizeof(ngx_http_simplekv_entry_t))
+                       sizeof(skv_listentry_t))
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    bound = NULL;
-    bound_len = 0;
-    bounded = 0;
+    skv_listmerge_init(&merge, ctx->list_after, ctx->list_after_len,
+                       ctx->list_limit);
 
     for (i = 0; i < ctx->nreplicas; i++) {
         rep = ctx->slot[i];
@@ -271,53 +261,33 @@ ngx_http_simplekv_list_answer(ngx_http_simplekv_ctx_t *ctx)
             continue;
         }
 
-        if (ngx_http_simplekv_list_collect(ctx, rep, &entries, &last)
+        if (ngx_http_simplekv_list_collect(ctx, rep, &entries, &merge)
             != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        /* a full page: this node may have more keys after its last one */
-        if (last == NULL) {
-            continue;
-        }
-
-        if (!bounded
-            || ngx_http_simplekv_key_cmp(last->key, last->key_len, bound,
-                                         bound_len) < 0)
-        {
-            bound = last->key;
-            bound_len = last->key_len;
-        }
-
-        bounded = 1;
     }
 
-    return ngx_http_simplekv_list_reply(ctx, &entries, bound, bound_len,
-                                        bounded);
+    skv_listmerge_page(&merge, entries.elts, entries.nelts, &page);
+
+    return ngx_http_simplekv_list_reply(ctx, entries.elts, &page);
 }
 
 
-/*
- * Add one node's key lines to the entries.  *full is its last entry when
- * the node returned a full page (it may hold more keys past it), else
- * NULL.
- */
+/* Add one node's key lines to the entries and to the merge's bound. */
 static ngx_int_t
 ngx_http_simplekv_list_collect(ngx_http_simplekv_ctx_t *ctx,
     ngx_http_simplekv_replica_t *rep, ngx_array_t *entries,
-    ngx_http_simplekv_entry_t **full)
+    skv_listmerge_t *merge)
 {
-    u_char                     *p, *last, *eol;
-    ngx_uint_t                  lines;
-    skv_keyline_t               kl;
-    ngx_http_simplekv_entry_t  *e;
+    u_char           *p, *last, *eol, *key;
+    ngx_uint_t        first;
+    skv_keyline_t     kl;
+    skv_listentry_t  *e;
 
     p = rep->body.data;
     last = p + rep->body.len;
-    lines = 0;
-    e = NULL;
-    *full = NULL;
+    first = entries->nelts;
 
     while (p < last) {
         eol = ngx_strlchr(p, last, '\n');
@@ -337,82 +307,44 @@ ngx_http_simplekv_list_collect(ngx_http_simplekv_ctx_t *ctx,
             return NGX_ERROR;
         }
 
-        e->key = ngx_pnalloc(ctx->request->pool, kl.key_len + 1);
-        if (e->key == NULL) {
+        key = ngx_pnalloc(ctx->request->pool, kl.key_len + 1);
+        if (key == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_memcpy(e->key, kl.key, kl.key_len);
+        ngx_memcpy(key, kl.key, kl.key_len);
+        e->key = key;
         e->key_len = kl.key_len;
         e->version = kl.version;
         e->tombstone = kl.tombstone;
 
-        lines++;
         p = eol + 1;
     }
 
-    if (lines >= ctx->list_node_limit) {
-        *full = e;
-    }
+    /* the array may have moved: the node's lines from their index */
+    e = entries->elts;
+    skv_listmerge_node(merge, e + first, entries->nelts - first,
+                       entries->nelts - first >= ctx->list_node_limit);
 
     return NGX_OK;
 }
 
 
-static int
-ngx_http_simplekv_key_cmp(const u_char *a, size_t alen, const u_char *b,
-    size_t blen)
-{
-    int  rc;
-
-    rc = ngx_memcmp(a, b, ngx_min(alen, blen));
-
-    if (rc != 0) {
-        return rc;
-    }
-
-    return (alen < blen) ? -1 : (alen > blen) ? 1 : 0;
-}
-
-
-/* by key, then newest version first */
-static int ngx_libc_cdecl
-ngx_http_simplekv_entry_cmp(const void *one, const void *two)
-{
-    int                               rc;
-    const ngx_http_simplekv_entry_t  *a = one, *b = two;
-
-    rc = ngx_http_simplekv_key_cmp(a->key, a->key_len, b->key, b->key_len);
-
-    if (rc != 0) {
-        return rc;
-    }
-
-    return -skv_version_cmp(&a->version, &b->version);
-}
-
-
 static ngx_int_t
 ngx_http_simplekv_list_reply(ngx_http_simplekv_ctx_t *ctx,
-    ngx_array_t *entries, u_char *bound, size_t bound_len, ngx_uint_t bounded)
+    skv_listentry_t *e, skv_listpage_t *page)
 {
-    u_char                     *p, *cursor;
-    size_t                      size, cursor_len;
-    ngx_buf_t                  *b;
-    ngx_uint_t                  i, count, more;
-    ngx_http_request_t         *r;
-    ngx_http_simplekv_entry_t  *e, *prev;
+    u_char              *p;
+    size_t               size;
+    ngx_buf_t           *b;
+    ngx_uint_t           i;
+    ngx_http_request_t  *r;
 
     r = ctx->request;
-    e = entries->elts;
-
-    ngx_qsort(e, entries->nelts, sizeof(ngx_http_simplekv_entry_t),
-              ngx_http_simplekv_entry_cmp);
 
     /* every key is at most 3 KiB encoded; quotes, commas, new lines */
     size = sizeof("{\"keys\": [\n],\n \"next\": null}\n") + 16
-           + (ngx_min(entries->nelts, ctx->list_limit) + 1)
-             * (SKV_KEY_ENCODED_MAX + 8);
+           + (page->shown + 1) * (SKV_KEY_ENCODED_MAX + 8);
 
     b = ngx_create_temp_buf(r->pool, size);
     if (b == NULL) {
@@ -421,63 +353,21 @@ ngx_http_simplekv_list_reply(ngx_http_simplekv_ctx_t *ctx,
 
     p = ngx_cpymem(b->last, "{\"keys\": [", sizeof("{\"keys\": [") - 1);
 
-    count = 0;
-    more = bounded;
-    cursor = NULL;
-    cursor_len = 0;
-    prev = NULL;
-
-    for (i = 0; i < entries->nelts; i++) {
-
-        /* older copies of the same key: the first (newest) one decided */
-        if (prev && ngx_http_simplekv_key_cmp(prev->key, prev->key_len,
-                                              e[i].key, e[i].key_len) == 0)
-        {
-            continue;
-        }
-
-        prev = &e[i];
-
-        if (bounded
-            && ngx_http_simplekv_key_cmp(e[i].key, e[i].key_len, bound,
-                                         bound_len) > 0)
-        {
-            break;
-        }
-
-        if (count == ctx->list_limit) {
-            more = 1;
-            break;
-        }
-
-        /* the page covers this key, shown or not */
-        cursor = e[i].key;
-        cursor_len = e[i].key_len;
-
-        if (e[i].tombstone) {
-            continue;
-        }
-
-        p = ngx_sprintf(p, "%s\n  \"", count ? "," : "");
+    for (i = 0; i < page->shown; i++) {
+        p = ngx_sprintf(p, "%s\n  \"", i ? "," : "");
         p += skv_key_encode(e[i].key, e[i].key_len, (char *) p,
                             SKV_KEY_ENCODED_MAX);
         *p++ = '"';
-        count++;
     }
 
-    if (more && cursor == NULL && bounded) {
-        /* cannot happen (the bound is a listed key), but never loop */
-        cursor = bound;
-        cursor_len = bound_len;
-    }
-
-    if (count) {
+    if (page->shown) {
         p = ngx_cpymem(p, "\n ", 2);
     }
 
-    if (more && cursor) {
-        p = ngx_cpymem(p, "],\n \"next\": \"", sizeof("],\n \"next\": \"") - 1);
-        p += skv_key_encode(cursor, cursor_len, (char *) p,
+    if (page->more && page->cursor) {
+        p = ngx_cpymem(p, "],\n \"next\": \"",
+                       sizeof("],\n \"next\": \"") - 1);
+        p += skv_key_encode(page->cursor, page->cursor_len, (char *) p,
                             SKV_KEY_ENCODED_MAX);
         p = ngx_cpymem(p, "\"}\n", 3);
 

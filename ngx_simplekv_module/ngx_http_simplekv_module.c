@@ -156,6 +156,13 @@ static ngx_command_t  ngx_http_simplekv_commands[] = {
       offsetof(ngx_http_simplekv_loc_conf_t, replica_timeout),
       NULL },
 
+    { ngx_string("simplekv_straggler_grace"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_simplekv_loc_conf_t, straggler_grace),
+      NULL },
+
     { ngx_string("simplekv_read_fanout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_enum_slot,

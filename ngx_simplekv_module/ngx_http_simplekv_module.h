@@ -27,6 +27,8 @@
  *               for its read repair and the answer
  *   fanout.c    rounds of replica requests: whom to ask, recording their
  *               outcomes, waking the parent, the round's deadline
+ *   detach.c    after the answer, stragglers let go of the client's
+ *               connection: their node connections go to orphan readers
  *   replica.c   one replica request (a subrequest) and its header filter
  *   upstream.c  the replica location's handler: the request to storaged
  *               and its answer over nginx's upstream machinery
@@ -197,6 +199,7 @@ typedef struct {
     off_t                           max_value_size;
     size_t                          stream_threshold;
     ngx_msec_t                      replica_timeout;
+    ngx_msec_t                      straggler_grace;
     ngx_uint_t                      read_fanout;
     ngx_msec_t                      read_hedge;     /* 0: off */
 
@@ -352,10 +355,13 @@ struct ngx_http_simplekv_ctx_s {
     ngx_uint_t                      tried;
     off_t                           range_start;
     off_t                           range_end;  /* inclusive */
+    ngx_event_t                     detach;     /* detach.c */
 
     /* listing: a page of at most list_limit live keys after list_after */
     ngx_uint_t                      list_limit;
     ngx_uint_t                      list_node_limit;
+    u_char                         *list_after;   /* decoded */
+    size_t                          list_after_len;
 
     unsigned                        answered:1;
     unsigned                        posted:1;
@@ -504,10 +510,15 @@ ngx_int_t ngx_http_simplekv_start_round(ngx_http_simplekv_ctx_t *ctx,
 ngx_int_t ngx_http_simplekv_late_write_back(ngx_http_simplekv_ctx_t *ctx,
     ngx_http_simplekv_replica_t *rep);
 void ngx_http_simplekv_answering(ngx_http_simplekv_ctx_t *ctx);
+void ngx_http_simplekv_release(ngx_http_request_t *r);
 void ngx_http_simplekv_cleanup(void *data);
 ngx_int_t ngx_http_simplekv_replica_done(ngx_http_request_t *sr, void *data,
     ngx_int_t rc);
 void ngx_http_simplekv_arm_deadline(ngx_http_simplekv_ctx_t *ctx);
+
+/* ngx_http_simplekv_detach.c */
+void ngx_http_simplekv_detach_arm(ngx_http_simplekv_ctx_t *ctx);
+ngx_int_t ngx_http_simplekv_detach(ngx_http_simplekv_replica_t *rep);
 
 /* ngx_http_simplekv_outcome.c */
 void ngx_http_simplekv_outcome(ngx_http_simplekv_replica_t *rep,

@@ -12,7 +12,6 @@
  * without one: chunked, block by block from the index (listing.c), so that
  * memory stays bounded whatever the number of keys.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,43 +29,6 @@ typedef struct {
     http_server_t *srv;
     listing_t     *listing;
 } list_stream_t;
-
-/* Decode a prefix/after argument: key encoding, but empty is allowed. */
-static skv_status_t
-decode_arg(request_t *req, const char *name, unsigned char *out,
-           size_t *out_len)
-{
-    const char *v;
-    size_t      len;
-
-    if (!query_get(req->query, name, &v, &len) || len == 0) {
-        *out_len = 0;
-        return SKV_OK;
-    }
-    return skv_key_decode(v, len, out, out_len);
-}
-
-/* limit: absent (0) or a positive integer; -1 when malformed. */
-static int
-parse_limit(request_t *req, uint64_t *limit)
-{
-    const char *lim;
-    char       *end;
-    size_t      lim_len;
-
-    *limit = 0;
-    if (!query_get(req->query, "limit", &lim, &lim_len)) {
-        return 0;
-    }
-    errno = 0;
-    *limit = strtoull(lim, &end, 10);
-    if (lim_len == 0 || lim[0] < '0' || lim[0] > '9'
-        || end != lim + lim_len || errno != 0 || *limit == 0)
-    {
-        return -1;
-    }
-    return 0;
-}
 
 /* MHD asks for the next block of a streamed listing. */
 static ssize_t
@@ -202,17 +164,17 @@ endpoint_keys(http_server_t *srv, struct MHD_Connection *c, request_t *req)
     size_t               prefix_len, after_len;
     uint64_t             limit;
 
-    if (decode_arg(req, "prefix", prefix, &prefix_len) != SKV_OK) {
+    if (parse_key_arg(req->query, "prefix", prefix, &prefix_len) != SKV_OK) {
         return reply_error(srv, c, req, MHD_HTTP_BAD_REQUEST, "bad prefix",
                            "prefix must be a percent-encoded key of at "
                            "most 1024 bytes");
     }
-    if (decode_arg(req, "after", after, &after_len) != SKV_OK) {
+    if (parse_key_arg(req->query, "after", after, &after_len) != SKV_OK) {
         return reply_error(srv, c, req, MHD_HTTP_BAD_REQUEST, "bad after",
                            "after must be a percent-encoded key of at "
                            "most 1024 bytes");
     }
-    if (parse_limit(req, &limit) != 0) {
+    if (parse_limit(req->query, &limit) != 0) {
         return reply_error(srv, c, req, MHD_HTTP_BAD_REQUEST, "bad limit",
                            "limit must be a positive integer");
     }

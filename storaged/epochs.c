@@ -6,7 +6,6 @@
  * bounds travel as JSON integers, which jansson (and many JSON readers)
  * hold as signed 64-bit numbers: a window bound is at most 2^63-1.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,29 +17,6 @@
 #define EPOCH_DIGITS_MAX 20     /* 18446744073709551615 */
 
 /* ---- the header --------------------------------------------------------- */
-
-/* Decimal digits only, 0 .. 2^64-1; 0 or -1. */
-static int
-parse_epoch(const char *text, uint64_t *out)
-{
-    size_t   len = strlen(text), i;
-    uint64_t v = 0;
-
-    if (len == 0 || len > EPOCH_DIGITS_MAX) {
-        return -1;
-    }
-    for (i = 0; i < len; i++) {
-        if (text[i] < '0' || text[i] > '9') {
-            return -1;
-        }
-        if (v > (UINT64_MAX - (uint64_t) (text[i] - '0')) / 10) {
-            return -1;
-        }
-        v = v * 10 + (uint64_t) (text[i] - '0');
-    }
-    *out = v;
-    return 0;
-}
 
 enum MHD_Result
 epoch_header(http_server_t *srv, struct MHD_Connection *c, request_t *req)

@@ -67,79 +67,6 @@ unescape_nothing(void *cls, struct MHD_Connection *c, char *s)
     return strlen(s);
 }
 
-static void
-set_space(request_t *req, const char *name, size_t len)
-{
-    memcpy(req->space, name, len);
-    req->space[len] = '\0';
-    req->space_len = len;
-}
-
-/*
- * /v1/ns/<name>/kv/<key> and /v1/ns/<name>/keys: the namespace's kv and
- * listing routes, with the name in req (ROUTE_BAD_NAMESPACE when it is
- * not a namespace name).  Anything else under /v1/ns/ is unknown.
- */
-static route_t
-ns_route_of(const char *url, request_t *req)
-{
-    const char *name = url + NS_PREFIX_LEN;
-    const char *rest = strchr(name, '/');
-    route_t     route;
-
-    if (rest == NULL) {
-        return ROUTE_UNKNOWN;
-    }
-    if (strncmp(rest, "/kv/", 4) == 0) {
-        route = ROUTE_KV;
-        req->key_offset = (size_t) (rest + 4 - url);
-    } else if (strcmp(rest, "/keys") == 0) {
-        route = ROUTE_KEYS;
-    } else {
-        return ROUTE_UNKNOWN;
-    }
-    if (!store_space_name_valid(name, (size_t) (rest - name))) {
-        return ROUTE_BAD_NAMESPACE;
-    }
-    set_space(req, name, (size_t) (rest - name));
-    return route;
-}
-
-static route_t
-route_of(const char *url, request_t *req)
-{
-    set_space(req, STORE_SPACE_DEFAULT, sizeof(STORE_SPACE_DEFAULT) - 1);
-    if (strncmp(url, KV_PREFIX, KV_PREFIX_LEN) == 0) {
-        req->key_offset = KV_PREFIX_LEN;
-        return ROUTE_KV;
-    }
-    if (strncmp(url, NS_PREFIX, NS_PREFIX_LEN) == 0) {
-        return ns_route_of(url, req);
-    }
-    if (strcmp(url, "/v1/keys") == 0) {
-        return ROUTE_KEYS;
-    }
-    if (strcmp(url, "/v1/namespaces") == 0) {
-        return ROUTE_NAMESPACES;
-    }
-    if (strcmp(url, "/v1/health") == 0) {
-        return ROUTE_HEALTH;
-    }
-    if (strcmp(url, "/v1/stats") == 0) {
-        return ROUTE_STATS;
-    }
-    if (strcmp(url, "/v1/epochs") == 0) {
-        return ROUTE_EPOCHS;
-    }
-    if (strcmp(url, "/v1/repair-watermark") == 0) {
-        return ROUTE_REPAIR;
-    }
-    if (strcmp(url, "/v1/lease") == 0) {
-        return ROUTE_LEASE;
-    }
-    return ROUTE_UNKNOWN;
-}
-
 /* Constant-time comparison, so a token cannot be guessed byte by byte
  * from response times: every accepted token is compared in full, whatever
  * matched before. */
@@ -263,7 +190,8 @@ first_call(http_server_t *srv, struct MHD_Connection *c, request_t *req,
         return reply_error(srv, c, req, MHD_HTTP_BAD_REQUEST,
                            "bad request", problem);
     }
-    req->route = route_of(url, req);
+    req->route = parse_route(url, req->space, &req->space_len,
+                             &req->key_offset);
     req->head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     switch (req->route) {
     case ROUTE_KV:

@@ -42,12 +42,10 @@
  * connection is closed short of the length.  Only a copy that could not
  * be dropped is a 500 "corrupt value".
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <openssl/evp.h>
 
@@ -174,57 +172,6 @@ check_fence(http_server_t *srv, struct MHD_Connection *c, request_t *req)
     }
     store_fence_exit(srv->store);
     return MHD_YES;
-}
-
-/*
- * The sha-256 member of a Content-Digest or Repr-Digest field (RFC 9530:
- * a structured dictionary, e.g. "sha-256=:<base64>:, sha-512=:...:"):
- * 1 with out filled, 0 when it has none (other algorithms are ignored),
- * -1 when malformed.
- */
-static int
-parse_digest(const char *field, unsigned char out[STORE_SHA256_LEN])
-{
-    const char    *p = field, *end, *colon;
-    unsigned char  dec[64];
-    size_t         klen, vlen;
-    int            n;
-
-    while (*p != '\0') {
-        while (*p == ' ' || *p == '\t' || *p == ',') {
-            p++;
-        }
-        if (*p == '\0') {
-            break;
-        }
-        end = strchr(p, ',');
-        if (end == NULL) {
-            end = p + strlen(p);
-        }
-        klen = strcspn(p, "=,");
-        if (klen == 7 && strncmp(p, "sha-256", 7) == 0) {
-            if (p[7] != '=' || p[8] != ':') {
-                return -1;
-            }
-            colon = strchr(p + 9, ':');
-            if (colon == NULL || colon > end) {
-                return -1;
-            }
-            vlen = (size_t) (colon - (p + 9));
-            if (vlen != 44 || p[9 + 43] != '=' || p[9 + 42] == '=') {
-                return -1;
-            }
-            n = EVP_DecodeBlock(dec, (const unsigned char *) p + 9,
-                                (int) vlen);
-            if (n != 33) {      /* 32 bytes, and one of padding */
-                return -1;
-            }
-            memcpy(out, dec, STORE_SHA256_LEN);
-            return 1;
-        }
-        p = end;
-    }
-    return 0;
 }
 
 /* The sha-256 digests a PUT carries (Content-Digest, Repr-Digest). */
@@ -429,85 +376,6 @@ find_space(http_server_t *srv, request_t *req, bool create,
 }
 
 /* ---- GET and HEAD ------------------------------------------------------- */
-
-/*
- * A Range header (RFC 9110, 14.1.2) against a value of total bytes:
- * 1 with [*start, *start + *len) for one satisfiable byte range; -1 when
- * unsatisfiable (416); 0 to ignore it and answer the whole value (another
- * unit, a malformed header, or several ranges: see docs/protocol.md).
- */
-static int
-parse_range(const char *h, uint64_t total, uint64_t *start, uint64_t *len)
-{
-    const char *p;
-    char       *e;
-    uint64_t    a, b;
-    bool        has_a, has_b;
-
-    while (*h == ' ' || *h == '\t') {
-        h++;
-    }
-    if (strncasecmp(h, "bytes", 5) != 0) {
-        return 0;
-    }
-    p = h + 5;
-    while (*p == ' ' || *p == '\t') {
-        p++;
-    }
-    if (*p++ != '=' || strchr(p, ',') != NULL) {
-        return 0;
-    }
-    while (*p == ' ' || *p == '\t') {
-        p++;
-    }
-    has_a = *p >= '0' && *p <= '9';
-    a = 0;
-    if (has_a) {
-        errno = 0;
-        a = strtoull(p, &e, 10);
-        if (errno == ERANGE) {
-            a = UINT64_MAX;
-        }
-        p = e;
-    }
-    if (*p++ != '-') {
-        return 0;
-    }
-    has_b = *p >= '0' && *p <= '9';
-    b = 0;
-    if (has_b) {
-        errno = 0;
-        b = strtoull(p, &e, 10);
-        if (errno == ERANGE) {
-            b = UINT64_MAX;
-        }
-        p = e;
-    }
-    while (*p == ' ' || *p == '\t') {
-        p++;
-    }
-    if (*p != '\0' || (!has_a && !has_b) || (has_a && has_b && b < a)) {
-        return 0;
-    }
-    if (!has_a) {
-        /* The last b bytes. */
-        if (b == 0 || total == 0) {
-            return -1;
-        }
-        *len = b < total ? b : total;
-        *start = total - *len;
-        return 1;
-    }
-    if (a >= total) {
-        return -1;
-    }
-    if (!has_b || b >= total) {
-        b = total - 1;
-    }
-    *start = a;
-    *len = b - a + 1;
-    return 1;
-}
 
 /* A chunked value streaming out (MHD's content reader). */
 typedef struct {

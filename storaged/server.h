@@ -20,6 +20,7 @@
 #include "headguard.h"
 #include "http.h"
 #include "lease.h"
+#include "parse.h"
 #include "skv_key.h"
 #include "skv_version.h"
 #include "store.h"
@@ -33,10 +34,6 @@
 #define HDR_IF_VERSION "X-Simplekv-If-Version"
 #define HDR_REPR_DIGEST    "Repr-Digest"
 #define HDR_CONTENT_DIGEST "Content-Digest"
-#define KV_PREFIX      "/v1/kv/"
-#define KV_PREFIX_LEN  (sizeof(KV_PREFIX) - 1)
-#define NS_PREFIX      "/v1/ns/"    /* /v1/ns/<name>/kv/<key>, .../keys */
-#define NS_PREFIX_LEN  (sizeof(NS_PREFIX) - 1)
 /* A body nobody wants (or past the limit) is dropped up to this much
  * before the connection is closed. */
 #define DISCARD_MIN    ((size_t) 1 << 20)
@@ -56,19 +53,6 @@ struct http_server {
     lease_t                  lease;          /* /v1/lease (lease.c) */
     headguard_t             *guard;          /* headguard.h, or NULL */
 };
-
-typedef enum {
-    ROUTE_KV,
-    ROUTE_KEYS,
-    ROUTE_HEALTH,
-    ROUTE_STATS,
-    ROUTE_EPOCHS,   /* /v1/epochs (epochs.c) */
-    ROUTE_REPAIR,   /* /v1/repair-watermark (epochs.c) */
-    ROUTE_LEASE,    /* /v1/lease (lease.c) */
-    ROUTE_NAMESPACES, /* /v1/namespaces (endpoints.c) */
-    ROUTE_BAD_NAMESPACE, /* /v1/ns/<not a name>/kv/... or .../keys */
-    ROUTE_UNKNOWN
-} route_t;
 
 /* The method, for ROUTE_KV and the control routes (control.c). */
 typedef enum {

@@ -166,7 +166,25 @@ store_rc_t store_open(store_t **out, const store_options_t *opt, char *err);
 void store_close(store_t *st);
 
 /* Whether name (len bytes, not NUL-terminated) is a namespace name. */
-bool store_space_name_valid(const char *name, size_t len);
+static inline bool
+store_space_name_valid(const char *name, size_t len)
+{
+    size_t i;
+
+    if (len == 0 || len > STORE_SPACE_NAME_MAX) {
+        return false;
+    }
+    for (i = 0; i < len; i++) {
+        char ch = name[i];
+
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+              || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
+        {
+            return false;
+        }
+    }
+    return true;
+}
 
 /*
  * The namespace called name: STORE_OK with *out.  One this node never

@@ -35,26 +35,6 @@
 /* Chunks are 256 KiB: large pages take fewer overflow pages each. */
 #define CHUNKS_PAGE_SIZE  65536
 
-bool
-store_space_name_valid(const char *name, size_t len)
-{
-    size_t i;
-
-    if (len == 0 || len > STORE_SPACE_NAME_MAX) {
-        return false;
-    }
-    for (i = 0; i < len; i++) {
-        char ch = name[i];
-
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
-              || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
-        {
-            return false;
-        }
-    }
-    return true;
-}
-
 static bool
 is_default(const char *name, size_t len)
 {

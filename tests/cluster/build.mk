@@ -21,7 +21,8 @@ test-cluster:
 test-cluster-valgrind:
 	SKV_VALGRIND=1 $(PYTHON) -m pytest -q tests/cluster/test_faults.py \
 		tests/cluster/test_values.py tests/cluster/test_read_fanout.py \
-		tests/cluster/test_reload.py tests/cluster/test_stream_repair.py
+		tests/cluster/test_reload.py tests/cluster/test_stream_repair.py \
+		tests/cluster/test_slow_node.py
 
 # Not in TEST_TARGETS: `make test` skips these (they are named test_long_*
 # and marked skipif unless SKV_TEST_LONG=1).

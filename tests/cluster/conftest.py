@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 
 from holdproxy import HoldProxy      # noqa: E402
 from router import Router            # noqa: E402
+from slowlink import SlowLink        # noqa: E402
 from skvproc import Storaged         # noqa: E402
 
 # Ports 19000-19499 belong to this suite (SKV_CLUSTER_PORT_BASE moves them,
@@ -58,7 +59,7 @@ class Cluster:
     of them, configured alike."""
 
     def __init__(self, base_dir, n_nodes=3, replicas=3, w=2, r=2, routers=1,
-                 proxied=(), storaged_args=(), **router_kw):
+                 proxied=(), delayed=None, storaged_args=(), **router_kw):
         self.names = [chr(ord("a") + i) for i in range(n_nodes)]
         self.nodes = {}
         for name in self.names:
@@ -69,6 +70,11 @@ class Cluster:
         # holdproxy.py), which can delay one chosen replica request
         self.proxies = {name: HoldProxy(_next_port(), self.nodes[name].port)
                         for name in proxied}
+        # nodes reached through a slow link (tests/cluster/slowlink.py):
+        # {name: one-way delay in ms}, turned on by proxies[name].on()
+        for name, ms in (delayed or {}).items():
+            self.proxies[name] = SlowLink(_next_port(), self.nodes[name].port,
+                                          ms)
         ports = {name: (self.proxies[name].port if name in self.proxies
                         else self.nodes[name].port) for name in self.names}
         self.routers = [
