@@ -22,7 +22,8 @@
  *   range.c     a GET's Range and If-Range, decided against a value's
  *               length and ETag
  *   stream.c    a large value sent to the client from one replica that
- *               holds the decided version (a streaming subrequest)
+ *               holds the decided version (a streaming subrequest), and
+ *               continued from another if it breaks off mid-body
  *   spool.c     a large value read from a holder into a temporary file,
  *               for its read repair and the answer
  *   fanout.c    rounds of replica requests: whom to ask, recording their
