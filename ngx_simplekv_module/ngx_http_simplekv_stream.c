@@ -440,7 +440,9 @@ ngx_http_simplekv_stream_wake(ngx_http_request_t *r)
         return;
     }
 
-    ctx->streamed += rep->sent;
+    if (rep->relayed) {
+        ctx->streamed += rep->sent;
+    }
 
     if (rep->reply.kind != SKV_REPLY_FOUND) {
         ngx_http_simplekv_stream_resume(ctx);
