@@ -30,7 +30,8 @@
  * the last byte the client asked for) pinned to the version, and must
  * answer 206 with exactly that Content-Range; its body follows the bytes
  * already sent, with no header.  Each holder is asked once per read (the
- * same ctx->tried bits).  Only when none is left, or the client itself
+ * same ctx->tried bits), then each replica the read did not hear from.
+ * Only when none is left, or the client itself
  * left, is the client's connection closed, so that a keep-alive client
  * sees a short body and never takes a truncated value for a whole one.
  *
@@ -45,6 +46,8 @@
 
 static void ngx_http_simplekv_stream_next(ngx_http_simplekv_ctx_t *ctx);
 static void ngx_http_simplekv_stream_resume(ngx_http_simplekv_ctx_t *ctx);
+static ngx_uint_t ngx_http_simplekv_stream_maybe_holder(
+    ngx_http_simplekv_ctx_t *ctx);
 static ngx_http_simplekv_replica_t *ngx_http_simplekv_stream_start(
     ngx_http_simplekv_ctx_t *ctx, ngx_uint_t slot, off_t offset);
 static ngx_int_t ngx_http_simplekv_stream_range_ok(ngx_http_request_t *sr,
@@ -145,6 +148,10 @@ ngx_http_simplekv_stream_resume(ngx_http_simplekv_ctx_t *ctx)
     slot = ngx_http_simplekv_next_holder(ctx);
 
     if (slot == NGX_HTTP_SIMPLEKV_ASKED_MAX) {
+        slot = ngx_http_simplekv_stream_maybe_holder(ctx);
+    }
+
+    if (slot == NGX_HTTP_SIMPLEKV_ASKED_MAX) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "simplekv: no other replica could continue a value "
                       "of a key of %uz bytes after %O of %O bytes: closing "
@@ -169,6 +176,47 @@ ngx_http_simplekv_stream_resume(ngx_http_simplekv_ctx_t *ctx)
                   "node \"%V\" at byte %O of %O", ctx->key_len,
                   &ngx_http_simplekv_replica_node(rep)->name, ctx->streamed,
                   ngx_http_simplekv_stream_length(ctx));
+}
+
+
+/*
+ * When every known holder was tried: a replica the read did not hear from
+ * (held back by the read fan-out, or it failed or timed out) may hold the
+ * version too; the pinned GET makes asking it safe (412 if it does not).
+ * Those that answered with another version, and suspect nodes, are not
+ * asked.
+ */
+static ngx_uint_t
+ngx_http_simplekv_stream_maybe_holder(ngx_http_simplekv_ctx_t *ctx)
+{
+    ngx_uint_t                     i;
+    ngx_http_simplekv_node_t      *nodes;
+    ngx_http_simplekv_replica_t   *rep;
+
+    nodes = ctx->mcf->nodes.elts;
+
+    for (i = 0; i < ctx->nreplicas; i++) {
+        if (ctx->holds[i] || (ctx->tried & ((ngx_uint_t) 1 << i))) {
+            continue;
+        }
+
+        ctx->tried |= (ngx_uint_t) 1 << i;
+        rep = ctx->slot[i];
+
+        if (rep != NULL && skv_reply_is_read_answer(rep->reply.kind)) {
+            continue;
+        }
+
+        if (ngx_http_simplekv_breaker_check(&nodes[ctx->order[i]], 0)
+            != NGX_HTTP_SIMPLEKV_ASK)
+        {
+            continue;
+        }
+
+        return i;
+    }
+
+    return NGX_HTTP_SIMPLEKV_ASKED_MAX;
 }
 
 

@@ -170,9 +170,10 @@ def _resume_value():
     return bytes(out[:RESUME_SIZE])
 
 
-def _put_everywhere(c, key, value):
-    """The same version on every node at once, written to each directly."""
-    ms = int(time.time() * 1000) - 1577836800000
+def _put_everywhere(c, key, value, names=None, later_ms=0):
+    """The same version on every node (or those named) at once, written
+    to each directly."""
+    ms = int(time.time() * 1000) - 1577836800000 + later_ms
     version = "%016x%016x" % (ms << 16, 0x5eed0002)
     codes = {}
 
@@ -180,7 +181,8 @@ def _put_everywhere(c, key, value):
         codes[n] = requests.put(
             c.nodes[n].url + "/v1/kv/" + key, data=value, timeout=300,
             headers={"X-Simplekv-Version": version}).status_code
-    writers = [threading.Thread(target=put, args=(n,)) for n in c.names]
+    writers = [threading.Thread(target=put, args=(n,))
+               for n in (names or c.names)]
     for w in writers:
         w.start()
     for w in writers:
@@ -215,11 +217,12 @@ def _sending_node(c, seconds=60):
         time.sleep(0.05)
 
 
-def _slow_get(c, request):
+def _slow_get(c, request, before_kill=None):
     """A client that reads the answer's head and 1 MiB of its body, then
     stops reading (a small receive buffer: the router's stream stalls on
-    it), kills the node that streams it, then reads to the end of the
-    answer (Content-Length) or of the connection."""
+    it), kills the node that streams it (after before_kill(its name)),
+    then reads to the end of the answer (Content-Length) or of the
+    connection."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
     sock.settimeout(120)
@@ -238,6 +241,8 @@ def _slow_get(c, request):
     while len(got) < 1024 * 1024:
         got += sock.recv(65536)
     victim = _sending_node(c)
+    if before_kill:
+        before_kill(victim)
     c.kill9(victim)
     while len(got) < length:
         chunk = sock.recv(1024 * 1024)
@@ -300,3 +305,31 @@ def test_a_ranged_stream_cut_mid_body_continues(cluster_factory):
     assert got == value[first:last + 1]
     assert "continuing a value" in c.router.error_log_text()
     assert _resumes(c) >= 1
+
+
+def test_a_continuation_no_holder_can_give_closes_the_connection(
+        cluster_factory):
+    """The streaming node is killed mid-body after the other two replaced
+    the value with a newer version: each answers the continuation's
+    pinned GET with 412 before any body, no holder is left, and only then
+    is the client's connection closed short of Content-Length."""
+    c = cluster_factory()
+    value = _resume_value()
+    _put_everywhere(c, "bigresumegone", value)
+
+    def replace_elsewhere(victim):
+        _put_everywhere(c, "bigresumegone", b"newer",
+                        names=[n for n in c.names if n != victim],
+                        later_ms=1000)
+    sock, head, got, victim = _slow_get(
+        c, b"GET /bigresumegone HTTP/1.1\r\nHost: x\r\n\r\n",
+        before_kill=replace_elsewhere)
+    assert sock.recv(65536) == b""        # closed, not kept alive
+    sock.close()
+    assert head.startswith(b"HTTP/1.1 200 "), head
+    assert len(got) < RESUME_SIZE
+    assert got == value[:len(got)]
+    log = c.router.error_log_text()
+    assert log.count("answered 412") == 2, log[-4000:]
+    assert "closing the client's connection" in log
+    assert _resumes(c) == 2
