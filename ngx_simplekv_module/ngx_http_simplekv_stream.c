@@ -181,10 +181,10 @@ ngx_http_simplekv_stream_resume(ngx_http_simplekv_ctx_t *ctx)
 
 /*
  * When every known holder was tried: a replica the read did not hear from
- * (held back by the read fan-out, or it failed or timed out) may hold the
- * version too; the pinned GET makes asking it safe (412 if it does not).
- * Those that answered with another version, and suspect nodes, are not
- * asked.
+ * before its decision (held back by the read fan-out, a straggler, or it
+ * failed or timed out) may hold the version too; the pinned GET makes
+ * asking it safe (412 if it does not).  Those that answered with another
+ * version, and suspect nodes, are not asked.
  */
 static ngx_uint_t
 ngx_http_simplekv_stream_maybe_holder(ngx_http_simplekv_ctx_t *ctx)
@@ -203,7 +203,11 @@ ngx_http_simplekv_stream_maybe_holder(ngx_http_simplekv_ctx_t *ctx)
         ctx->tried |= (ngx_uint_t) 1 << i;
         rep = ctx->slot[i];
 
-        if (rep != NULL && skv_reply_is_read_answer(rep->reply.kind)) {
+        if (rep != NULL && skv_reply_is_read_answer(rep->reply.kind)
+            && skv_version_cmp(&rep->reply.version,
+                               &ctx->newest->reply.version)
+               != 0)
+        {
             continue;
         }
 
