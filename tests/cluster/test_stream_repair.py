@@ -111,9 +111,10 @@ def test_a_stream_cut_mid_body_closes_the_client_connection(cluster_factory):
     other holder can continue (here every node is killed) can only be
     reported by closing the connection: the client gets fewer bytes than
     Content-Length and then the end of the connection, never a short
-    value taken for a whole one nor a keep-alive connection left open.  (The client's receive buffer is
-    kept small: with Linux's autotuning, up to tcp_rmem's maximum of the
-    value could already be on its way in the kernel.)"""
+    value taken for a whole one nor a keep-alive connection left open.
+    (The client's receive buffer is kept small: with Linux's autotuning,
+    up to tcp_rmem's maximum of the value could already be on its way in
+    the kernel.)"""
     c = cluster_factory()
     # more than the kernel's socket buffers on the way can hold (up to
     # tcp_rmem's maximum, 32 MiB here, on the router's side), written to
