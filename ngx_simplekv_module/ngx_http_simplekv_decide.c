@@ -106,6 +106,7 @@ ngx_http_simplekv_start_read(ngx_http_simplekv_ctx_t *ctx)
     ctx->tried = 0;
     ctx->spooled = 0;
     ctx->stream = NULL;
+    ctx->streamed = 0;
 
     return ngx_http_simplekv_start_round(ctx, NGX_HTTP_SIMPLEKV_PHASE_READ);
 }

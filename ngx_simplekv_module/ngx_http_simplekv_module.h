@@ -22,7 +22,8 @@
  *   range.c     a GET's Range and If-Range, decided against a value's
  *               length and ETag
  *   stream.c    a large value sent to the client from one replica that
- *               holds the decided version (a streaming subrequest)
+ *               holds the decided version (a streaming subrequest), and
+ *               continued from another if it breaks off mid-body
  *   spool.c     a large value read from a holder into a temporary file,
  *               for its read repair and the answer
  *   fanout.c    rounds of replica requests: whom to ask, recording their
@@ -259,6 +260,10 @@ typedef struct {
     off_t                           length;     /* the value's length */
     off_t                           received;   /* body bytes read */
     off_t                           progress;   /* at the last deadline */
+    /* stream.c: where in the client's body this answer starts, and the
+     * bytes of it passed on to the client (replica.c's body filter) */
+    off_t                           offset;
+    off_t                           sent;
     /* a PUT refused before its body was read (upstream.c) */
     ngx_uint_t                      early_status;
 
@@ -275,8 +280,12 @@ typedef struct {
     unsigned                        stream:1;   /* stream.c's subrequest */
     unsigned                        spool:1;    /* spool.c's subrequest */
     unsigned                        repair:1;   /* writes ctx->newest back */
-    unsigned                        relayed:1;  /* stream: the client's
-                                                   headers went out */
+    unsigned                        relayed:1;  /* stream: its body is
+                                                   the client's */
+    unsigned                        resume:1;   /* stream: continues a
+                                                   body cut short */
+    unsigned                        gone:1;     /* stream: the client
+                                                   left */
     unsigned                        late_seen:1; /* late repair considered */
     unsigned                        has_length:1; /* a Content-Length came */
 } ngx_http_simplekv_replica_t;
@@ -352,6 +361,9 @@ struct ngx_http_simplekv_ctx_s {
      * the range the client asked for (range.c) */
     ngx_temp_file_t                *spool;
     ngx_http_simplekv_replica_t    *stream;     /* stream.c's subrequest */
+    off_t                           streamed;   /* bytes of the client's
+                                                   body its ended stream
+                                                   subrequests passed on */
     ngx_uint_t                      tried;
     off_t                           range_start;
     off_t                           range_end;  /* inclusive */
@@ -578,6 +590,8 @@ void ngx_http_simplekv_stats_read_repair(ngx_http_simplekv_main_conf_t *mcf);
 void ngx_http_simplekv_stats_read_hedge(ngx_http_simplekv_main_conf_t *mcf);
 void ngx_http_simplekv_stats_write_retry(ngx_http_simplekv_main_conf_t *mcf);
 void ngx_http_simplekv_stats_write_query(ngx_http_simplekv_main_conf_t *mcf);
+void ngx_http_simplekv_stats_stream_resume(
+    ngx_http_simplekv_main_conf_t *mcf);
 ngx_int_t ngx_http_simplekv_log_handler(ngx_http_request_t *r);
 
 /* ngx_http_simplekv_status.c */

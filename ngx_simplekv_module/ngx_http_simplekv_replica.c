@@ -2,9 +2,10 @@
  * ngx_http_simplekv_replica.c - one replica request: an in-memory,
  * background subrequest to the internal location of
  * conf/simplekv_proxy.conf, whose handler (upstream.c) writes the request
- * to storaged from this file's per-subrequest ctx; and the header filter
+ * to storaged from this file's per-subrequest ctx; the header filter
  * that shapes the replica's answer before nginx keeps it in memory (or,
- * for stream.c's subrequest, before it goes to the client).
+ * for stream.c's subrequest, before it goes to the client); and the body
+ * filter that counts what a stream subrequest passed on to the client.
  */
 
 #include "ngx_http_simplekv_module.h"
@@ -17,9 +18,12 @@ static void ngx_http_simplekv_replica_method(ngx_http_request_t *sr,
     ngx_uint_t op, off_t len);
 static ngx_int_t ngx_http_simplekv_replica_header_filter(
     ngx_http_request_t *r);
+static ngx_int_t ngx_http_simplekv_replica_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_simplekv_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_simplekv_next_body_filter;
 
 static ngx_str_t  ngx_http_simplekv_proxy_uri =
     ngx_string(NGX_HTTP_SIMPLEKV_PROXY_URI);
@@ -34,6 +38,9 @@ ngx_http_simplekv_init_replica_filter(void)
 {
     ngx_http_simplekv_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_simplekv_replica_header_filter;
+
+    ngx_http_simplekv_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_simplekv_replica_body_filter;
 
     return NGX_OK;
 }
@@ -97,6 +104,33 @@ ngx_http_simplekv_replica_header_filter(ngx_http_request_t *r)
     }
 
     return ngx_http_simplekv_next_header_filter(r);
+}
+
+
+/*
+ * A stream subrequest's body on its way to the client (the postpone
+ * filter, after this one, hands it to the client's request): what it
+ * passes on here is what the client gets, the offset a continuation from
+ * another replica starts at (stream.c).  What the upstream read but never
+ * passed on is not counted.
+ */
+static ngx_int_t
+ngx_http_simplekv_replica_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_chain_t                  *cl;
+    ngx_http_simplekv_replica_t  *rep;
+
+    rep = ngx_http_simplekv_replica_ctx(r);
+
+    if (rep != NULL && rep->stream) {
+        for (cl = in; cl; cl = cl->next) {
+            if (!ngx_buf_special(cl->buf)) {
+                rep->sent += ngx_buf_size(cl->buf);
+            }
+        }
+    }
+
+    return ngx_http_simplekv_next_body_filter(r, in);
 }
 
 

@@ -34,7 +34,7 @@
  * node slots */
 #define NGX_HTTP_SIMPLEKV_SHM_NAMESPACES  64
 
-#define NGX_HTTP_SIMPLEKV_SHM_MAGIC    0x736b7673686d0006ULL  /* "skvshm" 6 */
+#define NGX_HTTP_SIMPLEKV_SHM_MAGIC    0x736b7673686d0007ULL  /* "skvshm" 7 */
 
 
 struct ngx_http_simplekv_shm_node_s {
@@ -79,6 +79,7 @@ struct ngx_http_simplekv_shm_s {
     ngx_atomic_t            clock_refused;
     ngx_atomic_t            write_queries;
     ngx_atomic_t            read_hedges;
+    ngx_atomic_t            stream_resumes;
 
     /* key hash and until when (ms) it counts as contended */
     ngx_atomic_t            contended_key[NGX_HTTP_SIMPLEKV_CONTENTION_SLOTS];

@@ -5,8 +5,8 @@
  * Per node (its slot): whether it looked up at its last reply, successes,
  * failures, timeouts, skips and a latency histogram; per client method:
  * requests by final status, in all and per namespace; read repairs; write
- * retries.  status.c shows
- * them.
+ * retries; streamed values continued from another replica.  status.c
+ * shows them.
  */
 
 #include "ngx_http_simplekv_shm.h"
@@ -125,6 +125,18 @@ ngx_http_simplekv_stats_write_query(ngx_http_simplekv_main_conf_t *mcf)
     sh = ngx_http_simplekv_shm(mcf);
     if (sh) {
         (void) ngx_atomic_fetch_add(&sh->write_queries, 1);
+    }
+}
+
+
+void
+ngx_http_simplekv_stats_stream_resume(ngx_http_simplekv_main_conf_t *mcf)
+{
+    ngx_http_simplekv_shm_t  *sh;
+
+    sh = ngx_http_simplekv_shm(mcf);
+    if (sh) {
+        (void) ngx_atomic_fetch_add(&sh->stream_resumes, 1);
     }
 }
 

@@ -111,11 +111,13 @@ ngx_http_simplekv_status_handler(ngx_http_request_t *r)
     p = ngx_http_simplekv_json_requests(p, sh ? sh->requests : NULL);
     p = ngx_sprintf(p, "\n },\n \"read_repairs\": %uA,\n"
                     " \"read_hedges\": %uA,\n"
+                    " \"stream_resumes\": %uA,\n"
                     " \"write_retries\": %uA,\n"
                     " \"write_version_queries\": %uA,\n"
                     " \"versions_not_adopted\": %uA\n}\n",
                     sh ? sh->read_repairs : 0,
                     sh ? sh->read_hedges : 0,
+                    sh ? sh->stream_resumes : 0,
                     sh ? sh->write_retries : 0,
                     sh ? sh->write_queries : 0,
                     sh ? sh->clock_refused : 0);
@@ -479,6 +481,10 @@ ngx_http_simplekv_prom_requests(u_char *p, ngx_http_simplekv_main_conf_t *mcf,
                        "simplekv_read_hedge.\n"
                        "# TYPE simplekv_read_hedges_total counter\n"
                        "simplekv_read_hedges_total %uA\n"
+                       "# HELP simplekv_stream_resumes_total Streamed values "
+                       "cut short that another replica continued.\n"
+                       "# TYPE simplekv_stream_resumes_total counter\n"
+                       "simplekv_stream_resumes_total %uA\n"
                        "# HELP simplekv_write_retries_total Writes retried "
                        "with a newer version after a 409.\n"
                        "# TYPE simplekv_write_retries_total counter\n"
@@ -493,7 +499,8 @@ ngx_http_simplekv_prom_requests(u_char *p, ngx_http_simplekv_main_conf_t *mcf,
                        "\n# TYPE simplekv_versions_not_adopted_total "
                        "counter\n"
                        "simplekv_versions_not_adopted_total %uA\n",
-                       sh->read_repairs, sh->read_hedges, sh->write_retries,
+                       sh->read_repairs, sh->read_hedges, sh->stream_resumes,
+                       sh->write_retries,
                        sh->write_queries, sh->clock_refused);
 }
 

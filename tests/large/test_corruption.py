@@ -98,3 +98,38 @@ def test_flipped_byte_detected_and_repaired(cluster):
     cluster.wait_stats(VICTIM, lambda s: s["chunk_uploads_pending"] == 0
                        and s["chunks"] == cluster.stats("a")["chunks"],
                        what="chunks as many as node a's")
+
+
+def test_damage_found_mid_stream_is_continued_from_another_holder(cluster):
+    """Several values, each damaged on c in a later chunk: every GET
+    through the router answers the whole, right value.  Whenever the
+    router streamed one from c (which holder streams is the router's
+    choice: about one in three), c dropped its copy and closed the
+    connection at the damaged chunk, and the router went on from another
+    holder with a Range (docs/router.md, "Large values") instead of
+    cutting its client's answer short."""
+    size = 3 * MIB + 1234
+    gens = {"/dmg-mid%d" % i: Gen(410 + i, size) for i in range(8)}
+    for path, gen in gens.items():
+        assert put_stream(cluster.port, path, gen)[0] == 201
+        wait_held_everywhere(cluster, path, gen)
+    node = cluster.nodes[VICTIM]
+    node.stop()
+    for gen in gens.values():
+        flip_in_file(os.path.join(node.data_dir, "chunks.db"),
+                     gen.at(2 * MIB, 64))
+    node.start()
+    for path, gen in gens.items():
+        log = cluster.router.error_log_text()
+        stopped = log.count('node "%s" stopped after' % VICTIM)
+        resumed = log.count("simplekv: continuing a value")
+        g = get_stream(cluster.port, path)
+        assert g.complete, (
+            "the router's answer was cut short after %d bytes: %r"
+            % (g.n, g))
+        assert g.status == 200 and g.sha == gen.sha(), g
+        # each stream c cut short at its damaged chunk was continued
+        log = cluster.router.error_log_text()
+        assert (log.count("simplekv: continuing a value") - resumed
+                >= log.count('node "%s" stopped after' % VICTIM) - stopped)
+        assert "closing the client's connection" not in log
