@@ -24,6 +24,9 @@ for my $i (1 .. 10) {
     my $res = SimplekvTest::router_request('GET', "/workerKey$i");
     Test::More::is($res->{content}, "v$i", $block->name . " - GET $i through any worker");
 }
+# a PUT is counted when its last replica request has ended, which may be
+# after later GETs were answered: wait for both counts
+SimplekvTest::wait_for_body('/_simplekv/metrics', qr/^simplekv_requests_total\{namespace="default",method="PUT",status="201"\} 20$/m);
 SimplekvTest::wait_for_body('/_simplekv/metrics', qr/^simplekv_requests_total\{namespace="default",method="GET",status="200"\} 10$/m);
 --- request eval
 ["GET /_simplekv/metrics", "GET /_simplekv/metrics"]

@@ -6,8 +6,8 @@
 # X-Simplekv-Held: no) can never be read and is retried too.  A write that
 # may have been read is never retried (the value could take effect
 # twice): with the newer version on one replica, the write applied on
-# another and the third down, it is 503, "may or may not have been
-# applied".
+# another and the third not answering, it is 504, "may or may not have
+# been applied".
 
 use lib 't/lib';
 use SimplekvTest;
@@ -44,7 +44,10 @@ main::plant_ahead('retried', qw(a b c));
 --- error_code eval
 [201, 200, 200]
 --- response_body_like eval
-[qr/^$/, qr/^mine$/, qr/"write_retries": [1-9]/]
+# retried after the 409s; or, when the router still counts a node down or
+# suspect from an earlier file's faults (the real Test::Nginx may reload
+# the same nginx, keeping the shared zone), the versions were asked first
+[qr/^$/, qr/^mine$/, qr/"write_retries": [1-9]|"write_version_queries": [1-9]/]
 --- no_error_log
 [error]
 
@@ -99,16 +102,21 @@ main::plant_ahead('partly', qw(a b));
 
 
 
-=== TEST 5: a newer version on one replica, the write applied on another, the third down: it may have been read, so 503, never retried
+=== TEST 5: a newer version on one replica, the write applied on another, the third not answering: it may have been read, so 504 ("may or may not have been applied"), never retried
 --- skv_tests: 4
 --- config eval
 $SimplekvTest::QuorumLocation . $SimplekvTest::StatusLocations
 --- init
 main::plant_ahead('ambiguous', qw(a));
-SimplekvTest::kill_node('c');
+# frozen, not killed: a killed node's refused connection would prove the
+# write never reached it (then it is retried and wins), while its
+# keep-alive connection, if the router has not yet seen it close, fails
+# after the request was sent (unknown): a race.  A frozen node times out,
+# which is always "may have been applied".
+SimplekvTest::pause_node('c');
 --- request eval
 ["PUT /ambiguous\nmine", "GET /ambiguous"]
 --- error_code eval
-[503, 200]
+[504, 200]
 --- response_body_like eval
 [qr/may or may not have been applied/, qr/^planted$/]
