@@ -62,12 +62,16 @@ export FUZZ_JOBS=${FUZZ_JOBS:-$(( cores > LANES ? cores / LANES : 1 ))}
 
 suites=()
 for s in "$@"; do
-    case $SKIP in *" $s "*) echo "== $s: skipped (TEST_SKIP)";; *) suites+=("$s");; esac
+    case $SKIP in
+        *" $s "*) echo "== $s: skipped (TEST_SKIP)";;
+        *) suites+=("$s");;
+    esac
 done
 [ ${#suites[@]} -gt 0 ] || { echo "test-lanes: no suite to run" >&2; exit 2; }
 
 # "lane suite" for each suite, lanes in the suites' given order
-plan=$(printf '%s\n' "${suites[@]}" | awk -v lanes="$LANES" -v conf="$CONF" '
+plan=$(printf '%s\n' "${suites[@]}" |
+       awk -v lanes="$LANES" -v conf="$CONF" '
     BEGIN {
         while ((getline line < conf) > 0) {
             if (line ~ /^[ \t]*(#|$)/) continue

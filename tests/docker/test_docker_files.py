@@ -3,9 +3,9 @@ machine): the compose file's structure and its agreement with the router
 configuration generated from conf/nginx.conf, the Dockerfiles' inputs, and
 a live run of the very configuration and storaged arguments the containers
 use (with the shared token, as the entrypoint passes it), on loopback ports
-21030-21033 (SKV_DOCKER_PORT_BASE moves them) instead of the compose network, and the token entrypoint
-itself.  `docker-compose config` runs too when that client is
-installed."""
+21030-21033 (SKV_DOCKER_PORT_BASE moves them) instead of the compose
+network, and the token entrypoint itself.  `docker-compose config` runs
+too when that client is installed."""
 
 import os
 import re
