@@ -102,11 +102,12 @@ plan=$(printf '%s\n' "${suites[@]}" |
     }')
 
 mkdir -p "$LOGS"
-rm -f "$LOGS"/*.log "$LOGS"/*.result
+rm -f "$LOGS"/*.log "$LOGS"/*.result "$LOGS"/*.cpu
 
 # run_lane K SUITE...: the suites one after another, with lane K's ports
 run_lane() {
-    local k=$1 b=$((PORT_BASE + ($1 - 1) * LANE_PORTS)) s start rc secs
+    local k=$1 b=$((PORT_BASE + ($1 - 1) * LANE_PORTS)) s start rc secs cpu
+    local TIMEFORMAT='%U %S'
     shift
     export SKV_CLUSTER_PORT_BASE=$b
     export SKV_STORAGED_PORT_BASE=$((b + 500))
@@ -126,13 +127,17 @@ run_lane() {
     mkdir -p "$TMP/lane$k"
     for s in "$@"; do
         start=$(date +%s)
-        $MAKE --no-print-directory "$s" >"$LOGS/$s.log" 2>&1 </dev/null
+        # the CPU time of the suite's processes, as far as they are waited
+        # for (not the containers podman runs): user and system seconds
+        { time $MAKE --no-print-directory "$s" >"$LOGS/$s.log" 2>&1 \
+              </dev/null; } 2>"$LOGS/$s.cpu"
         rc=$?
         secs=$(( $(date +%s) - start ))
-        echo "$s $k $secs $rc" >"$LOGS/$s.result"
+        cpu=$(awk '{ printf "%d", $1 + $2 }' "$LOGS/$s.cpu")
+        echo "$s $k $secs $rc $cpu" >"$LOGS/$s.result"
         if [ $rc = 0 ]; then
-            printf '== %s: %d s  (lane %d, load %s)\n' "$s" "$secs" "$k" \
-                "$(cut -d' ' -f1 /proc/loadavg)"
+            printf '== %s: %d s  (lane %d, cpu %s s, load %s)\n' "$s" \
+                "$secs" "$k" "$cpu" "$(cut -d' ' -f1 /proc/loadavg)"
         else
             printf '== %s: FAILED after %d s  (lane %d; %s)\n' "$s" "$secs" \
                 "$k" "$LOGS/$s.log"
@@ -161,15 +166,16 @@ trap - INT TERM
 
 failed=()
 missing=()
-declare -A lane_secs=()
+declare -A lane_secs=() lane_cpu=()
 for s in "${suites[@]}"; do
     if [ ! -f "$LOGS/$s.result" ]; then missing+=("$s"); continue; fi
-    read -r _ k secs rc <"$LOGS/$s.result"
+    read -r _ k secs rc cpu <"$LOGS/$s.result"
     lane_secs[$k]=$(( ${lane_secs[$k]:-0} + secs ))
+    lane_cpu[$k]=$(( ${lane_cpu[$k]:-0} + cpu ))
     [ "$rc" = 0 ] || failed+=("$s")
 done
 for k in $(printf '%s\n' "${!lane_secs[@]}" | sort -n); do
-    echo "== lane $k: ${lane_secs[$k]} s"
+    echo "== lane $k: ${lane_secs[$k]} s (cpu ${lane_cpu[$k]} s)"
 done
 echo "== total: $(( $(date +%s) - t0 )) s with $LANES lanes (logs in $LOGS/)"
 
