@@ -43,6 +43,7 @@ LANES=${TEST_LANES:-2}
 SKIP=" ${TEST_SKIP:-} "
 LOGS=${TEST_LOG_DIR:-build/test-logs}
 TMP=${TEST_TMP:-build/test-tmp}
+case $TMP in /*) ;; *) TMP=$PWD/$TMP;; esac
 PORT_BASE=${TEST_PORT_BASE:-10000}
 LANE_PORTS=2500
 CONF=tests/lanes.conf
@@ -109,6 +110,8 @@ run_lane() {
     local k=$1 b=$((PORT_BASE + ($1 - 1) * LANE_PORTS)) s start rc secs cpu
     local TIMEFORMAT='%U %S'
     shift
+    # interrupted: no next suite once the running one has stopped
+    trap 'exit 130' INT
     export SKV_CLUSTER_PORT_BASE=$b
     export SKV_STORAGED_PORT_BASE=$((b + 500))
     export SKV_CLI_PORT_BASE=$((b + 1000))
@@ -121,8 +124,8 @@ run_lane() {
     export SKV_DEPLOY_PORT_BASE=$((b + 2250))
     export SKV_CONTAINERS_PORT=$((b + 2350))
     export SKV_LARGE_PORT_BASE=$((b + 2400))
-    export TEST_NGINX_SERVROOT=$PWD/$TMP/lane$k/servroot
-    export SIMPLEKV_T_DATA_ROOT=$PWD/$TMP/lane$k/servroot-storaged
+    export TEST_NGINX_SERVROOT=$TMP/lane$k/servroot
+    export SIMPLEKV_T_DATA_ROOT=$TMP/lane$k/servroot-storaged
     rm -rf "$TMP/lane$k"
     mkdir -p "$TMP/lane$k"
     for s in "$@"; do
@@ -186,7 +189,7 @@ for s in "${failed[@]}"; do
 done
 if [ ${#failed[@]} -gt 0 ] || [ ${#missing[@]} -gt 0 ]; then
     [ ${#missing[@]} -eq 0 ] || echo "== not run (interrupted): ${missing[*]}"
-    echo "== FAILED: ${failed[*]}"
+    [ ${#failed[@]} -eq 0 ] || echo "== FAILED: ${failed[*]}"
     exit 1
 fi
 echo "== all suites passed"
