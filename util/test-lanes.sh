@@ -35,7 +35,8 @@
 #   +2350  SKV_CONTAINERS_PORT        (1)  test-containers
 #   +2400  SKV_LARGE_PORT_BASE      (100)  test-large
 # With the default base, two lanes use 10000-14999: no suite's default
-# range, and below the kernel's ephemeral ports (32768 and up).
+# range, and below the kernel's ephemeral ports (32768 and up).  A third
+# lane would take 15000-17499, which ends in test-storaged's default range.
 set -u
 cd "$(dirname "$0")/.."
 
