@@ -37,12 +37,16 @@ include tests/unit/build.mk
 -include util/run.mk
 
 # Each fragment appends its suite to TEST_TARGETS (make test-<name>).
-# Suites run one after another: they start servers on fixed loopback ports.
+# make test runs them in TEST_LANES parallel lanes (util/test-lanes.sh:
+# each lane its own ports and temporary directories; logs in
+# build/test-logs/<suite>.log); TEST_LANES=1 runs them one after another,
+# TEST_SKIP="test-a test-b" leaves suites out.  docs/testing.md, "Lanes".
+TEST_LANES ?= 2
+TEST_SKIP  ?=
 test: deps
 	$(MAKE) all
-	@set -e; for t in $(TEST_TARGETS); do s=$$(date +%s); \
-	    $(MAKE) --no-print-directory $$t; \
-	    echo "== $$t: $$(( $$(date +%s) - s )) s"; done
+	@TEST_LANES="$(TEST_LANES)" TEST_SKIP="$(TEST_SKIP)" MAKE="$(MAKE)" \
+	    util/test-lanes.sh $(TEST_TARGETS)
 
 clean:
 	rm -rf $(BUILD)

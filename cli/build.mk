@@ -38,7 +38,8 @@ test-cli: $(CLI_BIN) $(CLI_BIN_ASAN) $(BUILD)/storaged $(NGX_MODULE_SO)
 # compose file (docker-compose config), its agreement with the router
 # configuration generated from conf/nginx.conf, the Dockerfiles' inputs,
 # and run that configuration with the compose storaged arguments on
-# loopback ports 21030-21039.  See docker/README.md.
+# loopback ports 21030-21033 (SKV_DOCKER_PORT_BASE moves them).  See
+# docker/README.md.
 .PHONY: test-docker
 TEST_TARGETS += test-docker
 test-docker: $(CLI_BIN) $(BUILD)/storaged $(NGX_MODULE_SO)

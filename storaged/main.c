@@ -140,6 +140,13 @@ main(int argc, char **argv)
         return 1;
     }
 
+    /* before the first request can be answered: whoever checks the log
+     * once the node serves finds the warning there */
+    if (cfg.n_tokens == 0 && !storaged_is_loopback(&cfg.listen_addr)) {
+        fprintf(stderr, "storaged: warning: --insecure: serving %s without "
+                        "a token; anyone who can reach it can write any "
+                        "key\n", cfg.listen_text);
+    }
     srv = http_start(&cfg, st, stats);
     if (srv == NULL) {
         background_stop(bg);
@@ -147,11 +154,6 @@ main(int argc, char **argv)
         store_close(st);
         storaged_config_free(&cfg);
         return 1;
-    }
-    if (cfg.n_tokens == 0 && !storaged_is_loopback(&cfg.listen_addr)) {
-        fprintf(stderr, "storaged: warning: --insecure: serving %s without "
-                        "a token; anyone who can reach it can write any "
-                        "key\n", cfg.listen_text);
     }
     fprintf(stderr, "storaged: serving %s on %s (durability %s)\n",
             cfg.data_dir, cfg.listen_text,

@@ -24,8 +24,11 @@ T_SUITE_TIMEOUT ?= 600
 test-nginx: all
 	timeout $(T_SUITE_TIMEOUT) prove -r t/
 
+# TEST_NGINX_TIMEOUT: a block's client timeout when it sets none (3 s
+# otherwise), as the .t files scale their own ones by valgrind's slowdown.
 test-nginx-valgrind: all
 	TEST_NGINX_USE_VALGRIND=1 TEST_NGINX_FORCE_RESTART_ON_TEST=0 \
+	    TEST_NGINX_TIMEOUT=30 \
 	    timeout $(T_SUITE_TIMEOUT) prove $(T_VALGRIND_FILES)
 
 clean: clean-test-nginx

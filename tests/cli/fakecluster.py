@@ -94,7 +94,10 @@ class FakeNode:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
+        # shutdown() waits for serve_forever's next poll: 0.5 s by default,
+        # per node and router, at every test's end
         self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.05},
                                        daemon=True)
 
     @property
@@ -318,6 +321,7 @@ class FakeRouter:
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever,
+                         kwargs={"poll_interval": 0.05},
                          daemon=True).start()
 
     @property

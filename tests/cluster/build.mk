@@ -10,11 +10,13 @@
 #                               unless SKV_TEST_LONG=1, not in `make test`):
 #                               deletes with a replica down past the
 #                               tombstone grace, the p99 figures of a
-#                               rebalance (prints a FIGURES line)
+#                               rebalance (prints a FIGURES line), and
+#                               the multi-router histories for 30 s
+#                               each instead of 10
 
 TEST_TARGETS += test-cluster test-cluster-valgrind
 
-.PHONY: test-cluster test-cluster-valgrind test-long
+.PHONY: test-cluster test-cluster-valgrind test-long test-multi-router-long
 test-cluster:
 	$(PYTHON) -m pytest -q tests/cluster
 
@@ -29,3 +31,11 @@ test-cluster-valgrind:
 test-long:
 	SKV_TEST_LONG=1 $(PYTHON) -m pytest -q -s -k test_long_ \
 		tests/cluster/test_repair.py tests/cluster/test_rebalance.py
+
+# 2 and 3 routers on hot keys, a clock behind or ahead, a node killed:
+# 30 s of load each (15 s for the clock ahead) instead of make test's 10.
+test-multi-router-long:
+	SKV_MULTI_ROUTER_SECONDS=30 $(PYTHON) -m pytest -q -s \
+		tests/cluster/test_multi_router.py
+
+test-long: test-multi-router-long

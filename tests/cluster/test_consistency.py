@@ -17,14 +17,9 @@ import time
 import pytest
 
 import linearizability as lin
-from workload import errors, run_clients
+from workload import HISTORY_DIR, errors, run_clients
 
 DURATION = float(os.environ.get("SKV_CONSISTENCY_SECONDS", "10"))
-# Each run's history is also kept here (pytest's tmp directories rotate
-# away), for tests/lib/linearizability.py to re-check after a failure.
-HISTORY_DIR = os.environ.get("SKV_HISTORY_DIR", os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir,
-    "build", "cluster-histories"))
 
 
 def scenario_kill_restart(c, d):

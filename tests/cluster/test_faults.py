@@ -281,9 +281,15 @@ def test_a_delayed_replica_write_does_not_resurrect_an_observed_value(
         for name in ("b", "c"):
             assert c.proxies[name].held.wait(5 * slow), (
                 "the PUT never reached node %s's proxy" % name)
+        # Node a has the first value (the router sends to a, b and c at
+        # once: a's may finish after the proxies hold theirs, so wait for
+        # it), b and c have nothing yet: the read returns it (after writing
+        # it back to b and c).
+        deadline = time.monotonic() + 5 * slow
+        while node_record(c.nodes["a"], "late")[0] != 200:
+            assert time.monotonic() < deadline, "node a never stored it"
+            time.sleep(0.02)
         kv = KV(c.url, slow)
-        # Node a has the first value, b and c have nothing yet: the read
-        # returns it (after writing it back to b and c).
         resp = kv.get("late")
         assert (resp.status_code, resp.content) == (200, first), (
             resp.status_code, resp.text[:200])

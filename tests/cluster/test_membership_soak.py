@@ -19,9 +19,8 @@ import requests
 
 import linearizability as lin
 from test_rebalance import listing, owners, skv, wait_epoch
-from workload import describe, errors, run_clients
+from workload import HISTORY_DIR, describe, errors, run_clients
 
-HISTORY_DIR = os.environ.get("SKV_HISTORY_DIR", "/tmp/skv-histories")
 COLD_KEYS = 300
 # the reloads of the two routers are this far apart
 STAGGER = 0.5

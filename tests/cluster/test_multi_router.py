@@ -21,10 +21,11 @@ import pytest
 import requests
 
 import linearizability as lin
-from workload import describe, errors, run_clients
+from workload import HISTORY_DIR, describe, errors, run_clients
 
-DURATION = float(os.environ.get("SKV_MULTI_ROUTER_SECONDS", "30"))
-HISTORY_DIR = os.environ.get("SKV_HISTORY_DIR", "/tmp/skv-histories")
+# 10 s of load per run, as the consistency tests; `make
+# test-multi-router-long` (in `make test-long`) runs them for 30 s.
+DURATION = float(os.environ.get("SKV_MULTI_ROUTER_SECONDS", "10"))
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 SKV_EPOCH_MS = 1577836800000
 

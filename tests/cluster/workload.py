@@ -21,6 +21,12 @@ import requests
 # hung test.  Scaled up when nginx runs under valgrind.
 TIMEOUT = (2.0, 5.0)
 
+# Recorded histories are kept here (pytest's tmp directories rotate away),
+# for tests/lib/linearizability.py to re-check after a failure.
+HISTORY_DIR = os.environ.get("SKV_HISTORY_DIR", os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir,
+    "build", "cluster-histories"))
+
 
 def key_path(key):
     return "/" + urllib.parse.quote(key, safe="")

@@ -1,8 +1,8 @@
 # tests/deploy/build.mk - deployment: Debian packages, containers, token
-# rotation.  Loopback ports 26000-26999 (tests/storaged/
-# test_token_rotation.py 26000-26099, test_token_rotation.py here
-# 26100-26199, the packages' container 26700-26799 inside its own network
-# namespace, the compose router published on 127.0.0.1:26880).
+# rotation.  Loopback ports 26000-26999 (test_token_rotation.py here
+# 26100-26199, SKV_DEPLOY_PORT_BASE moves them; the packages' container
+# 26700-26799 inside its own network namespace; the compose router
+# published on 127.0.0.1:26880, SKV_CONTAINERS_PORT moves it).
 #
 #   make deb              build/deb/*.deb: libnginx-mod-http-simplekv,
 #                         simplekv-storaged, simplekv-client (dpkg-buildpackage

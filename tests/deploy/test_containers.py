@@ -4,7 +4,8 @@ debian:12 base images):
 
  1. both images built from docker/Dockerfile.storaged and .router;
  2. the compose cluster (docker/docker-compose.yml) up, the router
-    published on 127.0.0.1:26880 (SKV_HTTP_ADDR, SKV_HTTP_PORT);
+    published on 127.0.0.1:26880 (SKV_CONTAINERS_PORT moves it; compose
+    reads SKV_HTTP_ADDR, SKV_HTTP_PORT);
  3. the seed's curl examples (PUT, GET, DELETE of exampleKey);
  4. skv put/get/ls from the host;
  5. storaged-a stopped: reads and writes still succeed;
@@ -33,7 +34,8 @@ import pytest
 from conftest import TOP, sh
 
 PROJECT = "skvtest"
-ADDR, PORT = "127.0.0.1", 26880
+ADDR = "127.0.0.1"
+PORT = int(os.environ.get("SKV_CONTAINERS_PORT", "26880"))
 URL = "http://%s:%d" % (ADDR, PORT)
 COMPOSE_FILE = os.path.join(TOP, "docker", "docker-compose.yml")
 ENV = {"SKV_HTTP_ADDR": ADDR, "SKV_HTTP_PORT": str(PORT)}

@@ -1,5 +1,6 @@
 """The token rotation of docs/deploying.md on a live cluster: three
-storaged and a router on loopback ports 26100-26199, a client writing
+storaged and a router on loopback ports 26100-26199 (SKV_DEPLOY_PORT_BASE
+moves them), a client writing
 and reading through the router the whole time.
 
  1. nodes on the old token, the router sending it;
@@ -19,7 +20,8 @@ import time
 from router import Router
 from skvproc import Storaged
 
-PORTS = itertools.count(26100)
+PORTS = itertools.count(int(os.environ.get("SKV_DEPLOY_PORT_BASE",
+                                          "26100")))
 
 
 class Load(threading.Thread):

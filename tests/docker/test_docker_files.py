@@ -3,9 +3,9 @@ machine): the compose file's structure and its agreement with the router
 configuration generated from conf/nginx.conf, the Dockerfiles' inputs, and
 a live run of the very configuration and storaged arguments the containers
 use (with the shared token, as the entrypoint passes it), on loopback ports
-21030-21039 instead of the compose network, and the token entrypoint
-itself.  `docker-compose config` runs too when that client is
-installed."""
+21030-21033 (SKV_DOCKER_PORT_BASE moves them) instead of the compose
+network, and the token entrypoint itself.  `docker-compose config` runs
+too when that client is installed."""
 
 import os
 import re
@@ -28,8 +28,8 @@ from skvproc import Storaged  # noqa: E402
 SKV = os.environ.get("SKV_CLI") or os.path.join(TOP, "build", "skv")
 MODULE = os.path.join(TOP, "build", "ngx_http_simplekv_module.so")
 NGINX = "/usr/sbin/nginx"
-ROUTER_PORT = 21030
-NODE_PORTS = {"a": 21031, "b": 21032, "c": 21033}
+ROUTER_PORT = int(os.environ.get("SKV_DOCKER_PORT_BASE", "21030"))
+NODE_PORTS = {"a": ROUTER_PORT + 1, "b": ROUTER_PORT + 2, "c": ROUTER_PORT + 3}
 TOKEN_DIR = "/var/lib/simplekv-token"
 TOKEN_FILE = TOKEN_DIR + "/token"
 ENTRYPOINT = os.path.join(DOCKER, "token-entrypoint.sh")

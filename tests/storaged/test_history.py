@@ -149,8 +149,13 @@ def test_legacy_tombstone_is_purged(daemons):
     d = daemons.start()
     d.stop()
     helper("delete", d.data_dir, "lt", version(ms=now_ms() - 60000))
+    # --accept-stale-data: the stop, the helper and the start can take
+    # longer than the 1 s grace on a loaded machine, and then the node
+    # would refuse to rejoin (tests/storaged/test_rejoin.py), which is not
+    # what this test is about
     d = daemons.start(data_dir=d.data_dir,
-                      extra_args=["--tombstone-grace", "1"])
+                      extra_args=["--tombstone-grace", "1",
+                                  "--accept-stale-data"])
     c = Client(d.port)
     c.set_repair_watermark(version())   # no purge without one
     deadline = time.time() + 15
@@ -245,8 +250,13 @@ def test_unordered_history_after_a_future_version(daemons):
     assert c.delete("u", version(ms=t - 10000)).status == 204
     c.close()
     d.stop()
+    # --accept-stale-data: the stop, the helper and the start can take
+    # longer than the 1 s grace on a loaded machine, and then the node
+    # would refuse to rejoin (tests/storaged/test_rejoin.py), which is not
+    # what this test is about
     d = daemons.start(data_dir=d.data_dir,
-                      extra_args=["--tombstone-grace", "1"])
+                      extra_args=["--tombstone-grace", "1",
+                                  "--accept-stale-data"])
     c = Client(d.port)
     c.set_repair_watermark(version())   # no purge without one
     assert c.delete("other", version(ms=t - 10000)).status == 204

@@ -2,23 +2,14 @@
 how the cluster's token is rotated without downtime (docs/deploying.md):
 nodes restarted one at a time with the old and the new token, routers
 switched to the new one and reloaded, nodes restarted with the new one
-only.  Ports 26000-26099 (this file's own range)."""
+only.  Ports from the suite's range (conftest.next_port)."""
 
-import itertools
 import subprocess
 
 import pytest
 
-from conftest import Client, seq_version
+from conftest import Client, next_port, seq_version
 from skvproc import default_binary
-
-_ports = itertools.count(26000)
-
-
-def port():
-    p = next(_ports)
-    assert p < 26100
-    return p
 
 
 def token_file(tmp_path, name, text):
@@ -38,7 +29,7 @@ def status(p, token, method="GET", path="/v1/kv/k"):
 def test_two_token_files_accept_either_and_nothing_else(daemons, tmp_path):
     old = token_file(tmp_path, "old", "old-t0ken")
     new = token_file(tmp_path, "new", "new-t0ken-longer")
-    d = daemons.start(port=port(), token="new-t0ken-longer",
+    d = daemons.start(port=next_port(), token="new-t0ken-longer",
                       extra_args=["--token-file", old, "--token-file", new])
     assert Client(d.port, token="old-t0ken").put(
         "k", b"v1", seq_version(1)).status == 201
@@ -59,7 +50,7 @@ def test_rotation_by_restarts_keeps_the_data(daemons, tmp_path):
     each step a restart on the same data directory."""
     old = token_file(tmp_path, "old", "0ld")
     new = token_file(tmp_path, "new", "n3w")
-    p = port()
+    p = next_port()
     data = str(tmp_path / "data")
     d = daemons.start(port=p, data_dir=data, token="0ld",
                       extra_args=["--token-file", old])
@@ -82,7 +73,7 @@ def test_rotation_by_restarts_keeps_the_data(daemons, tmp_path):
 def test_non_loopback_with_two_tokens_needs_no_insecure(daemons, tmp_path):
     a = token_file(tmp_path, "a", "aaa")
     b = token_file(tmp_path, "b", "bbb")
-    d = daemons.start(port=port(), host="0.0.0.0", token="aaa",
+    d = daemons.start(port=next_port(), host="0.0.0.0", token="aaa",
                       extra_args=["--token-file", a, "--token-file", b])
     assert "warning" not in d.log_text()
     assert status(d.port, "bbb", path="/v1/health") == 200
@@ -96,7 +87,7 @@ def run(*args):
 
 def test_at_most_four_token_files(tmp_path):
     files = [token_file(tmp_path, "t%d" % i, "tok%d" % i) for i in range(5)]
-    args = ["--listen", "127.0.0.1:%d" % port(), "--data",
+    args = ["--listen", "127.0.0.1:%d" % next_port(), "--data",
             str(tmp_path / "d")]
     r = run(*(args + [x for f in files for x in ("--token-file", f)]))
     assert r.returncode == 2, r
@@ -108,7 +99,7 @@ def test_at_most_four_token_files(tmp_path):
 def test_a_bad_second_token_file_is_refused(tmp_path, text, message):
     good = token_file(tmp_path, "good", "g00d")
     bad = token_file(tmp_path, "bad", text)
-    r = run("--listen", "127.0.0.1:%d" % port(), "--data",
+    r = run("--listen", "127.0.0.1:%d" % next_port(), "--data",
             str(tmp_path / "d"), "--token-file", good, "--token-file", bad)
     assert r.returncode == 2, r
     assert message in r.stderr and bad in r.stderr
