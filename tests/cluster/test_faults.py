@@ -290,7 +290,14 @@ def test_a_delayed_replica_write_does_not_resurrect_an_observed_value(
             assert time.monotonic() < deadline, "node a never stored it"
             time.sleep(0.02)
         kv = KV(c.url, slow)
-        resp = kv.get("late")
+        # b and c may both answer "missing" before a answers: with the
+        # first PUT unfinished, 404 is a correct answer too (and leaves
+        # nothing behind); read until the value is seen
+        for _ in range(50):
+            resp = kv.get("late")
+            if resp.status_code != 404:
+                break
+            time.sleep(0.02)
         assert (resp.status_code, resp.content) == (200, first), (
             resp.status_code, resp.text[:200])
         seen_at = time.monotonic()
