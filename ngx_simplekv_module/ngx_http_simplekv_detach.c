@@ -32,7 +32,11 @@
  * node has applied the request.  A worker keeps at most a quarter of its
  * worker_connections as orphans (a frozen node under heavy writes would
  * otherwise take one connection per write for the replica timeout): past
- * that, stragglers are not detached and hold their client as before.
+ * that, stragglers are not detached and hold their client as before.  So
+ * that a frozen node does not get there, a node that leaves
+ * NGX_HTTP_SIMPLEKV_ORPHANS_SUSPECT of one worker's detached requests
+ * unanswered is made suspect at once (reads stop asking it) instead of at
+ * its first timeout; any answer from it clears that, as for a timeout.
  * One whose request is still being sent is never detached (the write
  * must reach the node); it is looked at again every
  * NGX_HTTP_SIMPLEKV_DETACH_POLL_MS, and the round's deadline
@@ -234,6 +238,22 @@ ngx_http_simplekv_orphan_adopt(ngx_http_simplekv_replica_t *rep,
     o->start = rep->start;
     ngx_http_simplekv_orphans++;
 
+    /*
+     * A node that leaves this many requests unanswered is most likely
+     * frozen: suspect it now rather than at the first timeout, so that
+     * reads stop asking it before the orphan cap is reached and
+     * stragglers hold their clients again.  Its first answer clears it.
+     */
+    if (++o->node->orphans >= NGX_HTTP_SIMPLEKV_ORPHANS_SUSPECT
+        && !ngx_http_simplekv_breaker_suspect(o->node))
+    {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "simplekv: node \"%V\" leaves %ui detached requests "
+                      "unanswered: suspect", &o->node->name,
+                      o->node->orphans);
+        ngx_http_simplekv_breaker_probed(o->node, 0);
+    }
+
     pc->data = o;
     pc->log = ngx_cycle->log;
     pc->pool->log = pc->log;
@@ -359,6 +379,7 @@ ngx_http_simplekv_orphan_close(ngx_connection_t *c, skv_reply_kind_t kind,
                    (int) kind, status);
 
     ngx_http_simplekv_orphans--;
+    o->node->orphans--;
     pool = c->pool;
 
     ngx_close_connection(c);

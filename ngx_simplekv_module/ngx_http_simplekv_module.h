@@ -104,6 +104,9 @@
 /* After the answer, a request to a suspect node may hold the client's
  * connection this long at most. */
 #define NGX_HTTP_SIMPLEKV_PROBE_GRACE_MS 10
+/* A node with this many detached requests of one worker unanswered is
+ * suspect at once, before the first of them times out (detach.c). */
+#define NGX_HTTP_SIMPLEKV_ORPHANS_SUSPECT 16
 /* simplekv_read_hedge's default: a quorum read whose first replicas have
  * not settled it by then asks the others too (a replica that froze before
  * the breaker knew costs a read this, not simplekv_replica_timeout). */
@@ -156,6 +159,9 @@ typedef struct {
     ngx_http_upstream_srv_conf_t   *uscf;
     /* this configuration's slot in the shared zone, NULL without one */
     ngx_http_simplekv_shm_node_t   *shm;
+    /* this worker's detached requests to the node still unanswered
+     * (detach.c) */
+    ngx_uint_t                      orphans;
 } ngx_http_simplekv_node_t;
 
 

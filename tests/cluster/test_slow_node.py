@@ -88,3 +88,28 @@ def test_a_slow_node_does_not_hold_keep_alive_clients(cluster_factory,
             time.sleep(0.2)
     assert not missing, "writes missing on the slow node: %s" % sorted(
         missing)
+
+
+def test_a_frozen_node_is_suspect_before_its_first_timeout(cluster_factory):
+    """A frozen node leaves every detached request unanswered: once one
+    worker holds NGX_HTTP_SIMPLEKV_ORPHANS_SUSPECT (16) of them, the node
+    is suspect at once (reads stop asking it), long before the first of
+    them times out.  Otherwise, under load, the worker's orphan cap would
+    fill and stragglers would hold their clients for the replica timeout
+    (the 'slow replica' rows of make bench: GET p99 0.66 s before)."""
+    c = cluster_factory(replica_timeout="20s", workers=1)
+    kv = KV(c.url, c.router.slowdown)
+    for i in range(40):
+        assert kv.put("frozen-%d" % i, b"v").status_code == 201
+    c.freeze("c")
+    start = time.monotonic()
+    # writes go to every replica: each leaves one detached request to c
+    for i in range(40):
+        resp = kv.put("frozen-%d" % i, b"w")
+        assert resp.status_code == 201, (resp.status_code, resp.text[:200])
+    status = requests.get(c.url + "/_simplekv/status", timeout=10).json()
+    node_c = [n for n in status["nodes"] if n["name"] == "c"][0]
+    # the 20 s replica timeout cannot have made it suspect yet
+    assert time.monotonic() - start < 15, "too slow to tell"
+    assert node_c["suspect"], node_c
+    assert node_c["timeouts"] == 0, node_c
