@@ -58,8 +58,6 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_simplekv_dashboard_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_simplekv_dashboard_header(ngx_http_request_t *r,
-    const char *name, ngx_str_t *value);
 static ngx_int_t ngx_http_simplekv_dashboard_asset(ngx_conf_t *cf,
     ngx_http_simplekv_asset_t *asset, u_char *data, size_t len,
     const char *type);
@@ -251,7 +249,7 @@ ngx_http_simplekv_dashboard_handler(ngx_http_request_t *r)
     ngx_http_simplekv_dashboard_t  *dash;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        if (ngx_http_simplekv_dashboard_header(r, "Allow",
+        if (ngx_http_simplekv_add_header(r, "Allow",
                 &ngx_http_simplekv_dashboard_allow) != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -298,9 +296,9 @@ ngx_http_simplekv_dashboard_handler(ngx_http_request_t *r)
 
     ngx_str_set(&cache, "no-cache");
 
-    if (ngx_http_simplekv_dashboard_header(r, "Cache-Control", &cache)
+    if (ngx_http_simplekv_add_header(r, "Cache-Control", &cache)
         != NGX_OK
-        || ngx_http_simplekv_dashboard_header(r, "Content-Security-Policy",
+        || ngx_http_simplekv_add_header(r, "Content-Security-Policy",
                &ngx_http_simplekv_dashboard_csp) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -308,7 +306,7 @@ ngx_http_simplekv_dashboard_handler(ngx_http_request_t *r)
 
     ngx_str_set(&cache, "nosniff");
 
-    if (ngx_http_simplekv_dashboard_header(r, "X-Content-Type-Options",
+    if (ngx_http_simplekv_add_header(r, "X-Content-Type-Options",
                                            &cache) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -316,7 +314,7 @@ ngx_http_simplekv_dashboard_handler(ngx_http_request_t *r)
 
     ngx_str_set(&cache, "no-referrer");
 
-    if (ngx_http_simplekv_dashboard_header(r, "Referrer-Policy", &cache)
+    if (ngx_http_simplekv_add_header(r, "Referrer-Policy", &cache)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -345,24 +343,4 @@ ngx_http_simplekv_dashboard_handler(ngx_http_request_t *r)
 
     return ngx_http_simplekv_send_body(r, b, NGX_HTTP_OK,
                                        (const char *) asset->type.data);
-}
-
-
-static ngx_int_t
-ngx_http_simplekv_dashboard_header(ngx_http_request_t *r, const char *name,
-    ngx_str_t *value)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    h->key.data = (u_char *) name;
-    h->key.len = ngx_strlen(name);
-    h->value = *value;
-
-    return NGX_OK;
 }

@@ -506,6 +506,8 @@ ngx_int_t ngx_http_simplekv_spool_write(ngx_http_simplekv_replica_t *rep,
 ngx_int_t ngx_http_simplekv_send_spooled(ngx_http_simplekv_ctx_t *ctx);
 ngx_uint_t ngx_http_simplekv_next_holder(ngx_http_simplekv_ctx_t *ctx);
 ngx_int_t ngx_http_simplekv_error_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_simplekv_add_header(ngx_http_request_t *r,
+    const char *name, ngx_str_t *value);
 
 /* ngx_http_simplekv_replica.c */
 ngx_int_t ngx_http_simplekv_init_replica_filter(void);

@@ -16,8 +16,6 @@ static ngx_int_t ngx_http_simplekv_set_etag(ngx_http_request_t *r,
     const skv_version_t *version);
 static ngx_int_t ngx_http_simplekv_etag_listed(ngx_table_elt_t *h,
     ngx_str_t *etag, ngx_uint_t weak);
-static ngx_int_t ngx_http_simplekv_add_header(ngx_http_request_t *r,
-    const char *name, ngx_str_t *value);
 
 
 /* 201 (PUT) or 204 (DELETE), with the write's version as ETag. */
@@ -248,7 +246,8 @@ ngx_http_simplekv_send_unsatisfiable(ngx_http_request_t *r, off_t length)
 }
 
 
-static ngx_int_t
+/* A response header whose name and value outlive the request. */
+ngx_int_t
 ngx_http_simplekv_add_header(ngx_http_request_t *r, const char *name,
     ngx_str_t *value)
 {
