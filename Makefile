@@ -41,7 +41,7 @@ include tests/unit/build.mk
 # each lane its own ports and temporary directories; logs in
 # build/test-logs/<suite>.log); TEST_LANES=1 runs them one after another,
 # TEST_SKIP="test-a test-b" leaves suites out.  docs/testing.md, "Lanes".
-TEST_LANES ?= 2
+TEST_LANES ?= 3
 TEST_SKIP  ?=
 test: deps
 	$(MAKE) all
