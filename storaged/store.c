@@ -641,32 +641,44 @@ quarantine_body(store_t *st, store_space_t *sp, DB_TXN *txn, DBT *k,
     drop_copy(st, sp, txn, k, old, ra->expected != NULL, ra, step);
 }
 
+/* One transaction that drops a key's copy (body: remove_body or
+ * quarantine_body, checking it still holds ra->expected), then the
+ * bookkeeping both share; counter counts the drop. */
+static store_rc_t
+drop_key(store_t *st, store_space_t *sp, const unsigned char *key,
+         size_t key_len, txn_body_fn body, remove_arg_t *ra,
+         _Atomic uint64_t *counter, char *err)
+{
+    index_entry_t none;
+    store_rc_t    rc;
+    bool          committed;
+
+    memset(&none, 0, sizeof(none));
+    rc = store_index_txn(st, sp, key, key_len, body, ra, &committed, err);
+    if (committed) {
+        store_purged_below_committed(st, ra->floor_ms);
+        count_change(sp, &ra->old, &none);
+        atomic_fetch_add(counter, 1);
+        if (ra->marked) {
+            store_chunks_marked(sp);
+        }
+    }
+    return rc;
+}
+
 store_rc_t
 store_quarantine(store_t *st, store_space_t *sp, const unsigned char *key,
                  size_t key_len, const skv_version_t *damaged, char *err)
 {
     remove_arg_t  ra;
-    index_entry_t none;
-    store_rc_t    rc;
-    bool          committed;
 
-    memset(&ra, 0, sizeof(ra));
-    memset(&none, 0, sizeof(none));
-    ra.expected = damaged;
     if (sp == NULL) {
         return STORE_NOT_FOUND;
     }
-    rc = store_index_txn(st, sp, key, key_len, quarantine_body, &ra,
-                         &committed, err);
-    if (committed) {
-        store_purged_below_committed(st, ra.floor_ms);
-        count_change(sp, &ra.old, &none);
-        atomic_fetch_add(&st->corrupt_values, 1);
-        if (ra.marked) {
-            store_chunks_marked(sp);
-        }
-    }
-    return rc;
+    memset(&ra, 0, sizeof(ra));
+    ra.expected = damaged;
+    return drop_key(st, sp, key, key_len, quarantine_body, &ra,
+                    &st->corrupt_values, err);
 }
 
 store_rc_t
@@ -676,26 +688,14 @@ store_remove_if_version(store_t *st, store_space_t *sp,
                         char *err)
 {
     remove_arg_t  ra;
-    index_entry_t none;
     store_rc_t    rc;
-    bool          committed;
 
-    memset(&ra, 0, sizeof(ra));
-    memset(&none, 0, sizeof(none));
-    ra.expected = expected;
     if (sp == NULL) {
         return STORE_NOT_FOUND;     /* a namespace never held here */
     }
-    rc = store_index_txn(st, sp, key, key_len, remove_body, &ra,
-                         &committed, err);
-    if (committed) {
-        store_purged_below_committed(st, ra.floor_ms);
-        count_change(sp, &ra.old, &none);
-        atomic_fetch_add(&st->removed, 1);
-        if (ra.marked) {
-            store_chunks_marked(sp);
-        }
-    }
+    memset(&ra, 0, sizeof(ra));
+    ra.expected = expected;
+    rc = drop_key(st, sp, key, key_len, remove_body, &ra, &st->removed, err);
     if (rc == STORE_CONFLICT) {
         *current = ra.old.version;
     }
