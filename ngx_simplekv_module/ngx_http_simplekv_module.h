@@ -482,6 +482,10 @@ ngx_int_t ngx_http_simplekv_send_written(ngx_http_request_t *r,
     ngx_uint_t op, const skv_version_t *version);
 ngx_int_t ngx_http_simplekv_send_value(ngx_http_request_t *r,
     ngx_http_simplekv_replica_t *rep);
+ngx_int_t ngx_http_simplekv_send_value_header(ngx_http_simplekv_ctx_t *ctx,
+    ngx_http_simplekv_replica_t *rep);
+ngx_int_t ngx_http_simplekv_send_last_buf(ngx_http_request_t *r,
+    ngx_buf_t *b);
 ngx_int_t ngx_http_simplekv_value_headers(ngx_http_simplekv_ctx_t *ctx,
     ngx_http_simplekv_replica_t *rep);
 ngx_int_t ngx_http_simplekv_preconditions(ngx_http_simplekv_ctx_t *ctx,

@@ -46,23 +46,12 @@ ngx_http_simplekv_send_value(ngx_http_request_t *r,
 {
     ngx_int_t                 rc;
     ngx_buf_t                *b;
-    ngx_chain_t               out;
     ngx_http_simplekv_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_simplekv_module);
 
-    rc = ngx_http_simplekv_preconditions(ctx, rep);
+    rc = ngx_http_simplekv_send_value_header(ctx, rep);
     if (rc != NGX_DECLINED) {
-        return rc;
-    }
-
-    if (ngx_http_simplekv_value_headers(ctx, rep) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
         return rc;
     }
 
@@ -80,6 +69,51 @@ ngx_http_simplekv_send_value(ngx_http_request_t *r,
     }
 
     b->memory = 1;
+
+    return ngx_http_simplekv_send_last_buf(r, b);
+}
+
+
+/*
+ * A value's answer up to its body (send_value(), spool.c): If-Match,
+ * If-None-Match and Range first (preconditions()), then the value's
+ * headers, sent.  NGX_DECLINED: the body is to follow; anything else is
+ * the request's result.
+ */
+ngx_int_t
+ngx_http_simplekv_send_value_header(ngx_http_simplekv_ctx_t *ctx,
+    ngx_http_simplekv_replica_t *rep)
+{
+    ngx_int_t            rc;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    rc = ngx_http_simplekv_preconditions(ctx, rep);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    if (ngx_http_simplekv_value_headers(ctx, rep) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* The whole body in one buffer, the answer's last. */
+ngx_int_t
+ngx_http_simplekv_send_last_buf(ngx_http_request_t *r, ngx_buf_t *b)
+{
+    ngx_chain_t  out;
+
     b->last_buf = 1;
     b->last_in_chain = 1;
 

@@ -221,29 +221,15 @@ ngx_http_simplekv_decide_spool(ngx_http_simplekv_ctx_t *ctx)
 ngx_int_t
 ngx_http_simplekv_send_spooled(ngx_http_simplekv_ctx_t *ctx)
 {
-    ngx_int_t            rc;
-    ngx_buf_t           *b;
-    ngx_chain_t          out;
-    ngx_http_request_t  *r;
+    ngx_int_t   rc;
+    ngx_buf_t  *b;
 
-    r = ctx->request;
-
-    rc = ngx_http_simplekv_preconditions(ctx, ctx->newest);
+    rc = ngx_http_simplekv_send_value_header(ctx, ctx->newest);
     if (rc != NGX_DECLINED) {
         return rc;
     }
 
-    if (ngx_http_simplekv_value_headers(ctx, ctx->newest) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
+    b = ngx_calloc_buf(ctx->request->pool);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -252,11 +238,6 @@ ngx_http_simplekv_send_spooled(ngx_http_simplekv_ctx_t *ctx)
     b->file = &ctx->spool->file;
     b->file_pos = ctx->ranged ? ctx->range_start : 0;
     b->file_last = ctx->ranged ? ctx->range_end + 1 : ctx->newest->length;
-    b->last_buf = 1;
-    b->last_in_chain = 1;
 
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_simplekv_send_last_buf(ctx->request, b);
 }
