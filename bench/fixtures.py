@@ -171,6 +171,13 @@ def start_storaged(stack, port, workdir, name):
     return s
 
 
+def storaged_settings(node):
+    """What storaged says of its settings at start, e.g. "durability
+    process, 2 threads" (its first log line)."""
+    m = re.search(r"\(([^()]*threads)\)", node.log_text())
+    return m.group(1) if m else "?"
+
+
 def start_nodes(stack, workdir):
     return [start_storaged(stack, port, workdir, "node-%s" % name)
             for name, port in zip("abc", NODE_PORTS)]

@@ -244,6 +244,7 @@ def main():
     memory = []
     notes = []      # said under the table (rows skipped, settings)
     servers = []    # pids of every server (nginx masters, storaged, etcd)
+    storaged_setup = ["?"]  # as storaged itself reports it at start
 
     def measure(label, urls, mode, prefix="/", versioned=False,
                 statuses=None, probe=False, nkeys=fx.NKEYS,
@@ -296,6 +297,7 @@ def main():
             print("starting servers in %s" % workdir, flush=True)
             alone = fx.start_storaged(stack, fx.STORAGED_ALONE_PORT, workdir,
                                       "storaged-alone")
+            storaged_setup[0] = fx.storaged_settings(alone)
             nodes = fx.start_nodes(stack, workdir)
             plain = fx.start_plain_nginx(stack, alone.port, args.workers,
                                          workdir)
@@ -487,7 +489,7 @@ def main():
             shutil.rmtree(workdir, ignore_errors=True)
 
     report = format_report(args, started, load_before, os.getloadavg(),
-                           rounds, memory, notes)
+                           rounds, memory, notes, storaged_setup[0])
     print()
     print(report, end="")
     with open(os.path.join(args.out, "results.txt"), "w") as f:
@@ -505,7 +507,7 @@ def median(values):
 
 
 def format_report(args, started, load_before, load_after, rounds, memory,
-                  notes=()):
+                  notes=(), storaged_setup="?"):
     """One line per row: medians over the rounds; ratios are the median of
     each round's ratio (a row against its reference of the same round)."""
     ratio_of = {row: (ref, minimum) for row, ref, minimum in TARGETS}
@@ -522,9 +524,9 @@ def format_report(args, started, load_before, load_after, rounds, memory,
         % fx.machine_description(),
         "wrk -t%d -c%d -d%ds keep-alive, %d round(s), medians; %d keys, "
         "100-byte values (hot rows: %d keys); nginx worker_processes %d; "
-        "storaged defaults (4 threads, durability process)"
+        "storaged defaults (%s)"
         % (args.threads, args.connections, args.duration, len(rounds),
-           fx.NKEYS, fx.HOT_KEYS, args.workers),
+           fx.NKEYS, fx.HOT_KEYS, args.workers, storaged_setup),
         "load average (1 min) before %.2f, after %.2f"
         % (load_before[0], load_after[0]),
         "",

@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,16 @@
 #include "config.h"
 #include "skv_token.h"
 
-#define DEFAULT_THREADS          4
+/* --threads by default: one per CPU this process may run on, at least
+ * MIN_THREADS, so that a thread waiting for a page read does not stop the
+ * node; with --durability fsync at least MIN_THREADS_FSYNC, since each
+ * commit holds its thread through an fsync and concurrent commits share
+ * one (group commit).  More threads than CPUs only add wake-ups: every
+ * thread sleeps in its own epoll_wait, so each request more likely wakes
+ * one, and on loopback those wake-ups are most of a request's cost
+ * (docs/benchmarks.md, "storaged threads"). */
+#define MIN_THREADS              2
+#define MIN_THREADS_FSYNC        4
 #define DEFAULT_CACHE_SIZE       (64ULL << 20)
 #define DEFAULT_MAX_VALUE_SIZE   (1ULL << 30)
 #define MAX_MAX_VALUE_SIZE       (1ULL << 40)
@@ -65,7 +75,9 @@ static const char usage_text[] =
     "  --durability MODE         process (default): an acknowledged write\n"
     "                            survives a crash of storaged; fsync: it also\n"
     "                            survives power loss\n"
-    "  --threads N               HTTP worker threads (default 4)\n"
+    "  --threads N               HTTP worker threads (default: one per CPU\n"
+    "                            storaged may run on, at least 2; at least\n"
+    "                            4 with --durability fsync)\n"
     "  --cache-size SIZE         Berkeley DB cache (default 64m)\n"
     "  --max-value-size SIZE     largest value accepted (default 1g, at\n"
     "                            most 1024g); values over 256k are stored\n"
@@ -522,12 +534,30 @@ check_config(const storaged_config_t *cfg, bool have_listen)
     return 0;
 }
 
+static unsigned
+default_threads(const storaged_config_t *cfg)
+{
+    cpu_set_t set;
+    unsigned  n, least;
+
+    n = 0;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+        n = (unsigned) CPU_COUNT(&set);
+    }
+    least = cfg->durability == STORAGED_DURABILITY_FSYNC ? MIN_THREADS_FSYNC
+                                                         : MIN_THREADS;
+    if (n < least) {
+        n = least;
+    }
+    return n < MAX_THREADS ? n : MAX_THREADS;
+}
+
 static void
 set_defaults(storaged_config_t *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
     cfg->durability = STORAGED_DURABILITY_PROCESS;
-    cfg->threads = DEFAULT_THREADS;
+    cfg->threads = 0;           /* default_threads() once all is parsed */
     cfg->cache_size = DEFAULT_CACHE_SIZE;
     cfg->max_value_size = DEFAULT_MAX_VALUE_SIZE;
     cfg->tombstone_grace_ms = 0;
@@ -560,6 +590,9 @@ storaged_config_parse(storaged_config_t *cfg, int argc, char **argv)
             return STORAGED_CONFIG_ERROR;
         }
         have_listen = have_listen || c == OPT_LISTEN;
+    }
+    if (cfg->threads == 0) {
+        cfg->threads = default_threads(cfg);
     }
     if (optind < argc) {
         fprintf(stderr, "storaged: unexpected argument '%s'\n", argv[optind]);

@@ -155,10 +155,10 @@ main(int argc, char **argv)
         storaged_config_free(&cfg);
         return 1;
     }
-    fprintf(stderr, "storaged: serving %s on %s (durability %s)\n",
+    fprintf(stderr, "storaged: serving %s on %s (durability %s, %u threads)\n",
             cfg.data_dir, cfg.listen_text,
-            cfg.durability == STORAGED_DURABILITY_FSYNC ? "fsync"
-                                                        : "process");
+            cfg.durability == STORAGED_DURABILITY_FSYNC ? "fsync" : "process",
+            cfg.threads);
 
     while (sigwait(&sigs, &sig) != 0) {
         /* EINTR cannot happen for sigwait on Linux; loop for safety */

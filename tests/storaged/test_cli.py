@@ -133,6 +133,37 @@ def test_tuning_options_and_bare_port(daemons, tmp_path):
         assert r.wait(20) == 0
 
 
+def started_line(tmp_path, name, *args, cpus=None):
+    """storaged's first stderr line when started with args (on the given
+    CPUs only, with taskset), then stopped."""
+    port = next_port()
+    cmd = [default_binary(), "--listen", "127.0.0.1:%d" % port, "--data",
+           str(tmp_path / name)] + list(args)
+    if cpus is not None:
+        cmd = ["taskset", "-c", cpus] + cmd
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    try:
+        return p.stderr.readline()
+    finally:
+        p.terminate()
+        assert p.wait(20) == 0
+
+
+def test_default_threads_follow_the_cpus(tmp_path):
+    """--threads defaults to one per CPU storaged may run on, at least 2
+    (4 with --durability fsync); an explicit --threads wins."""
+    import os
+    cpus = len(os.sched_getaffinity(0))
+    line = started_line(tmp_path, "all")
+    assert "(durability process, %d threads)" % max(2, cpus) in line, line
+    line = started_line(tmp_path, "one", cpus="0")
+    assert "(durability process, 2 threads)" in line, line
+    line = started_line(tmp_path, "fsync", "--durability", "fsync", cpus="0")
+    assert "(durability fsync, 4 threads)" in line, line
+    line = started_line(tmp_path, "three", "--threads", "3", cpus="0")
+    assert "(durability process, 3 threads)" in line, line
+
+
 @pytest.mark.parametrize("listen", ["0.0.0.0:%d", "[::]:%d",
                                     "192.0.2.2:%d"])
 def test_non_loopback_needs_a_token(tmp_path, listen):
