@@ -17,23 +17,35 @@
 
 /*
  * Index entries (store_index.c; docs/protocol.md, "The index entry").
- * Format 2, 27 + 16 * n bytes:
- *   0   1   INDEX_FORMAT (2)
- *   1   1   flags: INDEX_TOMBSTONE, INDEX_COMPLETE, INDEX_UNORDERED
+ * Format 3, 28 + 16 * (n + m) bytes:
+ *   0   1   INDEX_FORMAT (3)
+ *   1   1   flags: INDEX_TOMBSTONE, INDEX_COMPLETE, INDEX_UNORDERED,
+ *           INDEX_ORIGINS_KNOWN, INDEX_ORIGINS_COMPLETE
  *   2   8   version hlc, big-endian      10  8   version origin
  *   18  8   value length                 26  1   n, history length (0..4)
  *   27  16n the versions held before the current one, newest first
+ *   27+16n      1    m, origin maxima (0..4)
+ *   28+16n      16m  for each of m origins (router clocks), the newest
+ *                    version of that origin the key held here
+ * Format 2 (27 + 16 * n bytes) is format 3 without the origin maxima.
  * The legacy form (before the history), 25 bytes: flags (0 or the
- * tombstone bit), hlc, origin, value length.  Its first byte is never 2.
+ * tombstone bit), hlc, origin, value length.  Its first byte is never 2
+ * or 3.
  */
-#define INDEX_FORMAT       2
+#define INDEX_FORMAT       3
+#define INDEX_FORMAT_2     2
 #define INDEX_TOMBSTONE    0x01u /* the current version is a tombstone */
 #define INDEX_COMPLETE     0x02u /* the history reaches the first version */
 #define INDEX_UNORDERED    0x04u /* replaced an invalid future version once */
+#define INDEX_ORIGINS_KNOWN    0x08u /* the origin maxima are valid */
+#define INDEX_ORIGINS_COMPLETE 0x10u /* ... and list every origin held */
+#define INDEX_FLAGS        0x1fu
 #define INDEX_LEGACY_SIZE  25
 #define INDEX_HISTORY_MAX  4
+#define INDEX_ORIGINS_MAX  4
 #define INDEX_FIXED_SIZE   27
-#define INDEX_ENTRY_MAX    (INDEX_FIXED_SIZE + 16 * INDEX_HISTORY_MAX)
+#define INDEX_ENTRY_MAX    (INDEX_FIXED_SIZE + 16 * INDEX_HISTORY_MAX \
+                            + 1 + 16 * INDEX_ORIGINS_MAX)
 #define WRITE_RETRIES      100  /* deadlock retries before giving up */
 
 /* A namespace (store_space.c): its databases and its counters. */
@@ -215,6 +227,10 @@ typedef struct {
     uint64_t      value_len;
     unsigned      n_history;
     skv_version_t history[INDEX_HISTORY_MAX]; /* newest first */
+    bool          origins_known;    /* origin_max is valid */
+    bool          origins_complete; /* no origin held ever fell out of it */
+    unsigned      n_origins;
+    skv_version_t origin_max[INDEX_ORIGINS_MAX]; /* one per origin */
 } index_entry_t;
 
 /* 0, or -1 when data is not a valid index entry of either form. */

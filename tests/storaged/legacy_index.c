@@ -8,6 +8,9 @@
  *   legacy_index delete DIR KEY VERSION      the same for a tombstone
  *   legacy_index size DIR KEY                print the size in bytes of
  *       KEY's index entry (0 when there is none)
+ *   legacy_index format2 DIR KEY             rewrite KEY's index entry
+ *       (format 3) as the storaged of before the origin maxima did:
+ *       format 2, without them
  *
  * The environment is opened as storaged opens it (with recovery, private
  * regions); storaged must not be running on DIR.  Exits 0, or 1 with a
@@ -158,12 +161,44 @@ print_size(dbs_t *d, const char *key)
     return 0;
 }
 
+/* Format 3 -> 2: byte 0 to 2, the origin flags (0x08, 0x10) cleared, the
+ * origin maxima after the history cut off (storaged/store_int.h). */
+static int
+make_format2(dbs_t *d, const char *key)
+{
+    unsigned char  buf[512];
+    DBT            k, data;
+    size_t         n;
+    int            ret;
+
+    set_dbt(&k, key, strlen(key));
+    memset(&data, 0, sizeof(data));
+    data.data = buf;
+    data.ulen = sizeof(buf);
+    data.flags = DB_DBT_USERMEM;
+    ret = d->index->get(d->index, NULL, &k, &data, 0);
+    if (ret != 0) {
+        return fail("reading", ret);
+    }
+    if (data.size < 28 || buf[0] != 3) {
+        fprintf(stderr, "legacy_index: %s: not a format 3 entry\n", key);
+        return 1;
+    }
+    n = buf[26];
+    buf[0] = 2;
+    buf[1] &= (unsigned char) ~0x18u;
+    set_dbt(&data, buf, 27 + 16 * n);
+    ret = d->index->put(d->index, NULL, &k, &data, 0);
+    return ret == 0 ? 0 : fail("writing", ret);
+}
+
 static int
 usage(void)
 {
     fprintf(stderr, "usage: legacy_index put DIR KEY VERSION VALUE\n"
                     "       legacy_index delete DIR KEY VERSION\n"
-                    "       legacy_index size DIR KEY\n");
+                    "       legacy_index size DIR KEY\n"
+                    "       legacy_index format2 DIR KEY\n");
     return 1;
 }
 
@@ -173,11 +208,13 @@ main(int argc, char **argv)
     skv_version_t v;
     dbs_t         d;
     int           ret, rc;
-    bool          put, del;
+    bool          put, del, f2;
 
     put = argc == 6 && strcmp(argv[1], "put") == 0;
     del = argc == 5 && strcmp(argv[1], "delete") == 0;
-    if (!put && !del && !(argc == 4 && strcmp(argv[1], "size") == 0)) {
+    f2 = argc == 4 && strcmp(argv[1], "format2") == 0;
+    if (!put && !del && !f2 && !(argc == 4 && strcmp(argv[1], "size") == 0))
+    {
         return usage();
     }
     if ((put || del)
@@ -193,6 +230,8 @@ main(int argc, char **argv)
     }
     if (put || del) {
         rc = put_legacy(&d, argv[3], &v, put ? argv[5] : "", del);
+    } else if (f2) {
+        rc = make_format2(&d, argv[3]);
     } else {
         rc = print_size(&d, argv[3]);
     }

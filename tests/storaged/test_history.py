@@ -103,6 +103,84 @@ def test_tombstones_in_the_history(node):
     assert held(c, "t", V(20)) == "unknown"
 
 
+def test_held_no_for_an_origin_the_key_never_held(node):
+    """Past the history, the newest version held from each origin (router
+    clock) still answers "no": a version above its origin's maximum, or of
+    an origin the key never held (a second router's first write to a key
+    the first router has overwritten many times since), was never held
+    here.  Older versions of an origin the key held stay "unknown"."""
+    d, c = node
+    A, B, C, D, E = 0xA1, 0xB2, 0xC3, 0xD4, 0xE5
+    for n in range(10, 80, 10):
+        assert c.put("o", b"a%d" % n,
+                     seq_version(n, origin=A)).status == 201
+    # History [60..30] of origin A: the history alone says "unknown" below
+    # 30, whatever the origin.
+    assert held(c, "o", seq_version(5, origin=B)) == "no"
+    assert held(c, "o", seq_version(15, origin=A)) == "unknown"
+    assert held(c, "o", seq_version(75, origin=A), status=201) is None
+    assert held(c, "o", seq_version(70, origin=A)) == "yes"
+    # Origin A's maximum is now 75: 72 of A is below it but above the
+    # oldest recorded (40), so "no" from the history; 25 is "unknown".
+    assert held(c, "o", seq_version(72, origin=A)) == "no"
+    assert held(c, "o", seq_version(25, origin=A), "DELETE") == "unknown"
+    # Kept across a restart.
+    c.close()
+    d.restart()
+    assert held(c, "o", seq_version(5, origin=C)) == "no"
+    # Origins B, C, D written once each, then four more of A: the history
+    # holds only A again, the maxima A, B, C, D.
+    for n, o in ((80, B), (90, C), (100, D)):
+        assert c.put("o", b"x", seq_version(n, origin=o)).status == 201
+    for n in (110, 120, 130, 140):
+        assert c.put("o", b"a", seq_version(n, origin=A)).status == 201
+    assert held(c, "o", seq_version(80, origin=B)) == "yes"     # B's max
+    assert held(c, "o", seq_version(79, origin=B)) == "unknown"
+    assert held(c, "o", seq_version(85, origin=B)) == "no"      # above it
+    assert held(c, "o", seq_version(50, origin=E)) == "no"      # never
+    # A fifth origin: the oldest maximum (B's) falls out, and an origin
+    # the maxima do not list may have been held.
+    assert c.put("o", b"e", seq_version(150, origin=E)).status == 201
+    for n in (160, 170, 180, 190):
+        assert c.put("o", b"a", seq_version(n, origin=A)).status == 201
+    assert held(c, "o", seq_version(85, origin=B)) == "unknown"
+    assert held(c, "o", seq_version(50, origin=0xF6)) == "unknown"
+    assert held(c, "o", seq_version(95, origin=C)) == "no"
+    assert held(c, "o", seq_version(150, origin=E)) == "yes"
+    c.close()
+
+
+def test_format_2_entries_gain_origin_maxima(daemons):
+    """An entry of format 2 (history, no maxima) gets them from what it
+    records at its next write: complete when its history reaches the
+    first version, else only for the origins it records."""
+    A, B = 0xA1, 0xB2
+    d = daemons.start()
+    c = Client(d.port)
+    for n in (2, 3, 4):         # history [3, 2], complete
+        assert c.put("f", b"v", seq_version(n, origin=A)).status == 201
+    for n in range(1, 7):       # history [5, 4, 3, 2], not complete
+        assert c.put("g", b"v", seq_version(n, origin=A)).status == 201
+    c.close()
+    d.stop()
+    for key, history in (("f", 2), ("g", 4)):
+        helper("format2", d.data_dir, key)
+        assert helper("size", d.data_dir, key) == str(27 + 16 * history)
+    d.start()
+    c = Client(d.port)
+    assert held(c, "f", seq_version(1, origin=B)) == "no"   # complete
+    assert held(c, "g", seq_version(1, origin=B)) == "unknown"
+    for n in range(10, 15):     # both histories overflow
+        for key in ("f", "g"):
+            assert c.put(key, b"w", seq_version(n, origin=A)).status == 201
+    assert held(c, "f", seq_version(1, origin=B)) == "no"
+    assert held(c, "g", seq_version(1, origin=B)) == "unknown"
+    assert held(c, "g", seq_version(4, origin=A)) == "unknown"
+    c.close()
+    d.stop()
+    assert helper("size", d.data_dir, "f") == str(27 + 16 * 4 + 1 + 16)
+
+
 def test_legacy_entries_read_list_and_upgrade(daemons):
     d = daemons.start()
     d.stop()
@@ -129,8 +207,9 @@ def test_legacy_entries_read_list_and_upgrade(daemons):
     assert c.delete("oldtomb", V(60)).status == 204
     c.close()
     d.stop()
-    assert helper("size", d.data_dir, "old") == str(27 + 16)
-    assert helper("size", d.data_dir, "oldtomb") == str(27 + 16)
+    # Format 3: history [50], origin maxima [60] (the one origin).
+    assert helper("size", d.data_dir, "old") == str(27 + 16 + 1 + 16)
+    assert helper("size", d.data_dir, "oldtomb") == str(27 + 16 + 1 + 16)
     d.start()
     c = Client(d.port)
     assert held(c, "old", V(50)) == "yes"
