@@ -140,3 +140,30 @@ def test_two_routers_clock_behind_node_killed(cluster_factory):
         (third, lambda: c.kill9("b")),
         (2 * third, lambda: c.restart("b")),
     ])
+
+
+def test_first_write_of_another_clock_past_the_history(cluster_factory):
+    """A router's first write to a key that another router has overwritten
+    more than four times, with its clock behind and one replica lagging:
+    the lagging replica applies it, the two others refuse it with 409.
+    They never held a version of this router's clock for the key, and say
+    so (X-Simplekv-Held: no, from their origin maxima, though the version
+    is older than their whole history), so the write is known never to
+    have been visible: it is retried after a version query and succeeds.
+    (With only the history to go by they answered "unknown", and the
+    write ended 503 "may or may not have been applied".)"""
+    c = cluster_factory(routers=2)
+    _behind(c.routers[1], 5)
+    c.kill9("c")
+    for i in range(6):
+        r = requests.put(c.urls[0] + "/past", data=b"a%d" % i, timeout=10)
+        assert r.status_code in (200, 201), r.text
+    c.restart("c")
+    r = requests.put(c.urls[1] + "/past", data=b"from-b", timeout=10)
+    assert r.status_code in (200, 201), r.text
+    status = requests.get(c.urls[1] + "/_simplekv/status", timeout=10).json()
+    assert status["write_retries"] == 1, status
+    # the retry's version is above router a's writes: it is the value now
+    for url in c.urls:
+        r = requests.get(url + "/past", timeout=10)
+        assert r.status_code == 200 and r.content == b"from-b", r
