@@ -86,7 +86,10 @@
 #define NGX_HTTP_SIMPLEKV_MAX_VALUE      (1024 * 1024 * 1024)
 /* simplekv_stream_threshold: replica answers larger than this are taken
  * as metadata only, and the value is streamed (stream.c, spool.c) */
-#define NGX_HTTP_SIMPLEKV_STREAM_THRESHOLD (1024 * 1024)
+/* storaged's chunk size: a value above it is stored in chunks, and is
+ * faster streamed from one replica than read whole from a quorum
+ * (docs/benchmarks.md, 2026-11-30 16:03) */
+#define NGX_HTTP_SIMPLEKV_STREAM_THRESHOLD (256 * 1024)
 
 /* Replicas one request may ask: in a transition, the old owners and the
  * new owners of a key (docs/membership.md). */

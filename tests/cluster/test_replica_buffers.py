@@ -43,7 +43,7 @@ def test_delete_does_not_reserve_the_whole_subrequest_buffer(
 
 
 def test_large_values_are_never_held_whole(cluster_factory):
-    """A value over simplekv_stream_threshold (1m) is decided on the
+    """A value over simplekv_stream_threshold (256k) is decided on the
     replicas' metadata and streamed from one replica, and a PUT is sent
     to each replica from nginx's request-body temp file: a 24 MiB value
     written and read back three times grows the worker's peak address

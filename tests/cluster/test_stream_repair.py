@@ -1,4 +1,4 @@
-"""Large values through the router (over simplekv_stream_threshold, 1m by
+"""Large values through the router (over simplekv_stream_threshold, 256k by
 default): a read decides on the replicas' metadata and streams the value
 from one holder; a read that needs a repair reads the value into a temp
 file, writes it back from there to the replicas lacking it, and answers
@@ -13,7 +13,7 @@ import time
 
 import requests
 
-LARGE = 3 * 1024 * 1024 + 11          # over the 1m threshold, 12+ chunks
+LARGE = 3 * 1024 * 1024 + 11          # over the threshold, 12+ chunks
 
 
 def _value(seed):
