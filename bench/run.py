@@ -563,7 +563,7 @@ def format_report(args, started, load_before, load_after, rounds, memory,
             ratio = "%.2fx %s" % (value, ref)
             if minimum is not None:
                 met = value >= minimum and all(r.clean() for r in runs)
-                ratio += " (>= %.1f: %s)" % (minimum,
+                ratio += " (>= %g: %s)" % (minimum,
                                              "met" if met else "MISSED")
                 verdicts.append(met)
             cpu_ratio = median([b.cpu_us_per_req / a.cpu_us_per_req

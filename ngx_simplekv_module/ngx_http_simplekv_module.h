@@ -88,7 +88,7 @@
  * as metadata only, and the value is streamed (stream.c, spool.c) */
 /* storaged's chunk size: a value above it is stored in chunks, and is
  * faster streamed from one replica than read whole from a quorum
- * (docs/benchmarks.md, 2026-11-30 16:03) */
+ * (docs/benchmarks.md, "Where the time goes", point 8) */
 #define NGX_HTTP_SIMPLEKV_STREAM_THRESHOLD (256 * 1024)
 
 /* Replicas one request may ask: in a transition, the old owners and the
