@@ -244,7 +244,7 @@ def main():
     memory = []
     notes = []      # said under the table (rows skipped, settings)
     servers = []    # pids of every server (nginx masters, storaged, etcd)
-    storaged_setup = ["?"]  # as storaged itself reports it at start
+    storaged_setup = "?"    # as storaged itself reports it at start
 
     def measure(label, urls, mode, prefix="/", versioned=False,
                 statuses=None, probe=False, nkeys=fx.NKEYS,
@@ -297,7 +297,7 @@ def main():
             print("starting servers in %s" % workdir, flush=True)
             alone = fx.start_storaged(stack, fx.STORAGED_ALONE_PORT, workdir,
                                       "storaged-alone")
-            storaged_setup[0] = fx.storaged_settings(alone)
+            storaged_setup = fx.storaged_settings(alone)
             nodes = fx.start_nodes(stack, workdir)
             plain = fx.start_plain_nginx(stack, alone.port, args.workers,
                                          workdir)
@@ -502,7 +502,7 @@ def main():
             shutil.rmtree(workdir, ignore_errors=True)
 
     report = format_report(args, started, load_before, os.getloadavg(),
-                           rounds, memory, notes, storaged_setup[0])
+                           rounds, memory, notes, storaged_setup)
     print()
     print(report, end="")
     with open(os.path.join(args.out, "results.txt"), "w") as f:
