@@ -209,7 +209,7 @@ void
 store_index_follow(index_entry_t *neu, const index_entry_t *old,
                    bool overruled)
 {
-    unsigned keep, i;
+    unsigned keep;
 
     if (!old->found) {
         /* The first version this node stores for the key (or the first
@@ -227,9 +227,8 @@ store_index_follow(index_entry_t *neu, const index_entry_t *old,
         neu->origins_known = true;
         neu->origins_complete = old->origins_complete;
         neu->n_origins = old->n_origins;
-        for (i = 0; i < old->n_origins; i++) {
-            neu->origin_max[i] = old->origin_max[i];
-        }
+        memcpy(neu->origin_max, old->origin_max,
+               old->n_origins * sizeof(old->origin_max[0]));
     } else {
         origins_from_history(neu, old);
     }
